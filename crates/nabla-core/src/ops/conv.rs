@@ -1,0 +1,1 @@
+pub struct Conv2dOptions;

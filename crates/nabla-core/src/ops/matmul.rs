@@ -1,0 +1,98 @@
+//! Matrix products with PyTorch's `matmul` semantics: 2-D, batched, broadcast batch dims,
+//! and 1-D operands promoted to matrices.
+
+use crate::cpu::gemm::{MatRef, gemm};
+use crate::error::{Error, Result, shape_err};
+use crate::storage::CpuStorage;
+use crate::{Float, Layout, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+
+impl Tensor {
+    /// The matrix product.  For C = A·B:  δA = δC·Bᵀ,  δB = Aᵀ·δC  (summed over broadcast batch dims).
+    ///
+    /// ```
+    /// use nabla_core::Tensor;
+    /// let a = Tensor::from_vec(vec![1f32, 2., 3., 4.], (2, 2)).unwrap();
+    /// let b = Tensor::from_vec(vec![5f32, 6., 7., 8.], (2, 2)).unwrap();
+    /// assert_eq!(a.matmul(&b).unwrap().to_vec::<f32>().unwrap(), vec![19., 22., 43., 50.]);
+    /// let bad = Tensor::zeros((512, 10), nabla_core::DType::F32);
+    /// let x = Tensor::zeros((32, 784), nabla_core::DType::F32);
+    /// assert_eq!(x.matmul(&bad).unwrap_err().to_string(),
+    ///            "matmul: lhs [32, 784] and rhs [512, 10] do not match: 784 != 512");
+    /// ```
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        match (self.rank(), rhs.rank()) {
+            (0, _) | (_, 0) => shape_err("matmul", format!("both operands need at least one dimension, got {} and {}", self.shape(), rhs.shape())),
+            (1, 1) => self.unsqueeze(0)?.matmul(&rhs.unsqueeze(1)?)?.reshape(()),
+            (1, _) => self.unsqueeze(0)?.matmul(rhs)?.squeeze(-2),
+            (_, 1) => self.matmul(&rhs.unsqueeze(1)?)?.squeeze(-1),
+            _ => self.matmul_nd(rhs),
+        }
+    }
+
+    fn matmul_nd(&self, rhs: &Tensor) -> Result<Tensor> {
+        let (ld, rd) = (self.dims(), rhs.dims());
+        let (m, k) = (ld[ld.len() - 2], ld[ld.len() - 1]);
+        let (k2, n) = (rd[rd.len() - 2], rd[rd.len() - 1]);
+        if k != k2 {
+            return shape_err("matmul", format!("lhs {} and rhs {} do not match: {k} != {k2}", self.shape(), rhs.shape()));
+        }
+        if self.dtype() != rhs.dtype() {
+            return Err(Error::DTypeMismatch { op: "matmul", lhs: self.dtype(), rhs: rhs.dtype() });
+        }
+        let batch = Shape::broadcast("matmul", &Shape::from(&ld[..ld.len() - 2]), &Shape::from(&rd[..rd.len() - 2]))
+            .map_err(|_| Error::Shape { op: "matmul", msg: format!("batch dimensions of lhs {} and rhs {} cannot be broadcast", self.shape(), rhs.shape()) })?;
+        let mut lhs_full = batch.dims().to_vec();
+        lhs_full.extend([m, k]);
+        let mut rhs_full = batch.dims().to_vec();
+        rhs_full.extend([k, n]);
+        let ll = self.layout().broadcast_to("matmul", &Shape::new(lhs_full))?;
+        let rl = rhs.layout().broadcast_to("matmul", &Shape::new(rhs_full))?;
+        let mut out_dims = batch.dims().to_vec();
+        out_dims.extend([m, n]);
+        let (sl, sr) = (self.storage(), rhs.storage());
+        let out = match (sl.cpu(), sr.cpu()) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(batched_gemm(a, &ll, b, &rl, m, n, k)),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(batched_gemm(a, &ll, b, &rl, m, n, k)),
+            (a, _) => return Err(Error::UnsupportedDType { op: "matmul", dtype: a.dtype() }),
+        };
+        drop((sl, sr));
+        let out = Tensor::from_storage(out, out_dims);
+        let (a, b) = (self.detach(), rhs.detach());
+        let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
+        Ok(out.record("matmul", &[self, rhs], move |g| {
+            let ga = if ta { Some(g.matmul(&b.transpose(-1, -2)?)?.sum_to_shape(a.shape())?) } else { None };
+            let gb = if tb { Some(a.transpose(-1, -2)?.matmul(g)?.sum_to_shape(b.shape())?) } else { None };
+            Ok(vec![ga, gb])
+        }))
+    }
+}
+
+/// One GEMM per batch entry; batch entries run in parallel when there are enough of them.
+fn batched_gemm<T: Float + WithDType>(a: &[T], al: &Layout, b: &[T], bl: &Layout, m: usize, n: usize, k: usize) -> Vec<T> {
+    let r = al.dims().len();
+    let batch_dims = &al.dims()[..r - 2];
+    let batch_count: usize = batch_dims.iter().product();
+    let a_batch = Layout::new(Shape::from(batch_dims), al.strides()[..r - 2].to_vec(), al.offset());
+    let b_batch = Layout::new(Shape::from(batch_dims), bl.strides()[..r - 2].to_vec(), bl.offset());
+    let offsets: Vec<(usize, usize)> = a_batch.offsets().zip(b_batch.offsets()).collect();
+    let (ars, acs) = (al.strides()[r - 2], al.strides()[r - 1]);
+    let (brs, bcs) = (bl.strides()[r - 2], bl.strides()[r - 1]);
+    let mut out = vec![T::zero(); batch_count * m * n];
+    if m * n == 0 {
+        return out;
+    }
+    crate::cpu::ensure_thread_pool();
+    let threads = rayon::current_num_threads();
+    let run = |(dst, &(ao, bo)): (&mut [T], &(usize, usize)), threads: usize| {
+        let lhs = MatRef { data: a, offset: ao, rs: ars, cs: acs };
+        let rhs = MatRef { data: b, offset: bo, rs: brs, cs: bcs };
+        gemm(m, n, k, dst, lhs, rhs, false, threads);
+    };
+    if batch_count >= threads && threads > 1 {
+        out.par_chunks_mut(m * n).zip(offsets.par_iter()).for_each(|p| run(p, 1));
+    } else {
+        out.chunks_mut(m * n).zip(offsets.iter()).for_each(|p| run(p, threads));
+    }
+    out
+}

@@ -1,0 +1,2 @@
+pub struct MaxPool2dOptions;
+pub struct AvgPool2dOptions;
