@@ -353,8 +353,3 @@ impl Tensor {
         Ok(out.record("to_dtype", &[self], move |g| Ok(vec![Some(g.to_dtype(from)?)])))
     }
 }
-
-/// Checks that `t` is a float tensor, for ops that accept only f32 and f64.
-pub(crate) fn ensure_float(op: &'static str, t: &Tensor) -> Result<()> {
-    if t.dtype().is_float() { Ok(()) } else { Err(Error::UnsupportedDType { op, dtype: t.dtype() }) }
-}
