@@ -178,7 +178,11 @@ impl Tensor {
                         input.shape()
                     )));
                 }
-                let g = if g.dtype() != input.dtype() { g.to_dtype(input.dtype())? } else { g };
+                let g = if g.dtype() != input.dtype() {
+                    g.to_dtype(input.dtype())?
+                } else {
+                    g
+                };
                 match grads.remove(&input.id()) {
                     Some(acc) => grads.insert(input.id(), acc.add(&g)?),
                     None => grads.insert(input.id(), g),

@@ -25,7 +25,11 @@ fn write_dim(out: &mut String, values: &[f64], dims: &[usize], depth: usize, is_
     let step: usize = dims[1..].iter().product();
     out.push('[');
     let show: Vec<Option<usize>> = if n > 2 * EDGE {
-        (0..EDGE).map(Some).chain([None]).chain((n - EDGE..n).map(Some)).collect()
+        (0..EDGE)
+            .map(Some)
+            .chain([None])
+            .chain((n - EDGE..n).map(Some))
+            .collect()
     } else {
         (0..n).map(Some).collect()
     };

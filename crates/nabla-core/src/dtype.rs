@@ -37,10 +37,7 @@ pub trait WithDType: Copy + Send + Sync + std::fmt::Debug + PartialOrd + Default
 }
 
 /// A floating-point element type: the kernels of every differentiable op are generic over it.
-pub trait Float:
-    WithDType + num_traits::Float + std::iter::Sum + std::ops::AddAssign + std::ops::MulAssign
-{
-}
+pub trait Float: WithDType + num_traits::Float + std::iter::Sum + std::ops::AddAssign + std::ops::MulAssign {}
 
 impl Float for f32 {}
 impl Float for f64 {}

@@ -15,7 +15,12 @@ pub enum Error {
 
     /// An index outside the size of the dimension it selects from.
     #[error("{op}: index {index} out of range for dimension {dim} of size {size}")]
-    IndexOutOfRange { op: &'static str, index: i64, dim: usize, size: usize },
+    IndexOutOfRange {
+        op: &'static str,
+        index: i64,
+        dim: usize,
+        size: usize,
+    },
 
     /// Operands of different dtypes.
     #[error("{op}: dtype mismatch: lhs {lhs:?}, rhs {rhs:?}")]

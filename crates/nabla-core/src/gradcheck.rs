@@ -19,7 +19,12 @@ pub struct GradcheckOptions {
 
 impl Default for GradcheckOptions {
     fn default() -> Self {
-        GradcheckOptions { eps: 1e-6, atol: 1e-5, rtol: 1e-3, seed: 0 }
+        GradcheckOptions {
+            eps: 1e-6,
+            atol: 1e-5,
+            rtol: 1e-3,
+            seed: 0,
+        }
     }
 }
 
@@ -34,10 +39,16 @@ impl Default for GradcheckOptions {
 pub fn gradcheck(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor], opts: GradcheckOptions) -> Result<f64> {
     for (i, x) in inputs.iter().enumerate() {
         if x.dtype() != DType::F64 {
-            return Err(Error::Argument { op: "gradcheck", msg: format!("input {i} is {:?}; gradients are checked in f64", x.dtype()) });
+            return Err(Error::Argument {
+                op: "gradcheck",
+                msg: format!("input {i} is {:?}; gradients are checked in f64", x.dtype()),
+            });
         }
     }
-    let leaves: Vec<Tensor> = inputs.iter().map(|x| x.contiguous().map(|c| c.detach().requires_grad_())).collect::<Result<_>>()?;
+    let leaves: Vec<Tensor> = inputs
+        .iter()
+        .map(|x| x.contiguous().map(|c| c.detach().requires_grad_()))
+        .collect::<Result<_>>()?;
     let out = f(&leaves)?;
     let mut rng = Generator::seed_from_u64(opts.seed);
     let direction = Tensor::uniform_with(0.5, 1.5, out.shape().clone(), DType::F64, &mut rng)?;
@@ -65,7 +76,11 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor], opt
             if err > opts.atol + opts.rtol * numeric.abs() {
                 return Err(Error::Argument {
                     op: "gradcheck",
-                    msg: format!("input {i} {} element {j}: analytic {} vs numeric {numeric}", leaf.shape(), analytic[j]),
+                    msg: format!(
+                        "input {i} {} element {j}: analytic {} vs numeric {numeric}",
+                        leaf.shape(),
+                        analytic[j]
+                    ),
                 });
             }
         }

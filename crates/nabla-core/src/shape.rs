@@ -34,7 +34,11 @@ impl Shape {
         let rank = self.rank() as isize;
         let d = if dim < 0 { dim + rank } else { dim };
         if d < 0 || d >= rank {
-            return Err(Error::DimOutOfRange { op, dim, shape: self.clone() });
+            return Err(Error::DimOutOfRange {
+                op,
+                dim,
+                shape: self.clone(),
+            });
         }
         Ok(d as usize)
     }
@@ -45,8 +49,16 @@ impl Shape {
         let rank = lhs.rank().max(rhs.rank());
         let mut dims = vec![0; rank];
         for i in 0..rank {
-            let l = if i + lhs.rank() >= rank { lhs.0[i + lhs.rank() - rank] } else { 1 };
-            let r = if i + rhs.rank() >= rank { rhs.0[i + rhs.rank() - rank] } else { 1 };
+            let l = if i + lhs.rank() >= rank {
+                lhs.0[i + lhs.rank() - rank]
+            } else {
+                1
+            };
+            let r = if i + rhs.rank() >= rank {
+                rhs.0[i + rhs.rank() - rank]
+            } else {
+                1
+            };
             dims[i] = match (l, r) {
                 (l, r) if l == r => l,
                 (1, r) => r,
@@ -134,7 +146,11 @@ impl Layout {
     pub fn contiguous(shape: impl Into<Shape>) -> Self {
         let shape = shape.into();
         let strides = shape.contiguous_strides();
-        Layout { shape, strides, offset: 0 }
+        Layout {
+            shape,
+            strides,
+            offset: 0,
+        }
     }
     pub fn new(shape: Shape, strides: Vec<usize>, offset: usize) -> Self {
         Layout { shape, strides, offset }
@@ -172,21 +188,30 @@ impl Layout {
 
     /// If contiguous, the storage range it covers.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
-        self.is_contiguous().then(|| self.offset..self.offset + self.elem_count())
+        self.is_contiguous()
+            .then(|| self.offset..self.offset + self.elem_count())
     }
 
     /// The layout with dimensions reordered: `new.dims[i] = old.dims[perm[i]]`.
     pub fn permute(&self, perm: &[usize]) -> Layout {
         let dims = perm.iter().map(|&p| self.shape.dims()[p]).collect();
         let strides = perm.iter().map(|&p| self.strides[p]).collect();
-        Layout { shape: Shape(dims), strides, offset: self.offset }
+        Layout {
+            shape: Shape(dims),
+            strides,
+            offset: self.offset,
+        }
     }
 
     /// A view of `len` elements of `dim` starting at `start`.
     pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Layout {
         let mut dims = self.shape.dims().to_vec();
         dims[dim] = len;
-        Layout { shape: Shape(dims), strides: self.strides.clone(), offset: self.offset + start * self.strides[dim] }
+        Layout {
+            shape: Shape(dims),
+            strides: self.strides.clone(),
+            offset: self.offset + start * self.strides[dim],
+        }
     }
 
     /// The layout broadcast to `shape` (stride 0 along broadcast dimensions).
@@ -210,13 +235,21 @@ impl Layout {
                 return shape_err(op, format!("cannot broadcast {} to {}", self.shape, shape));
             }
         }
-        Ok(Layout { shape: shape.clone(), strides, offset: self.offset })
+        Ok(Layout {
+            shape: shape.clone(),
+            strides,
+            offset: self.offset,
+        })
     }
 
     /// A reshape without copying, if the strides allow it (PyTorch's `view` rule).
     pub fn reshape_view(&self, shape: &Shape) -> Option<Layout> {
         if self.is_contiguous() {
-            return Some(Layout { shape: shape.clone(), strides: shape.contiguous_strides(), offset: self.offset });
+            return Some(Layout {
+                shape: shape.clone(),
+                strides: shape.contiguous_strides(),
+                offset: self.offset,
+            });
         }
         None
     }
@@ -235,12 +268,12 @@ impl Layout {
             if d == 1 {
                 continue;
             }
-            if let (Some(ld), Some(ls)) = (dims.last_mut(), strides.last_mut()) {
-                if *ls == s * d {
-                    *ld *= d;
-                    *ls = s;
-                    continue;
-                }
+            if let (Some(ld), Some(ls)) = (dims.last_mut(), strides.last_mut())
+                && *ls == s * d
+            {
+                *ld *= d;
+                *ls = s;
+                continue;
             }
             dims.push(d);
             strides.push(s);
@@ -265,8 +298,18 @@ pub struct StridedOffsets<'a> {
 impl<'a> StridedOffsets<'a> {
     fn new(layout: &'a Layout) -> Self {
         let (dims, strides) = layout.collapsed();
-        let next = if layout.elem_count() == 0 { None } else { Some(layout.offset()) };
-        StridedOffsets { index: vec![0; dims.len()], dims, strides, next, _layout: std::marker::PhantomData }
+        let next = if layout.elem_count() == 0 {
+            None
+        } else {
+            Some(layout.offset())
+        };
+        StridedOffsets {
+            index: vec![0; dims.len()],
+            dims,
+            strides,
+            next,
+            _layout: std::marker::PhantomData,
+        }
     }
 }
 
@@ -301,7 +344,10 @@ mod tests {
         let s = Shape::broadcast("t", &Shape::from((3, 1, 5)), &Shape::from((4, 1))).unwrap();
         assert_eq!(s.dims(), &[3, 4, 5]);
         let e = Shape::broadcast("add", &Shape::from((2, 3)), &Shape::from((4,))).unwrap_err();
-        assert_eq!(e.to_string(), "add: shapes [2, 3] and [4] cannot be broadcast: 3 != 4 in dimension 1");
+        assert_eq!(
+            e.to_string(),
+            "add: shapes [2, 3] and [4] cannot be broadcast: 3 != 4 in dimension 1"
+        );
     }
 
     #[test]

@@ -67,7 +67,12 @@ impl Tensor {
         if data.len() != shape.elem_count() {
             return arg_err(
                 "from_vec",
-                format!("{} values do not fill shape {} ({} elements)", data.len(), shape, shape.elem_count()),
+                format!(
+                    "{} values do not fill shape {} ({} elements)",
+                    data.len(),
+                    shape,
+                    shape.elem_count()
+                ),
             );
         }
         Ok(Tensor::from_storage(T::into_storage(data), shape))
@@ -141,7 +146,13 @@ impl Tensor {
         Tensor::sampled(shape, dtype, || g.uniform(lo, hi))
     }
     /// N(mean, std²), drawn from `gen`.
-    pub fn normal_with(mean: f64, std: f64, shape: impl Into<Shape>, dtype: DType, g: &mut Generator) -> Result<Tensor> {
+    pub fn normal_with(
+        mean: f64,
+        std: f64,
+        shape: impl Into<Shape>,
+        dtype: DType,
+        g: &mut Generator,
+    ) -> Result<Tensor> {
         Tensor::sampled(shape, dtype, || mean + std * g.normal())
     }
     /// Uniform on [0, 1) from the default generator (see [`crate::manual_seed`]).
@@ -295,7 +306,11 @@ impl Tensor {
     /// All values in row-major order. The dtype must match `T`.
     pub fn to_vec<T: WithDType>(&self) -> Result<Vec<T>> {
         let storage = self.storage();
-        let data = T::slice(storage.cpu()).ok_or(Error::DTypeMismatch { op: "to_vec", lhs: self.dtype(), rhs: T::DTYPE })?;
+        let data = T::slice(storage.cpu()).ok_or(Error::DTypeMismatch {
+            op: "to_vec",
+            lhs: self.dtype(),
+            rhs: T::DTYPE,
+        })?;
         Ok(crate::cpu::strided::gather_contiguous(data, self.layout()))
     }
 
@@ -303,9 +318,15 @@ impl Tensor {
     pub fn to_vec_f64(&self) -> Vec<f64> {
         let storage = self.storage();
         match storage.cpu() {
-            CpuStorage::F32(v) => crate::cpu::strided::gather_contiguous(v, self.layout()).into_iter().map(f64::from).collect(),
+            CpuStorage::F32(v) => crate::cpu::strided::gather_contiguous(v, self.layout())
+                .into_iter()
+                .map(f64::from)
+                .collect(),
             CpuStorage::F64(v) => crate::cpu::strided::gather_contiguous(v, self.layout()),
-            CpuStorage::I64(v) => crate::cpu::strided::gather_contiguous(v, self.layout()).into_iter().map(|x| x as f64).collect(),
+            CpuStorage::I64(v) => crate::cpu::strided::gather_contiguous(v, self.layout())
+                .into_iter()
+                .map(|x| x as f64)
+                .collect(),
         }
     }
 
@@ -342,7 +363,13 @@ impl Tensor {
         if src.shape() != self.shape() || src.dtype() != self.dtype() {
             return arg_err(
                 "copy_",
-                format!("source {} {:?} does not match destination {} {:?}", src.shape(), src.dtype(), self.shape(), self.dtype()),
+                format!(
+                    "source {} {:?} does not match destination {} {:?}",
+                    src.shape(),
+                    src.dtype(),
+                    self.shape(),
+                    self.dtype()
+                ),
             );
         }
         let values = src.contiguous()?;

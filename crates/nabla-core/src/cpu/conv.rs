@@ -43,13 +43,27 @@ impl ConvGeometry {
     }
     /// A 1×1, stride-1, unpadded convolution reads the input directly as its im2col matrix.
     fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad_top == 0 && self.pad_left == 0 && self.oh == self.h && self.ow == self.w
+        self.kh == 1
+            && self.kw == 1
+            && self.stride == [1, 1]
+            && self.pad_top == 0
+            && self.pad_left == 0
+            && self.oh == self.h
+            && self.ow == self.w
     }
     /// The range of output columns `ox` whose input column `ox·s + kj·d − pad` lies in [0, w).
     fn valid_range(out: usize, inp: usize, s: usize, offset: isize) -> (usize, usize) {
         // smallest ox with ox·s + offset ≥ 0, and smallest ox with ox·s + offset ≥ inp.
-        let lo = if offset >= 0 { 0 } else { ((-offset) as usize).div_ceil(s) };
-        let hi = if (inp as isize) - offset <= 0 { 0 } else { ((inp as isize - offset) as usize).div_ceil(s) };
+        let lo = if offset >= 0 {
+            0
+        } else {
+            ((-offset) as usize).div_ceil(s)
+        };
+        let hi = if (inp as isize) - offset <= 0 {
+            0
+        } else {
+            ((inp as isize - offset) as usize).div_ceil(s)
+        };
         (lo.min(out), hi.min(out).max(lo.min(out)))
     }
 }
@@ -138,14 +152,38 @@ pub fn conv2d_forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &C
         for gi in 0..g.groups {
             let xg = &xs[gi * cin_g * g.h * g.w..(gi + 1) * cin_g * g.h * g.w];
             let rhs = if g.is_pointwise() {
-                MatRef { data: xg, offset: 0, rs: l, cs: 1 }
+                MatRef {
+                    data: xg,
+                    offset: 0,
+                    rs: l,
+                    cs: 1,
+                }
             } else {
                 col.resize(k * l, T::zero());
                 im2col(xg, g, col);
-                MatRef { data: col.as_slice(), offset: 0, rs: l, cs: 1 }
+                MatRef {
+                    data: col.as_slice(),
+                    offset: 0,
+                    rs: l,
+                    cs: 1,
+                }
             };
-            let lhs = MatRef { data: weight, offset: gi * cout_g * k, rs: k, cs: 1 };
-            gemm(cout_g, l, k, &mut y[gi * cout_g * l..(gi + 1) * cout_g * l], lhs, rhs, false, gemm_threads);
+            let lhs = MatRef {
+                data: weight,
+                offset: gi * cout_g * k,
+                rs: k,
+                cs: 1,
+            };
+            gemm(
+                cout_g,
+                l,
+                k,
+                &mut y[gi * cout_g * l..(gi + 1) * cout_g * l],
+                lhs,
+                rhs,
+                false,
+                gemm_threads,
+            );
         }
         if let Some(b) = bias {
             for (c, plane) in y.chunks_mut(l.max(1)).enumerate() {
@@ -157,10 +195,14 @@ pub fn conv2d_forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &C
         return out;
     }
     if batch_parallel(g.n) {
-        out.par_chunks_mut(g.c_out * l).enumerate().for_each_init(Vec::new, |col, p| one_sample(p, 1, col));
+        out.par_chunks_mut(g.c_out * l)
+            .enumerate()
+            .for_each_init(Vec::new, |col, p| one_sample(p, 1, col));
     } else {
         let mut col = Vec::new();
-        out.chunks_mut(g.c_out * l).enumerate().for_each(|p| one_sample(p, threads, &mut col));
+        out.chunks_mut(g.c_out * l)
+            .enumerate()
+            .for_each(|p| one_sample(p, threads, &mut col));
     }
     out
 }
@@ -174,8 +216,18 @@ pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
     let one_sample = |(ni, dxs): (usize, &mut [T]), gemm_threads: usize, col: &mut Vec<T>| {
         let dys = &dy[ni * g.c_out * l..(ni + 1) * g.c_out * l];
         for gi in 0..g.groups {
-            let lhs = MatRef { data: weight, offset: gi * cout_g * k, rs: 1, cs: k }; // Wᵀ: k × cout_g
-            let rhs = MatRef { data: dys, offset: gi * cout_g * l, rs: l, cs: 1 };
+            let lhs = MatRef {
+                data: weight,
+                offset: gi * cout_g * k,
+                rs: 1,
+                cs: k,
+            }; // Wᵀ: k × cout_g
+            let rhs = MatRef {
+                data: dys,
+                offset: gi * cout_g * l,
+                rs: l,
+                cs: 1,
+            };
             let dxg = &mut dxs[gi * cin_g * g.h * g.w..(gi + 1) * cin_g * g.h * g.w];
             if g.is_pointwise() {
                 gemm(k, l, cout_g, dxg, lhs, rhs, false, gemm_threads);
@@ -190,10 +242,14 @@ pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
         return dx;
     }
     if batch_parallel(g.n) {
-        dx.par_chunks_mut(sample_in).enumerate().for_each_init(Vec::new, |col, p| one_sample(p, 1, col));
+        dx.par_chunks_mut(sample_in)
+            .enumerate()
+            .for_each_init(Vec::new, |col, p| one_sample(p, 1, col));
     } else {
         let mut col = Vec::new();
-        dx.chunks_mut(sample_in).enumerate().for_each(|p| one_sample(p, threads, &mut col));
+        dx.chunks_mut(sample_in)
+            .enumerate()
+            .for_each(|p| one_sample(p, threads, &mut col));
     }
     dx
 }
@@ -212,14 +268,38 @@ pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) -> 
             for gi in 0..g.groups {
                 let xg = &xs[gi * cin_g * g.h * g.w..(gi + 1) * cin_g * g.h * g.w];
                 let rhs = if g.is_pointwise() {
-                    MatRef { data: xg, offset: 0, rs: 1, cs: l } // colᵀ: l × k
+                    MatRef {
+                        data: xg,
+                        offset: 0,
+                        rs: 1,
+                        cs: l,
+                    } // colᵀ: l × k
                 } else {
                     col.resize(k * l, T::zero());
                     im2col(xg, g, &mut col);
-                    MatRef { data: col.as_slice(), offset: 0, rs: 1, cs: l }
+                    MatRef {
+                        data: col.as_slice(),
+                        offset: 0,
+                        rs: 1,
+                        cs: l,
+                    }
                 };
-                let lhs = MatRef { data: dys, offset: gi * cout_g * l, rs: l, cs: 1 };
-                gemm(cout_g, k, l, &mut dw[gi * cout_g * k..(gi + 1) * cout_g * k], lhs, rhs, true, gemm_threads);
+                let lhs = MatRef {
+                    data: dys,
+                    offset: gi * cout_g * l,
+                    rs: l,
+                    cs: 1,
+                };
+                gemm(
+                    cout_g,
+                    k,
+                    l,
+                    &mut dw[gi * cout_g * k..(gi + 1) * cout_g * k],
+                    lhs,
+                    rhs,
+                    true,
+                    gemm_threads,
+                );
             }
         }
         dw
@@ -227,7 +307,10 @@ pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) -> 
     if batch_parallel(g.n) {
         let t = rayon::current_num_threads();
         let per = g.n.div_ceil(t);
-        let parts: Vec<Vec<T>> = (0..t).into_par_iter().map(|i| accumulate(i * per..((i + 1) * per).min(g.n), 1)).collect();
+        let parts: Vec<Vec<T>> = (0..t)
+            .into_par_iter()
+            .map(|i| accumulate(i * per..((i + 1) * per).min(g.n), 1))
+            .collect();
         let mut dw = vec![T::zero(); wlen];
         for p in parts {
             dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
@@ -275,7 +358,9 @@ mod tests {
     use super::*;
 
     fn values(n: usize, seed: usize) -> Vec<f64> {
-        (0..n).map(|i| (((i + seed) * 2654435761) % 1000) as f64 / 500.0 - 1.0).collect()
+        (0..n)
+            .map(|i| (((i + seed) * 2654435761) % 1000) as f64 / 500.0 - 1.0)
+            .collect()
     }
 
     #[test]
@@ -291,7 +376,22 @@ mod tests {
             for n in [1, 5] {
                 let oh = (h + pt + pb - dil[0] * (k - 1) - 1) / stride[0] + 1;
                 let ow = (w + pl + pr - dil[1] * (k - 1) - 1) / stride[1] + 1;
-                let g = ConvGeometry { n, c_in: ci, h, w, c_out: co, kh: k, kw: k, stride, dilation: dil, pad_top: pt, pad_left: pl, oh, ow, groups };
+                let g = ConvGeometry {
+                    n,
+                    c_in: ci,
+                    h,
+                    w,
+                    c_out: co,
+                    kh: k,
+                    kw: k,
+                    stride,
+                    dilation: dil,
+                    pad_top: pt,
+                    pad_left: pl,
+                    oh,
+                    ow,
+                    groups,
+                };
                 let x = values(n * ci * h * w, 1);
                 let wt = values(co * ci / groups * k * k, 2);
                 let b = values(co, 3);

@@ -13,7 +13,16 @@ pub struct MatRef<'a, T> {
 }
 
 /// dst (m×n, row-major, contiguous) = accumulate·dst + lhs (m×k) · rhs (k×n).
-pub fn gemm<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], lhs: MatRef<T>, rhs: MatRef<T>, accumulate: bool, threads: usize) {
+pub fn gemm<T: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    lhs: MatRef<T>,
+    rhs: MatRef<T>,
+    accumulate: bool,
+    threads: usize,
+) {
     assert!(dst.len() >= m * n, "gemm: destination too small");
     if m == 0 || n == 0 {
         return;
@@ -25,9 +34,19 @@ pub fn gemm<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], lhs: MatRef<T
         return;
     }
     // Bounds: the furthest element each operand touches must be inside its slice.
-    assert!(lhs.offset + (m - 1) * lhs.rs + (k - 1) * lhs.cs < lhs.data.len(), "gemm: lhs out of bounds");
-    assert!(rhs.offset + (k - 1) * rhs.rs + (n - 1) * rhs.cs < rhs.data.len(), "gemm: rhs out of bounds");
-    let parallelism = if threads > 1 && m * n * k >= 64 * 64 * 64 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    assert!(
+        lhs.offset + (m - 1) * lhs.rs + (k - 1) * lhs.cs < lhs.data.len(),
+        "gemm: lhs out of bounds"
+    );
+    assert!(
+        rhs.offset + (k - 1) * rhs.rs + (n - 1) * rhs.cs < rhs.data.len(),
+        "gemm: rhs out of bounds"
+    );
+    let parallelism = if threads > 1 && m * n * k >= 64 * 64 * 64 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the asserts above keep every access of the three operands inside their slices,
     // and `dst` is borrowed mutably, so it does not alias `lhs` or `rhs`.
     unsafe {
@@ -80,8 +99,18 @@ mod tests {
         let a: Vec<f64> = (0..m * k).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
         let b: Vec<f64> = (0..k * n).map(|i| ((i * 104729) % 97) as f64 / 48.0 - 1.0).collect();
         // lhs row-major, rhs read transposed (column-major view of a row-major n×k buffer).
-        let lhs = MatRef { data: &a, offset: 0, rs: k, cs: 1 };
-        let rhs = MatRef { data: &b, offset: 0, rs: 1, cs: k };
+        let lhs = MatRef {
+            data: &a,
+            offset: 0,
+            rs: k,
+            cs: 1,
+        };
+        let rhs = MatRef {
+            data: &b,
+            offset: 0,
+            rs: 1,
+            cs: k,
+        };
         let mut fast = vec![0.0; m * n];
         gemm(m, n, k, &mut fast, lhs, rhs, false, 2);
         let slow = gemm_naive(m, n, k, lhs, rhs);

@@ -12,7 +12,10 @@ use std::sync::Once;
 pub fn ensure_thread_pool() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        if let Some(n) = std::env::var("NABLA_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()) {
+        if let Some(n) = std::env::var("NABLA_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
             // An error means the pool was already built (by the user or another crate): keep it.
             let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
         }
@@ -21,5 +24,8 @@ pub fn ensure_thread_pool() {
 
 /// Sets the number of threads of the global pool; call before any computation.
 pub fn set_num_threads(n: usize) -> bool {
-    rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().is_ok()
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n.max(1))
+        .build_global()
+        .is_ok()
 }

@@ -22,39 +22,42 @@ pub fn max_pool2d_forward<T: Float>(x: &[T], g: &PoolGeometry) -> (Vec<T>, Vec<u
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let mut out = vec![T::zero(); g.planes * ohw];
     let mut idx = vec![0u32; g.planes * ohw];
-    out.par_chunks_mut(ohw.max(1)).zip(idx.par_chunks_mut(ohw.max(1))).enumerate().for_each(|(p, (o, ix))| {
-        let plane = &x[p * hw..(p + 1) * hw];
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                let mut best = T::neg_infinity();
-                let mut best_i = usize::MAX;
-                for ki in 0..g.kernel[0] {
-                    let iy = (oy * g.stride[0] + ki * g.dilation[0]) as isize - g.padding[0] as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    for kj in 0..g.kernel[1] {
-                        let jx = (ox * g.stride[1] + kj * g.dilation[1]) as isize - g.padding[1] as isize;
-                        if jx < 0 || jx >= g.w as isize {
+    out.par_chunks_mut(ohw.max(1))
+        .zip(idx.par_chunks_mut(ohw.max(1)))
+        .enumerate()
+        .for_each(|(p, (o, ix))| {
+            let plane = &x[p * hw..(p + 1) * hw];
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let mut best = T::neg_infinity();
+                    let mut best_i = usize::MAX;
+                    for ki in 0..g.kernel[0] {
+                        let iy = (oy * g.stride[0] + ki * g.dilation[0]) as isize - g.padding[0] as isize;
+                        if iy < 0 || iy >= g.h as isize {
                             continue;
                         }
-                        let i = iy as usize * g.w + jx as usize;
-                        let v = plane[i];
-                        // Strictly greater keeps the first maximum on ties; NaN propagates (PyTorch).
-                        if v > best || v.is_nan() || best_i == usize::MAX {
-                            best = v;
-                            best_i = i;
-                            if v.is_nan() {
-                                break;
+                        for kj in 0..g.kernel[1] {
+                            let jx = (ox * g.stride[1] + kj * g.dilation[1]) as isize - g.padding[1] as isize;
+                            if jx < 0 || jx >= g.w as isize {
+                                continue;
+                            }
+                            let i = iy as usize * g.w + jx as usize;
+                            let v = plane[i];
+                            // Strictly greater keeps the first maximum on ties; NaN propagates (PyTorch).
+                            if v > best || v.is_nan() || best_i == usize::MAX {
+                                best = v;
+                                best_i = i;
+                                if v.is_nan() {
+                                    break;
+                                }
                             }
                         }
                     }
+                    o[oy * g.ow + ox] = best;
+                    ix[oy * g.ow + ox] = best_i as u32;
                 }
-                o[oy * g.ow + ox] = best;
-                ix[oy * g.ow + ox] = best_i as u32;
             }
-        }
-    });
+        });
     (out, idx)
 }
 
@@ -93,7 +96,12 @@ fn avg_divisors(g: &PoolGeometry) -> (Vec<(usize, usize, usize)>, Vec<(usize, us
 }
 
 /// The divisor of a window: the override, the count with padding, or the count of real inputs.
-fn divisor(r: (usize, usize, usize), c: (usize, usize, usize), count_include_pad: bool, divisor_override: Option<usize>) -> f64 {
+fn divisor(
+    r: (usize, usize, usize),
+    c: (usize, usize, usize),
+    count_include_pad: bool,
+    divisor_override: Option<usize>,
+) -> f64 {
     match divisor_override {
         Some(d) => d as f64,
         None if count_include_pad => (r.2 * c.2) as f64,
@@ -101,7 +109,12 @@ fn divisor(r: (usize, usize, usize), c: (usize, usize, usize), count_include_pad
     }
 }
 
-pub fn avg_pool2d_forward<T: Float>(x: &[T], g: &PoolGeometry, count_include_pad: bool, divisor_override: Option<usize>) -> Vec<T> {
+pub fn avg_pool2d_forward<T: Float>(
+    x: &[T],
+    g: &PoolGeometry,
+    count_include_pad: bool,
+    divisor_override: Option<usize>,
+) -> Vec<T> {
     let (rows, cols) = avg_divisors(g);
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let mut out = vec![T::zero(); g.planes * ohw];
@@ -121,7 +134,12 @@ pub fn avg_pool2d_forward<T: Float>(x: &[T], g: &PoolGeometry, count_include_pad
     out
 }
 
-pub fn avg_pool2d_backward<T: Float>(dy: &[T], g: &PoolGeometry, count_include_pad: bool, divisor_override: Option<usize>) -> Vec<T> {
+pub fn avg_pool2d_backward<T: Float>(
+    dy: &[T],
+    g: &PoolGeometry,
+    count_include_pad: bool,
+    divisor_override: Option<usize>,
+) -> Vec<T> {
     let (rows, cols) = avg_divisors(g);
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let mut dx = vec![T::zero(); g.planes * hw];

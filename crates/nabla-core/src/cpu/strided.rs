@@ -31,7 +31,7 @@ pub fn gather_contiguous<T: Copy>(data: &[T], layout: &Layout) -> Vec<T> {
 #[inline]
 pub fn for_each_row(dims: &[usize], strides: &[usize], offset: usize, mut f: impl FnMut(usize)) {
     let outer = &dims[..dims.len() - 1];
-    if outer.iter().any(|&d| d == 0) || dims.last() == Some(&0) {
+    if outer.contains(&0) || dims.last() == Some(&0) {
         return;
     }
     let mut index = vec![0usize; outer.len()];
@@ -71,13 +71,23 @@ pub fn scatter_into(dst: &mut CpuStorage, dst_layout: &Layout, src: &CpuStorage,
         (CpuStorage::F32(d), CpuStorage::F32(s)) => go(d, dst_layout, s, src_layout),
         (CpuStorage::F64(d), CpuStorage::F64(s)) => go(d, dst_layout, s, src_layout),
         (CpuStorage::I64(d), CpuStorage::I64(s)) => go(d, dst_layout, s, src_layout),
-        (d, s) => return Err(Error::DTypeMismatch { op: "copy_", lhs: d.dtype(), rhs: s.dtype() }),
+        (d, s) => {
+            return Err(Error::DTypeMismatch {
+                op: "copy_",
+                lhs: d.dtype(),
+                rhs: s.dtype(),
+            });
+        }
     }
     Ok(())
 }
 
 /// `out[i] = f(x[i])` over a strided input, in row-major order.
-pub fn unary_map<T: Copy + Send + Sync, U: Copy + Send + Sync>(data: &[T], layout: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+pub fn unary_map<T: Copy + Send + Sync, U: Copy + Send + Sync>(
+    data: &[T],
+    layout: &Layout,
+    f: impl Fn(T) -> U + Sync,
+) -> Vec<U> {
     if let Some(r) = layout.contiguous_range() {
         let src = &data[r];
         if src.len() >= PARALLEL_THRESHOLD {
@@ -101,7 +111,12 @@ pub fn binary_map<T: Copy + Send + Sync, U: Copy + Send + Sync + Default>(
     if let (Some(ra), Some(rb)) = (al.contiguous_range(), bl.contiguous_range()) {
         let (a, b) = (&a[ra], &b[rb]);
         if n >= PARALLEL_THRESHOLD {
-            return a.par_iter().zip(b.par_iter()).with_min_len(4096).map(|(&x, &y)| f(x, y)).collect();
+            return a
+                .par_iter()
+                .zip(b.par_iter())
+                .with_min_len(4096)
+                .map(|(&x, &y)| f(x, y))
+                .collect();
         }
         return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
     }
@@ -118,16 +133,28 @@ pub fn binary_map<T: Copy + Send + Sync, U: Copy + Send + Sync + Default>(
         return out;
     }
     let row = |out_row: &mut [U], ia: usize, ib: usize| match (sa, sb) {
-        (1, 1) => out_row.iter_mut().zip(a[ia..ia + inner].iter().zip(&b[ib..ib + inner])).for_each(|(o, (&x, &y))| *o = f(x, y)),
+        (1, 1) => out_row
+            .iter_mut()
+            .zip(a[ia..ia + inner].iter().zip(&b[ib..ib + inner]))
+            .for_each(|(o, (&x, &y))| *o = f(x, y)),
         (1, 0) => {
             let y = b[ib];
-            out_row.iter_mut().zip(&a[ia..ia + inner]).for_each(|(o, &x)| *o = f(x, y))
+            out_row
+                .iter_mut()
+                .zip(&a[ia..ia + inner])
+                .for_each(|(o, &x)| *o = f(x, y))
         }
         (0, 1) => {
             let x = a[ia];
-            out_row.iter_mut().zip(&b[ib..ib + inner]).for_each(|(o, &y)| *o = f(x, y))
+            out_row
+                .iter_mut()
+                .zip(&b[ib..ib + inner])
+                .for_each(|(o, &y)| *o = f(x, y))
         }
-        _ => out_row.iter_mut().enumerate().for_each(|(i, o)| *o = f(a[ia + i * sa], b[ib + i * sb])),
+        _ => out_row
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, o)| *o = f(a[ia + i * sa], b[ib + i * sb])),
     };
     let outer_dims = &dims[..rank - 1];
     let row_starts = |r: usize| -> (usize, usize) {

@@ -7,10 +7,10 @@
 //! δW = Σₙ δₙ · im2col(xₙ)ᵀ, δb = Σ_{n,i,j} δ.
 
 use super::pad::PaddingMode;
+use crate::Tensor;
 use crate::cpu::conv::{ConvGeometry, conv2d_backward_input, conv2d_backward_weight, conv2d_forward};
 use crate::error::{Error, Result, arg_err, shape_err};
 use crate::storage::CpuStorage;
-use crate::Tensor;
 
 /// The hyper-parameters of a convolution, PyTorch's defaults: stride 1, no padding,
 /// dilation 1, one group, zero padding mode.
@@ -35,7 +35,13 @@ pub struct Conv2dOptions {
 
 impl Default for Conv2dOptions {
     fn default() -> Self {
-        Conv2dOptions { stride: [1, 1], padding: [0; 4], padding_mode: PaddingMode::Zeros, dilation: [1, 1], groups: 1 }
+        Conv2dOptions {
+            stride: [1, 1],
+            padding: [0; 4],
+            padding_mode: PaddingMode::Zeros,
+            dilation: [1, 1],
+            groups: 1,
+        }
     }
 }
 
@@ -97,7 +103,11 @@ impl Tensor {
     pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: &Conv2dOptions) -> Result<Tensor> {
         if opts.padding_mode != PaddingMode::Zeros && opts.padding != [0; 4] {
             let padded = self.pad2d(opts.padding, opts.padding_mode)?;
-            let zero_pad = Conv2dOptions { padding: [0; 4], padding_mode: PaddingMode::Zeros, ..*opts };
+            let zero_pad = Conv2dOptions {
+                padding: [0; 4],
+                padding_mode: PaddingMode::Zeros,
+                ..*opts
+            };
             return padded.conv2d(weight, bias, &zero_pad);
         }
         let geom = self.conv_geometry(weight, bias, opts)?;
@@ -124,7 +134,12 @@ impl Tensor {
                     });
                     CpuStorage::F64(conv2d_forward(&xv[ox..], &wv[ow..], bv, &geom))
                 }
-                (a, _) => return Err(Error::UnsupportedDType { op: "conv2d", dtype: a.dtype() }),
+                (a, _) => {
+                    return Err(Error::UnsupportedDType {
+                        op: "conv2d",
+                        dtype: a.dtype(),
+                    });
+                }
             }
         };
         let out = Tensor::from_storage(out, (geom.n, geom.c_out, geom.oh, geom.ow));
@@ -147,7 +162,12 @@ impl Tensor {
                     tx.then(|| CpuStorage::F64(conv2d_backward_input(&gv[og..], &wv[ow..], &geom))),
                     tw.then(|| CpuStorage::F64(conv2d_backward_weight(&xv[ox..], &gv[og..], &geom))),
                 ),
-                (a, _, _) => return Err(Error::UnsupportedDType { op: "conv2d backward", dtype: a.dtype() }),
+                (a, _, _) => {
+                    return Err(Error::UnsupportedDType {
+                        op: "conv2d backward",
+                        dtype: a.dtype(),
+                    });
+                }
             };
             drop((sg, sx, sw));
             let mut grads = vec![
@@ -163,38 +183,101 @@ impl Tensor {
 
     fn conv_geometry(&self, weight: &Tensor, bias: Option<&Tensor>, opts: &Conv2dOptions) -> Result<ConvGeometry> {
         if self.rank() != 4 || weight.rank() != 4 {
-            return shape_err("conv2d", format!("expected input [N, C, H, W] and weight [C_out, C_in/groups, kH, kW], got {} and {}", self.shape(), weight.shape()));
+            return shape_err(
+                "conv2d",
+                format!(
+                    "expected input [N, C, H, W] and weight [C_out, C_in/groups, kH, kW], got {} and {}",
+                    self.shape(),
+                    weight.shape()
+                ),
+            );
         }
         if self.dtype() != weight.dtype() {
-            return Err(Error::DTypeMismatch { op: "conv2d", lhs: self.dtype(), rhs: weight.dtype() });
+            return Err(Error::DTypeMismatch {
+                op: "conv2d",
+                lhs: self.dtype(),
+                rhs: weight.dtype(),
+            });
         }
         let (d, wd) = (self.dims(), weight.dims());
         let (n, c_in, h, w) = (d[0], d[1], d[2], d[3]);
         let (c_out, cin_g, kh, kw) = (wd[0], wd[1], wd[2], wd[3]);
         let groups = opts.groups;
         if groups == 0 || c_in % groups != 0 || c_out % groups != 0 {
-            return arg_err("conv2d", format!("groups = {groups} must divide input channels {c_in} and output channels {c_out}"));
+            return arg_err(
+                "conv2d",
+                format!("groups = {groups} must divide input channels {c_in} and output channels {c_out}"),
+            );
         }
         if cin_g * groups != c_in {
-            return shape_err("conv2d", format!("input {} has {c_in} channels but weight {} expects {} (= {cin_g} × {groups} groups)", self.shape(), weight.shape(), cin_g * groups));
+            return shape_err(
+                "conv2d",
+                format!(
+                    "input {} has {c_in} channels but weight {} expects {} (= {cin_g} × {groups} groups)",
+                    self.shape(),
+                    weight.shape(),
+                    cin_g * groups
+                ),
+            );
         }
         if opts.stride.contains(&0) || opts.dilation.contains(&0) || kh == 0 || kw == 0 {
-            return arg_err("conv2d", format!("stride {:?}, dilation {:?} and kernel {kh}×{kw} must be positive", opts.stride, opts.dilation));
+            return arg_err(
+                "conv2d",
+                format!(
+                    "stride {:?}, dilation {:?} and kernel {kh}×{kw} must be positive",
+                    opts.stride, opts.dilation
+                ),
+            );
         }
         if let Some(b) = bias {
             if b.dims() != [c_out] {
-                return shape_err("conv2d", format!("bias {} does not match {c_out} output channels of weight {}", b.shape(), weight.shape()));
+                return shape_err(
+                    "conv2d",
+                    format!(
+                        "bias {} does not match {c_out} output channels of weight {}",
+                        b.shape(),
+                        weight.shape()
+                    ),
+                );
             }
             if b.dtype() != self.dtype() {
-                return Err(Error::DTypeMismatch { op: "conv2d", lhs: self.dtype(), rhs: b.dtype() });
+                return Err(Error::DTypeMismatch {
+                    op: "conv2d",
+                    lhs: self.dtype(),
+                    rhs: b.dtype(),
+                });
             }
         }
         let [pt, pb, pl, pr] = opts.padding;
         let oh = conv_out_size(h, pt + pb, kh, opts.stride[0], opts.dilation[0]);
         let ow = conv_out_size(w, pl + pr, kw, opts.stride[1], opts.dilation[1]);
         let (Some(oh), Some(ow)) = (oh, ow) else {
-            return shape_err("conv2d", format!("kernel {kh}×{kw} (dilation {:?}) is larger than the padded input {}×{} of {}", opts.dilation, h + pt + pb, w + pl + pr, self.shape()));
+            return shape_err(
+                "conv2d",
+                format!(
+                    "kernel {kh}×{kw} (dilation {:?}) is larger than the padded input {}×{} of {}",
+                    opts.dilation,
+                    h + pt + pb,
+                    w + pl + pr,
+                    self.shape()
+                ),
+            );
         };
-        Ok(ConvGeometry { n, c_in, h, w, c_out, kh, kw, stride: opts.stride, dilation: opts.dilation, pad_top: pt, pad_left: pl, oh, ow, groups })
+        Ok(ConvGeometry {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            stride: opts.stride,
+            dilation: opts.dilation,
+            pad_top: pt,
+            pad_left: pl,
+            oh,
+            ow,
+            groups,
+        })
     }
 }

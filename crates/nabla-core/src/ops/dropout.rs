@@ -17,7 +17,10 @@ impl Tensor {
     /// zeroed together.
     pub fn dropout2d(&self, p: f64, rng: &mut Generator) -> Result<Tensor> {
         if self.rank() < 2 {
-            return arg_err("dropout2d", format!("expected at least [N, C], got shape {}", self.shape()));
+            return arg_err(
+                "dropout2d",
+                format!("expected at least [N, C], got shape {}", self.shape()),
+            );
         }
         let mut dims = vec![self.dims()[0], self.dims()[1]];
         dims.extend(std::iter::repeat_n(1, self.rank() - 2));
@@ -32,6 +35,8 @@ fn dropout_mask(shape: &Shape, p: f64, rng: &mut Generator) -> Result<Tensor> {
         return arg_err("dropout", format!("probability must be in [0, 1], got {p}"));
     }
     let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
-    let mask: Vec<f64> = (0..shape.elem_count()).map(|_| if rng.next_f64() < p { 0.0 } else { scale }).collect();
+    let mask: Vec<f64> = (0..shape.elem_count())
+        .map(|_| if rng.next_f64() < p { 0.0 } else { scale })
+        .collect();
     Tensor::from_vec(mask, shape.clone())
 }

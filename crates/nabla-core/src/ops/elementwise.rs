@@ -13,7 +13,9 @@ impl Tensor {
     pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = zip_float!(self, rhs, "add", |x: T, y| x + y);
         let (ls, rs) = (self.shape().clone(), rhs.shape().clone());
-        Ok(out.record("add", &[self, rhs], move |g| Ok(vec![Some(g.sum_to_shape(&ls)?), Some(g.sum_to_shape(&rs)?)])))
+        Ok(out.record("add", &[self, rhs], move |g| {
+            Ok(vec![Some(g.sum_to_shape(&ls)?), Some(g.sum_to_shape(&rs)?)])
+        }))
     }
 
     /// a − b.  δa = δ, δb = −δ.
@@ -31,8 +33,16 @@ impl Tensor {
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("mul", &[self, rhs], move |g| {
-            let ga = if ta { Some(g.mul(&b)?.sum_to_shape(a.shape())?) } else { None };
-            let gb = if tb { Some(g.mul(&a)?.sum_to_shape(b.shape())?) } else { None };
+            let ga = if ta {
+                Some(g.mul(&b)?.sum_to_shape(a.shape())?)
+            } else {
+                None
+            };
+            let gb = if tb {
+                Some(g.mul(&a)?.sum_to_shape(b.shape())?)
+            } else {
+                None
+            };
             Ok(vec![ga, gb])
         }))
     }
@@ -43,8 +53,16 @@ impl Tensor {
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("div", &[self, rhs], move |g| {
-            let ga = if ta { Some(g.div(&b)?.sum_to_shape(a.shape())?) } else { None };
-            let gb = if tb { Some(g.mul(&a)?.div(&b.sqr()?)?.neg()?.sum_to_shape(b.shape())?) } else { None };
+            let ga = if ta {
+                Some(g.div(&b)?.sum_to_shape(a.shape())?)
+            } else {
+                None
+            };
+            let gb = if tb {
+                Some(g.mul(&a)?.div(&b.sqr()?)?.neg()?.sum_to_shape(b.shape())?)
+            } else {
+                None
+            };
             Ok(vec![ga, gb])
         }))
     }
@@ -55,8 +73,16 @@ impl Tensor {
         let (a, b, y) = (self.detach(), rhs.detach(), out.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("pow", &[self, rhs], move |g| {
-            let ga = if ta { Some(g.mul(&b)?.mul(&a.pow(&b.add_scalar(-1.0)?)?)?.sum_to_shape(a.shape())?) } else { None };
-            let gb = if tb { Some(g.mul(&y)?.mul(&a.log()?)?.sum_to_shape(b.shape())?) } else { None };
+            let ga = if ta {
+                Some(g.mul(&b)?.mul(&a.pow(&b.add_scalar(-1.0)?)?)?.sum_to_shape(a.shape())?)
+            } else {
+                None
+            };
+            let gb = if tb {
+                Some(g.mul(&y)?.mul(&a.log()?)?.sum_to_shape(b.shape())?)
+            } else {
+                None
+            };
             Ok(vec![ga, gb])
         }))
     }
@@ -127,7 +153,9 @@ impl Tensor {
         let out = map_float!(self, "powf", |x: T| x.powf(T::from_f64(e)));
         let x = self.detach();
         Ok(out.record("powf", &[self], move |g| {
-            let d = zip_float!(g, &x, "powf_backward", |g: T, x| g * T::from_f64(e) * x.powf(T::from_f64(e - 1.0)));
+            let d = zip_float!(g, &x, "powf_backward", |g: T, x| g
+                * T::from_f64(e)
+                * x.powf(T::from_f64(e - 1.0)));
             Ok(vec![Some(d)])
         }))
     }
@@ -148,7 +176,11 @@ impl Tensor {
         let x = self.detach();
         Ok(out.record("clamp", &[self], move |g| {
             let d = zip_float!(g, &x, "clamp_backward", |g: T, x| {
-                if x >= T::from_f64(lo) && x <= T::from_f64(hi) { g } else { 0.0 }
+                if x >= T::from_f64(lo) && x <= T::from_f64(hi) {
+                    g
+                } else {
+                    0.0
+                }
             });
             Ok(vec![Some(d)])
         }))
@@ -179,14 +211,18 @@ impl Tensor {
     pub fn sqrt(&self) -> Result<Tensor> {
         let out = map_float!(self, "sqrt", |x: T| x.sqrt());
         let y = out.detach();
-        Ok(out.record("sqrt", &[self], move |g| Ok(vec![Some(zip_float!(g, &y, "sqrt_backward", |g: T, y| g / (y + y)))])))
+        Ok(out.record("sqrt", &[self], move |g| {
+            Ok(vec![Some(zip_float!(g, &y, "sqrt_backward", |g: T, y| g / (y + y)))])
+        }))
     }
 
     /// x².  δx = 2x·δ.
     pub fn sqr(&self) -> Result<Tensor> {
         let out = map_float!(self, "sqr", |x: T| x * x);
         let x = self.detach();
-        Ok(out.record("sqr", &[self], move |g| Ok(vec![Some(zip_float!(g, &x, "sqr_backward", |g: T, x| g * (x + x)))])))
+        Ok(out.record("sqr", &[self], move |g| {
+            Ok(vec![Some(zip_float!(g, &x, "sqr_backward", |g: T, x| g * (x + x)))])
+        }))
     }
 
     /// |x|.  δx = δ·sign(x) (0 at 0, as in PyTorch).
@@ -208,7 +244,9 @@ impl Tensor {
     pub fn recip(&self) -> Result<Tensor> {
         let out = map_float!(self, "recip", |x: T| x.recip());
         let y = out.detach();
-        Ok(out.record("recip", &[self], move |g| Ok(vec![Some(zip_float!(g, &y, "recip_backward", |g: T, y| -g * y * y))])))
+        Ok(out.record("recip", &[self], move |g| {
+            Ok(vec![Some(zip_float!(g, &y, "recip_backward", |g: T, y| -g * y * y))])
+        }))
     }
 
     // ---------------------------------------------------------------- activations
@@ -218,15 +256,30 @@ impl Tensor {
         let out = map_float!(self, "relu", |x: T| if x > 0.0 { x } else { 0.0 });
         let y = out.detach();
         // NOTE: the mask is taken from y, not x: y > 0 ⇔ x > 0, and y is kept alive anyway by the next layer.
-        Ok(out.record("relu", &[self], move |g| Ok(vec![Some(zip_float!(g, &y, "relu_backward", |g: T, y| if y > 0.0 { g } else { 0.0 }))])))
+        Ok(out.record("relu", &[self], move |g| {
+            Ok(vec![Some(zip_float!(g, &y, "relu_backward", |g: T, y| if y > 0.0 {
+                g
+            } else {
+                0.0
+            }))])
+        }))
     }
 
     /// y = x for x > 0, slope·x otherwise.  δx = δ·(1 or slope).
     pub fn leaky_relu(&self, slope: f64) -> Result<Tensor> {
-        let out = map_float!(self, "leaky_relu", |x: T| if x > 0.0 { x } else { x * T::from_f64(slope) });
+        let out = map_float!(self, "leaky_relu", |x: T| if x > 0.0 {
+            x
+        } else {
+            x * T::from_f64(slope)
+        });
         let x = self.detach();
         Ok(out.record("leaky_relu", &[self], move |g| {
-            Ok(vec![Some(zip_float!(g, &x, "leaky_relu_backward", |g: T, x| if x > 0.0 { g } else { g * T::from_f64(slope) }))])
+            Ok(vec![Some(zip_float!(
+                g,
+                &x,
+                "leaky_relu_backward",
+                |g: T, x| if x > 0.0 { g } else { g * T::from_f64(slope) }
+            ))])
         }))
     }
 
@@ -240,7 +293,9 @@ impl Tensor {
         });
         let y = out.detach();
         Ok(out.record("sigmoid", &[self], move |g| {
-            Ok(vec![Some(zip_float!(g, &y, "sigmoid_backward", |g: T, y| g * y * (1.0 - y)))])
+            Ok(vec![Some(zip_float!(g, &y, "sigmoid_backward", |g: T, y| g
+                * y
+                * (1.0 - y)))])
         }))
     }
 
@@ -248,7 +303,11 @@ impl Tensor {
     pub fn tanh(&self) -> Result<Tensor> {
         let out = map_float!(self, "tanh", |x: T| x.tanh());
         let y = out.detach();
-        Ok(out.record("tanh", &[self], move |g| Ok(vec![Some(zip_float!(g, &y, "tanh_backward", |g: T, y| g * (1.0 - y * y)))])))
+        Ok(out.record("tanh", &[self], move |g| {
+            Ok(vec![Some(
+                zip_float!(g, &y, "tanh_backward", |g: T, y| g * (1.0 - y * y))
+            )])
+        }))
     }
 
     /// softplus(x) = ln(1 + eˣ) (β = 1; linear above the threshold 20, as in PyTorch).  δx = δ·σ(x).
@@ -256,14 +315,23 @@ impl Tensor {
         let out = map_float!(self, "softplus", |x: T| if x > 20.0 { x } else { x.exp().ln_1p() });
         let x = self.detach();
         Ok(out.record("softplus", &[self], move |g| {
-            Ok(vec![Some(zip_float!(g, &x, "softplus_backward", |g: T, x| if x > 20.0 { g } else { g / (1.0 + (-x).exp()) }))])
+            Ok(vec![Some(zip_float!(
+                g,
+                &x,
+                "softplus_backward",
+                |g: T, x| if x > 20.0 { g } else { g / (1.0 + (-x).exp()) }
+            ))])
         }))
     }
 
     // ---------------------------------------------------------------- comparisons and where
 
     fn compare(&self, rhs: &Tensor, op: &'static str, pred: fn(f64, f64) -> bool) -> Result<Tensor> {
-        Ok(zip_float!(self, rhs, op, |x: T, y| if pred(x.to_f64(), y.to_f64()) { 1.0 } else { 0.0 }))
+        Ok(zip_float!(self, rhs, op, |x: T, y| if pred(x.to_f64(), y.to_f64()) {
+            1.0
+        } else {
+            0.0
+        }))
     }
     /// 1 where a == b, else 0 (a mask in the inputs' dtype; not differentiable).
     pub fn eq(&self, rhs: &Tensor) -> Result<Tensor> {
@@ -308,13 +376,28 @@ impl Tensor {
     pub fn where_cond(mask: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let shape = Shape::broadcast("where", &Shape::broadcast("where", mask.shape(), a.shape())?, b.shape())?;
         if a.dtype() != b.dtype() {
-            return Err(Error::DTypeMismatch { op: "where", lhs: a.dtype(), rhs: b.dtype() });
+            return Err(Error::DTypeMismatch {
+                op: "where",
+                lhs: a.dtype(),
+                rhs: b.dtype(),
+            });
         }
-        let picks: Vec<bool> = mask.broadcast_to(&shape)?.to_vec_f64().iter().map(|&m| m != 0.0).collect();
+        let picks: Vec<bool> = mask
+            .broadcast_to(&shape)?
+            .to_vec_f64()
+            .iter()
+            .map(|&m| m != 0.0)
+            .collect();
         let (a_full, b_full) = (a.broadcast_to(&shape)?.detach(), b.broadcast_to(&shape)?.detach());
         let out = with_float_slice!(&a_full, "where", |_va: T| {
             let (va, vb) = (a_full.to_vec::<T>()?, b_full.to_vec::<T>()?);
-            T::into_storage(va.iter().zip(&vb).zip(&picks).map(|((&x, &y), &c)| if c { x } else { y }).collect())
+            T::into_storage(
+                va.iter()
+                    .zip(&vb)
+                    .zip(&picks)
+                    .map(|((&x, &y), &c)| if c { x } else { y })
+                    .collect(),
+            )
         });
         let out = Tensor::from_storage(out, shape.clone());
         let float_mask: Vec<f64> = picks.iter().map(|&c| if c { 1.0 } else { 0.0 }).collect();

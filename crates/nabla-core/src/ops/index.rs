@@ -6,7 +6,11 @@ use crate::{DType, Shape, Tensor};
 
 /// (outer, size, inner) of a contiguous shape split around `dim`.
 fn split_at(dims: &[usize], dim: usize) -> (usize, usize, usize) {
-    (dims[..dim].iter().product(), dims[dim], dims[dim + 1..].iter().product())
+    (
+        dims[..dim].iter().product(),
+        dims[dim],
+        dims[dim + 1..].iter().product(),
+    )
 }
 
 /// Reads an i64 index tensor, checking every entry against `size`.
@@ -19,7 +23,16 @@ fn read_indices(op: &'static str, index: &Tensor, dim: usize, size: usize) -> Re
         .into_iter()
         .map(|i| {
             let j = if i < 0 { i + size as i64 } else { i };
-            if j < 0 || j >= size as i64 { Err(Error::IndexOutOfRange { op, index: i, dim, size }) } else { Ok(j as usize) }
+            if j < 0 || j >= size as i64 {
+                Err(Error::IndexOutOfRange {
+                    op,
+                    index: i,
+                    dim,
+                    size,
+                })
+            } else {
+                Ok(j as usize)
+            }
         })
         .collect()
 }
@@ -36,14 +49,22 @@ fn index_select_kernel<T: Copy + Default>(x: &[T], dims: &[usize], dim: usize, i
     out
 }
 
-fn index_add_kernel<T: Copy + Default + std::ops::AddAssign>(g: &[T], dims: &[usize], dim: usize, idx: &[usize]) -> Vec<T> {
+fn index_add_kernel<T: Copy + Default + std::ops::AddAssign>(
+    g: &[T],
+    dims: &[usize],
+    dim: usize,
+    idx: &[usize],
+) -> Vec<T> {
     let (outer, size, inner) = split_at(dims, dim);
     let mut out = vec![T::default(); outer * size * inner];
     for o in 0..outer {
         for (k, &j) in idx.iter().enumerate() {
             let src = (o * idx.len() + k) * inner;
             let dst = (o * size + j) * inner;
-            out[dst..dst + inner].iter_mut().zip(&g[src..src + inner]).for_each(|(a, &b)| *a += b);
+            out[dst..dst + inner]
+                .iter_mut()
+                .zip(&g[src..src + inner])
+                .for_each(|(a, &b)| *a += b);
         }
     }
     out
@@ -85,16 +106,31 @@ macro_rules! any_dtype {
 impl Tensor {
     /// Joins tensors along `dim`; all other sizes must agree.  δxᵢ = the slice of δ that xᵢ filled.
     pub fn cat(tensors: &[&Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or(Error::Argument { op: "cat", msg: "needs at least one tensor".into() })?;
+        let first = tensors.first().ok_or(Error::Argument {
+            op: "cat",
+            msg: "needs at least one tensor".into(),
+        })?;
         let d = first.shape().dim("cat", dim)?;
         let mut total = 0;
         for t in tensors {
-            let same = t.rank() == first.rank() && t.dims().iter().zip(first.dims()).enumerate().all(|(i, (a, b))| i == d || a == b);
+            let same = t.rank() == first.rank()
+                && t.dims()
+                    .iter()
+                    .zip(first.dims())
+                    .enumerate()
+                    .all(|(i, (a, b))| i == d || a == b);
             if !same {
-                return shape_err("cat", format!("{} and {} differ outside dimension {d}", first.shape(), t.shape()));
+                return shape_err(
+                    "cat",
+                    format!("{} and {} differ outside dimension {d}", first.shape(), t.shape()),
+                );
             }
             if t.dtype() != first.dtype() {
-                return Err(Error::DTypeMismatch { op: "cat", lhs: first.dtype(), rhs: t.dtype() });
+                return Err(Error::DTypeMismatch {
+                    op: "cat",
+                    lhs: first.dtype(),
+                    rhs: t.dtype(),
+                });
             }
             total += t.dims()[d];
         }
@@ -124,9 +160,19 @@ impl Tensor {
 
     /// Stacks equally shaped tensors along a new dimension `dim`.
     pub fn stack(tensors: &[&Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or(Error::Argument { op: "stack", msg: "needs at least one tensor".into() })?;
+        let first = tensors.first().ok_or(Error::Argument {
+            op: "stack",
+            msg: "needs at least one tensor".into(),
+        })?;
         if let Some(t) = tensors.iter().find(|t| t.shape() != first.shape()) {
-            return shape_err("stack", format!("all tensors must have one shape, got {} and {}", first.shape(), t.shape()));
+            return shape_err(
+                "stack",
+                format!(
+                    "all tensors must have one shape, got {} and {}",
+                    first.shape(),
+                    t.shape()
+                ),
+            );
         }
         let expanded = tensors.iter().map(|t| t.unsqueeze(dim)).collect::<Result<Vec<_>>>()?;
         Tensor::cat(&expanded.iter().collect::<Vec<_>>(), dim)
@@ -136,14 +182,22 @@ impl Tensor {
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
         let d = self.shape().dim("index_select", dim)?;
         if indices.rank() != 1 {
-            return shape_err("index_select", format!("indices must be 1-D, got shape {}", indices.shape()));
+            return shape_err(
+                "index_select",
+                format!("indices must be 1-D, got shape {}", indices.shape()),
+            );
         }
         let idx = read_indices("index_select", indices, d, self.dims()[d])?;
         let x = self.contiguous()?.detach();
         let storage = x.storage();
         let off = x.layout().offset();
         let n = x.elem_count();
-        let out = any_dtype!(storage.cpu(), |v| index_select_kernel(&v[off..off + n], x.dims(), d, &idx));
+        let out = any_dtype!(storage.cpu(), |v| index_select_kernel(
+            &v[off..off + n],
+            x.dims(),
+            d,
+            &idx
+        ));
         drop(storage);
         let mut dims = self.dims().to_vec();
         dims[d] = idx.len();
@@ -156,7 +210,12 @@ impl Tensor {
             let out = match s.cpu() {
                 CpuStorage::F32(v) => CpuStorage::F32(index_add_kernel(&v[off..], &in_dims, d, &idx)),
                 CpuStorage::F64(v) => CpuStorage::F64(index_add_kernel(&v[off..], &in_dims, d, &idx)),
-                CpuStorage::I64(_) => return Err(Error::UnsupportedDType { op: "index_select backward", dtype: DType::I64 }),
+                CpuStorage::I64(_) => {
+                    return Err(Error::UnsupportedDType {
+                        op: "index_select backward",
+                        dtype: DType::I64,
+                    });
+                }
             };
             Ok(vec![Some(Tensor::from_storage(out, in_dims))])
         }))
@@ -167,9 +226,22 @@ impl Tensor {
     /// δx = scatter_add of δ at the gathered positions.
     pub fn gather(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
         let d = self.shape().dim("gather", dim)?;
-        let bad = index.rank() != self.rank() || index.dims().iter().zip(self.dims()).enumerate().any(|(i, (a, b))| i != d && a > b);
+        let bad = index.rank() != self.rank()
+            || index
+                .dims()
+                .iter()
+                .zip(self.dims())
+                .enumerate()
+                .any(|(i, (a, b))| i != d && a > b);
         if bad {
-            return shape_err("gather", format!("index {} does not fit input {} along dimension {d}", index.shape(), self.shape()));
+            return shape_err(
+                "gather",
+                format!(
+                    "index {} does not fit input {} along dimension {d}",
+                    index.shape(),
+                    self.shape()
+                ),
+            );
         }
         let idx = read_indices("gather", index, d, self.dims()[d])?;
         let offsets = gather_offsets(self.dims(), index.dims(), d, &idx);
@@ -197,7 +269,9 @@ impl Tensor {
             return arg_err("split", "size must be positive");
         }
         let n = self.dims()[d];
-        (0..n).step_by(size).map(|s| self.narrow(d as isize, s, size.min(n - s))).collect()
+        (0..n)
+            .step_by(size)
+            .map(|s| self.narrow(d as isize, s, size.min(n - s)))
+            .collect()
     }
 }
-

@@ -16,28 +16,45 @@ fn lrn_scale<T: Float>(x: &[T], c: usize, s: usize, size: usize, alpha: f64, k: 
     let (before, after) = (size / 2, (size - 1) / 2);
     let coef = T::from_f64(alpha / size as f64);
     let mut scale = vec![T::zero(); x.len()];
-    scale.par_chunks_mut(c * s).zip(x.par_chunks(c * s)).for_each(|(sc, xs)| {
-        for ch in 0..c {
-            let lo = ch.saturating_sub(before);
-            let hi = (ch + after).min(c - 1);
-            let dst = &mut sc[ch * s..(ch + 1) * s];
-            dst.fill(T::from_f64(0.0));
-            for src_ch in lo..=hi {
-                let src = &xs[src_ch * s..(src_ch + 1) * s];
-                dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v * v);
+    scale
+        .par_chunks_mut(c * s)
+        .zip(x.par_chunks(c * s))
+        .for_each(|(sc, xs)| {
+            for ch in 0..c {
+                let lo = ch.saturating_sub(before);
+                let hi = (ch + after).min(c - 1);
+                let dst = &mut sc[ch * s..(ch + 1) * s];
+                dst.fill(T::from_f64(0.0));
+                for src_ch in lo..=hi {
+                    let src = &xs[src_ch * s..(src_ch + 1) * s];
+                    dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v * v);
+                }
+                dst.iter_mut().for_each(|d| *d = T::from_f64(k) + coef * *d);
             }
-            dst.iter_mut().for_each(|d| *d = T::from_f64(k) + coef * *d);
-        }
-    });
+        });
     scale
 }
 
-fn lrn_backward<T: Float>(x: &[T], scale: &[T], dy: &[T], c: usize, s: usize, size: usize, alpha: f64, beta: f64) -> Vec<T> {
+fn lrn_backward<T: Float>(
+    x: &[T],
+    scale: &[T],
+    dy: &[T],
+    c: usize,
+    s: usize,
+    size: usize,
+    alpha: f64,
+    beta: f64,
+) -> Vec<T> {
     let (before, after) = (size / 2, (size - 1) / 2);
     let coef = T::from_f64(2.0 * alpha * beta / size as f64);
     let b = T::from_f64(beta);
     // t_c = δb_c · a_c · s_c^(−β−1)
-    let t: Vec<T> = x.iter().zip(scale).zip(dy).map(|((&a, &sc), &g)| g * a * sc.powf(-b - T::one())).collect();
+    let t: Vec<T> = x
+        .iter()
+        .zip(scale)
+        .zip(dy)
+        .map(|((&a, &sc), &g)| g * a * sc.powf(-b - T::one()))
+        .collect();
     let mut dx = vec![T::zero(); x.len()];
     dx.par_chunks_mut(c * s).enumerate().for_each(|(n, d)| {
         let base = n * c * s;
@@ -62,7 +79,10 @@ impl Tensor {
     /// Local response normalisation over dimension 1 of `[N, C, ...]` (see the module docs).
     pub fn local_response_norm(&self, size: usize, alpha: f64, beta: f64, k: f64) -> Result<Tensor> {
         if self.rank() < 3 {
-            return shape_err("local_response_norm", format!("expected [N, C, ...] with at least 3 dimensions, got {}", self.shape()));
+            return shape_err(
+                "local_response_norm",
+                format!("expected [N, C, ...] with at least 3 dimensions, got {}", self.shape()),
+            );
         }
         if size == 0 {
             return arg_err("local_response_norm", "size must be positive");

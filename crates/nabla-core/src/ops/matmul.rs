@@ -22,7 +22,14 @@ impl Tensor {
     /// ```
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         match (self.rank(), rhs.rank()) {
-            (0, _) | (_, 0) => shape_err("matmul", format!("both operands need at least one dimension, got {} and {}", self.shape(), rhs.shape())),
+            (0, _) | (_, 0) => shape_err(
+                "matmul",
+                format!(
+                    "both operands need at least one dimension, got {} and {}",
+                    self.shape(),
+                    rhs.shape()
+                ),
+            ),
             (1, 1) => self.unsqueeze(0)?.matmul(&rhs.unsqueeze(1)?)?.reshape(()),
             (1, _) => self.unsqueeze(0)?.matmul(rhs)?.squeeze(-2),
             (_, 1) => self.matmul(&rhs.unsqueeze(1)?)?.squeeze(-1),
@@ -35,13 +42,31 @@ impl Tensor {
         let (m, k) = (ld[ld.len() - 2], ld[ld.len() - 1]);
         let (k2, n) = (rd[rd.len() - 2], rd[rd.len() - 1]);
         if k != k2 {
-            return shape_err("matmul", format!("lhs {} and rhs {} do not match: {k} != {k2}", self.shape(), rhs.shape()));
+            return shape_err(
+                "matmul",
+                format!("lhs {} and rhs {} do not match: {k} != {k2}", self.shape(), rhs.shape()),
+            );
         }
         if self.dtype() != rhs.dtype() {
-            return Err(Error::DTypeMismatch { op: "matmul", lhs: self.dtype(), rhs: rhs.dtype() });
+            return Err(Error::DTypeMismatch {
+                op: "matmul",
+                lhs: self.dtype(),
+                rhs: rhs.dtype(),
+            });
         }
-        let batch = Shape::broadcast("matmul", &Shape::from(&ld[..ld.len() - 2]), &Shape::from(&rd[..rd.len() - 2]))
-            .map_err(|_| Error::Shape { op: "matmul", msg: format!("batch dimensions of lhs {} and rhs {} cannot be broadcast", self.shape(), rhs.shape()) })?;
+        let batch = Shape::broadcast(
+            "matmul",
+            &Shape::from(&ld[..ld.len() - 2]),
+            &Shape::from(&rd[..rd.len() - 2]),
+        )
+        .map_err(|_| Error::Shape {
+            op: "matmul",
+            msg: format!(
+                "batch dimensions of lhs {} and rhs {} cannot be broadcast",
+                self.shape(),
+                rhs.shape()
+            ),
+        })?;
         let mut lhs_full = batch.dims().to_vec();
         lhs_full.extend([m, k]);
         let mut rhs_full = batch.dims().to_vec();
@@ -54,22 +79,43 @@ impl Tensor {
         let out = match (sl.cpu(), sr.cpu()) {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(batched_gemm(a, &ll, b, &rl, m, n, k)),
             (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(batched_gemm(a, &ll, b, &rl, m, n, k)),
-            (a, _) => return Err(Error::UnsupportedDType { op: "matmul", dtype: a.dtype() }),
+            (a, _) => {
+                return Err(Error::UnsupportedDType {
+                    op: "matmul",
+                    dtype: a.dtype(),
+                });
+            }
         };
         drop((sl, sr));
         let out = Tensor::from_storage(out, out_dims);
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("matmul", &[self, rhs], move |g| {
-            let ga = if ta { Some(g.matmul(&b.transpose(-1, -2)?)?.sum_to_shape(a.shape())?) } else { None };
-            let gb = if tb { Some(a.transpose(-1, -2)?.matmul(g)?.sum_to_shape(b.shape())?) } else { None };
+            let ga = if ta {
+                Some(g.matmul(&b.transpose(-1, -2)?)?.sum_to_shape(a.shape())?)
+            } else {
+                None
+            };
+            let gb = if tb {
+                Some(a.transpose(-1, -2)?.matmul(g)?.sum_to_shape(b.shape())?)
+            } else {
+                None
+            };
             Ok(vec![ga, gb])
         }))
     }
 }
 
 /// One GEMM per batch entry; batch entries run in parallel when there are enough of them.
-fn batched_gemm<T: Float + WithDType>(a: &[T], al: &Layout, b: &[T], bl: &Layout, m: usize, n: usize, k: usize) -> Vec<T> {
+fn batched_gemm<T: Float + WithDType>(
+    a: &[T],
+    al: &Layout,
+    b: &[T],
+    bl: &Layout,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Vec<T> {
     let r = al.dims().len();
     let batch_dims = &al.dims()[..r - 2];
     let batch_count: usize = batch_dims.iter().product();
@@ -85,12 +131,24 @@ fn batched_gemm<T: Float + WithDType>(a: &[T], al: &Layout, b: &[T], bl: &Layout
     crate::cpu::ensure_thread_pool();
     let threads = rayon::current_num_threads();
     let run = |(dst, &(ao, bo)): (&mut [T], &(usize, usize)), threads: usize| {
-        let lhs = MatRef { data: a, offset: ao, rs: ars, cs: acs };
-        let rhs = MatRef { data: b, offset: bo, rs: brs, cs: bcs };
+        let lhs = MatRef {
+            data: a,
+            offset: ao,
+            rs: ars,
+            cs: acs,
+        };
+        let rhs = MatRef {
+            data: b,
+            offset: bo,
+            rs: brs,
+            cs: bcs,
+        };
         gemm(m, n, k, dst, lhs, rhs, false, threads);
     };
     if batch_count >= threads && threads > 1 {
-        out.par_chunks_mut(m * n).zip(offsets.par_iter()).for_each(|p| run(p, 1));
+        out.par_chunks_mut(m * n)
+            .zip(offsets.par_iter())
+            .for_each(|p| run(p, 1));
     } else {
         out.chunks_mut(m * n).zip(offsets.iter()).for_each(|p| run(p, threads));
     }

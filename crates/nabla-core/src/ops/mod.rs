@@ -32,7 +32,12 @@ macro_rules! map_float {
                 type $T = f64;
                 $crate::storage::CpuStorage::F64($crate::cpu::strided::unary_map(v, t.layout(), |$x: $T| $body))
             }
-            s => return Err($crate::Error::UnsupportedDType { op: $op, dtype: s.dtype() }),
+            s => {
+                return Err($crate::Error::UnsupportedDType {
+                    op: $op,
+                    dtype: s.dtype(),
+                });
+            }
         };
         drop(storage);
         $crate::Tensor::from_storage(out, t.shape().clone())
@@ -44,23 +49,47 @@ macro_rules! zip_float {
     ($a:expr, $b:expr, $op:expr, |$x:ident : $T:ident, $y:ident| $body:expr) => {{
         let (a, b): (&$crate::Tensor, &$crate::Tensor) = ($a, $b);
         let shape = $crate::Shape::broadcast($op, a.shape(), b.shape())?;
-        let (al, bl) = (a.layout().broadcast_to($op, &shape)?, b.layout().broadcast_to($op, &shape)?);
+        let (al, bl) = (
+            a.layout().broadcast_to($op, &shape)?,
+            b.layout().broadcast_to($op, &shape)?,
+        );
         let (sa, sb) = (a.storage(), b.storage());
         let out = match (sa.cpu(), sb.cpu()) {
             ($crate::storage::CpuStorage::F32(va), $crate::storage::CpuStorage::F32(vb)) => {
                 #[allow(dead_code)]
                 type $T = f32;
-                $crate::storage::CpuStorage::F32($crate::cpu::strided::binary_map(va, &al, vb, &bl, |$x: $T, $y: $T| $body))
+                $crate::storage::CpuStorage::F32($crate::cpu::strided::binary_map(
+                    va,
+                    &al,
+                    vb,
+                    &bl,
+                    |$x: $T, $y: $T| $body,
+                ))
             }
             ($crate::storage::CpuStorage::F64(va), $crate::storage::CpuStorage::F64(vb)) => {
                 #[allow(dead_code)]
                 type $T = f64;
-                $crate::storage::CpuStorage::F64($crate::cpu::strided::binary_map(va, &al, vb, &bl, |$x: $T, $y: $T| $body))
+                $crate::storage::CpuStorage::F64($crate::cpu::strided::binary_map(
+                    va,
+                    &al,
+                    vb,
+                    &bl,
+                    |$x: $T, $y: $T| $body,
+                ))
             }
             (x, y) if x.dtype() != y.dtype() => {
-                return Err($crate::Error::DTypeMismatch { op: $op, lhs: x.dtype(), rhs: y.dtype() })
+                return Err($crate::Error::DTypeMismatch {
+                    op: $op,
+                    lhs: x.dtype(),
+                    rhs: y.dtype(),
+                });
             }
-            (x, _) => return Err($crate::Error::UnsupportedDType { op: $op, dtype: x.dtype() }),
+            (x, _) => {
+                return Err($crate::Error::UnsupportedDType {
+                    op: $op,
+                    dtype: x.dtype(),
+                });
+            }
         };
         drop((sa, sb));
         $crate::Tensor::from_storage(out, shape)
@@ -84,7 +113,12 @@ macro_rules! with_float_slice {
                 type $T = f64;
                 $body
             }
-            s => return Err($crate::Error::UnsupportedDType { op: $op, dtype: s.dtype() }),
+            s => {
+                return Err($crate::Error::UnsupportedDType {
+                    op: $op,
+                    dtype: s.dtype(),
+                });
+            }
         }
     }};
 }

@@ -28,13 +28,21 @@ impl std::str::FromStr for PaddingMode {
             "reflect" => Ok(PaddingMode::Reflect),
             "replicate" => Ok(PaddingMode::Replicate),
             "circular" => Ok(PaddingMode::Circular),
-            other => Err(format!("unknown padding mode '{other}' (expected zeros, reflect, replicate or circular)")),
+            other => Err(format!(
+                "unknown padding mode '{other}' (expected zeros, reflect, replicate or circular)"
+            )),
         }
     }
 }
 
 /// For each output position along one axis, the input position it copies (None: zero).
-fn source_map(op: &'static str, size: usize, before: usize, after: usize, mode: PaddingMode) -> Result<Vec<Option<usize>>> {
+fn source_map(
+    op: &'static str,
+    size: usize,
+    before: usize,
+    after: usize,
+    mode: PaddingMode,
+) -> Result<Vec<Option<usize>>> {
     let limit_ok = match mode {
         PaddingMode::Zeros => true,
         PaddingMode::Reflect => before < size && after < size,
@@ -42,7 +50,10 @@ fn source_map(op: &'static str, size: usize, before: usize, after: usize, mode: 
         PaddingMode::Circular => before <= size && after <= size,
     };
     if !limit_ok {
-        return arg_err(op, format!("padding ({before}, {after}) is too large for {mode:?} mode on a dimension of size {size}"));
+        return arg_err(
+            op,
+            format!("padding ({before}, {after}) is too large for {mode:?} mode on a dimension of size {size}"),
+        );
     }
     let n = size as isize;
     Ok((0..before + size + after)
@@ -61,7 +72,14 @@ fn source_map(op: &'static str, size: usize, before: usize, after: usize, mode: 
         .collect())
 }
 
-fn pad_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, rows: &[Option<usize>], cols: &[Option<usize>]) -> Vec<T> {
+fn pad_forward<T: Float>(
+    x: &[T],
+    planes: usize,
+    h: usize,
+    w: usize,
+    rows: &[Option<usize>],
+    cols: &[Option<usize>],
+) -> Vec<T> {
     let (oh, ow) = (rows.len(), cols.len());
     let mut out = vec![T::zero(); planes * oh * ow];
     out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
@@ -79,7 +97,14 @@ fn pad_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, rows: &[Opt
 }
 
 /// The adjoint of `pad_forward`: every output gradient is added to the input it copied.
-fn pad_backward<T: Float>(g: &[T], planes: usize, h: usize, w: usize, rows: &[Option<usize>], cols: &[Option<usize>]) -> Vec<T> {
+fn pad_backward<T: Float>(
+    g: &[T],
+    planes: usize,
+    h: usize,
+    w: usize,
+    rows: &[Option<usize>],
+    cols: &[Option<usize>],
+) -> Vec<T> {
     let (oh, ow) = (rows.len(), cols.len());
     let mut dx = vec![T::zero(); planes * h * w];
     dx.par_chunks_mut(h * w).enumerate().for_each(|(p, d)| {
@@ -101,7 +126,10 @@ impl Tensor {
     /// δx = Σ of δ over every output position that copied each input (the adjoint).
     pub fn pad2d(&self, sides: [usize; 4], mode: PaddingMode) -> Result<Tensor> {
         if self.rank() < 2 {
-            return shape_err("pad2d", format!("expected at least 2 dimensions, got shape {}", self.shape()));
+            return shape_err(
+                "pad2d",
+                format!("expected at least 2 dimensions, got shape {}", self.shape()),
+            );
         }
         if sides == [0; 4] {
             return Ok(self.clone());
@@ -118,7 +146,12 @@ impl Tensor {
             match s.cpu() {
                 CpuStorage::F32(v) => CpuStorage::F32(pad_forward(&v[off..], planes, h, w, &rows, &cols)),
                 CpuStorage::F64(v) => CpuStorage::F64(pad_forward(&v[off..], planes, h, w, &rows, &cols)),
-                other => return Err(crate::Error::UnsupportedDType { op: "pad2d", dtype: other.dtype() }),
+                other => {
+                    return Err(crate::Error::UnsupportedDType {
+                        op: "pad2d",
+                        dtype: other.dtype(),
+                    });
+                }
             }
         };
         let mut dims = self.dims().to_vec();
@@ -133,7 +166,12 @@ impl Tensor {
             let dx = match s.cpu() {
                 CpuStorage::F32(v) => CpuStorage::F32(pad_backward(&v[off..], planes, h, w, &rows, &cols)),
                 CpuStorage::F64(v) => CpuStorage::F64(pad_backward(&v[off..], planes, h, w, &rows, &cols)),
-                other => return Err(crate::Error::UnsupportedDType { op: "pad2d", dtype: other.dtype() }),
+                other => {
+                    return Err(crate::Error::UnsupportedDType {
+                        op: "pad2d",
+                        dtype: other.dtype(),
+                    });
+                }
             };
             Ok(vec![Some(Tensor::from_storage(dx, in_shape))])
         }))
@@ -150,7 +188,10 @@ mod tests {
         assert_eq!(m(PaddingMode::Reflect), [2, 1, 0, 1, 2, 3, 2, 1].map(Some).to_vec());
         assert_eq!(m(PaddingMode::Replicate), [0, 0, 0, 1, 2, 3, 3, 3].map(Some).to_vec());
         assert_eq!(m(PaddingMode::Circular), [2, 3, 0, 1, 2, 3, 0, 1].map(Some).to_vec());
-        assert_eq!(m(PaddingMode::Zeros), vec![None, None, Some(0), Some(1), Some(2), Some(3), None, None]);
+        assert_eq!(
+            m(PaddingMode::Zeros),
+            vec![None, None, Some(0), Some(1), Some(2), Some(3), None, None]
+        );
         assert!(source_map("t", 2, 2, 0, PaddingMode::Reflect).is_err());
     }
 }

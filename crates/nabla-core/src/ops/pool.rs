@@ -1,10 +1,10 @@
 //! Pooling: max (overlapping windows such as AlexNet's 3×3 stride 2 included, ceil_mode,
 //! padding, dilation), average (count_include_pad, divisor_override) and adaptive average.
 
+use crate::Tensor;
 use crate::cpu::pool::{self as k, PoolGeometry};
 use crate::error::{Error, Result, arg_err, shape_err};
 use crate::storage::CpuStorage;
-use crate::Tensor;
 
 /// Max pooling's hyper-parameters; the stride defaults to the kernel size, as in PyTorch.
 ///
@@ -26,10 +26,20 @@ pub struct MaxPool2dOptions {
 
 impl MaxPool2dOptions {
     pub fn new(kernel: usize) -> Self {
-        MaxPool2dOptions { kernel: [kernel; 2], stride: [kernel; 2], padding: [0; 2], dilation: [1; 2], ceil_mode: false }
+        MaxPool2dOptions {
+            kernel: [kernel; 2],
+            stride: [kernel; 2],
+            padding: [0; 2],
+            dilation: [1; 2],
+            ceil_mode: false,
+        }
     }
     pub fn kernel_hw(kh: usize, kw: usize) -> Self {
-        MaxPool2dOptions { kernel: [kh, kw], stride: [kh, kw], ..MaxPool2dOptions::new(1) }
+        MaxPool2dOptions {
+            kernel: [kh, kw],
+            stride: [kh, kw],
+            ..MaxPool2dOptions::new(1)
+        }
     }
     pub fn stride(mut self, s: usize) -> Self {
         self.stride = [s, s];
@@ -64,7 +74,14 @@ pub struct AvgPool2dOptions {
 
 impl AvgPool2dOptions {
     pub fn new(kernel: usize) -> Self {
-        AvgPool2dOptions { kernel: [kernel; 2], stride: [kernel; 2], padding: [0; 2], ceil_mode: false, count_include_pad: true, divisor_override: None }
+        AvgPool2dOptions {
+            kernel: [kernel; 2],
+            stride: [kernel; 2],
+            padding: [0; 2],
+            ceil_mode: false,
+            count_include_pad: true,
+            divisor_override: None,
+        }
     }
     pub fn stride(mut self, s: usize) -> Self {
         self.stride = [s, s];
@@ -99,7 +116,10 @@ fn pool_out_size(op: &'static str, input: usize, k: usize, s: usize, p: usize, d
     }
     let span = d * (k - 1) + 1;
     if input + 2 * p < span {
-        return shape_err(op, format!("window of {span} does not fit the padded input of {}", input + 2 * p));
+        return shape_err(
+            op,
+            format!("window of {span} does not fit the padded input of {}", input + 2 * p),
+        );
     }
     let num = input + 2 * p - span;
     let mut out = if ceil { num.div_ceil(s) } else { num / s } + 1;
@@ -110,16 +130,36 @@ fn pool_out_size(op: &'static str, input: usize, k: usize, s: usize, p: usize, d
 }
 
 impl Tensor {
-    fn pool_geometry(&self, op: &'static str, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], dilation: [usize; 2], ceil: bool) -> Result<PoolGeometry> {
+    fn pool_geometry(
+        &self,
+        op: &'static str,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        ceil: bool,
+    ) -> Result<PoolGeometry> {
         if self.rank() != 4 && self.rank() != 3 {
             return shape_err(op, format!("expected [N, C, H, W] or [C, H, W], got {}", self.shape()));
         }
         let r = self.rank();
         let (h, w) = (self.dims()[r - 2], self.dims()[r - 1]);
-        let oh = pool_out_size(op, h, kernel[0], stride[0], padding[0], dilation[0], ceil).map_err(|e| with_shape(e, self))?;
-        let ow = pool_out_size(op, w, kernel[1], stride[1], padding[1], dilation[1], ceil).map_err(|e| with_shape(e, self))?;
+        let oh = pool_out_size(op, h, kernel[0], stride[0], padding[0], dilation[0], ceil)
+            .map_err(|e| with_shape(e, self))?;
+        let ow = pool_out_size(op, w, kernel[1], stride[1], padding[1], dilation[1], ceil)
+            .map_err(|e| with_shape(e, self))?;
         let planes = self.dims()[..r - 2].iter().product();
-        Ok(PoolGeometry { planes, h, w, kernel, stride, padding, dilation, oh, ow })
+        Ok(PoolGeometry {
+            planes,
+            h,
+            w,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            oh,
+            ow,
+        })
     }
 
     fn pooled_shape(&self, g: &PoolGeometry) -> Vec<usize> {
@@ -131,7 +171,14 @@ impl Tensor {
 
     /// Max pooling.  δx[argmax of each window] += δy (windows that overlap add up).
     pub fn max_pool2d(&self, opts: &MaxPool2dOptions) -> Result<Tensor> {
-        let g = self.pool_geometry("max_pool2d", opts.kernel, opts.stride, opts.padding, opts.dilation, opts.ceil_mode)?;
+        let g = self.pool_geometry(
+            "max_pool2d",
+            opts.kernel,
+            opts.stride,
+            opts.padding,
+            opts.dilation,
+            opts.ceil_mode,
+        )?;
         let x = self.contiguous()?;
         let (out, idx) = {
             let s = x.storage();
@@ -145,7 +192,12 @@ impl Tensor {
                     let (o, i) = k::max_pool2d_forward(&v[off..], &g);
                     (CpuStorage::F64(o), i)
                 }
-                o => return Err(Error::UnsupportedDType { op: "max_pool2d", dtype: o.dtype() }),
+                o => {
+                    return Err(Error::UnsupportedDType {
+                        op: "max_pool2d",
+                        dtype: o.dtype(),
+                    });
+                }
             }
         };
         let out = Tensor::from_storage(out, self.pooled_shape(&g));
@@ -157,7 +209,12 @@ impl Tensor {
             let dx = match s.cpu() {
                 CpuStorage::F32(v) => CpuStorage::F32(k::max_pool2d_backward(&v[off..], &idx, &g)),
                 CpuStorage::F64(v) => CpuStorage::F64(k::max_pool2d_backward(&v[off..], &idx, &g)),
-                o => return Err(Error::UnsupportedDType { op: "max_pool2d", dtype: o.dtype() }),
+                o => {
+                    return Err(Error::UnsupportedDType {
+                        op: "max_pool2d",
+                        dtype: o.dtype(),
+                    });
+                }
             };
             Ok(vec![Some(Tensor::from_storage(dx, in_shape))])
         }))
@@ -165,7 +222,14 @@ impl Tensor {
 
     /// Average pooling.  δx = δy / divisor spread over each window.
     pub fn avg_pool2d(&self, opts: &AvgPool2dOptions) -> Result<Tensor> {
-        let g = self.pool_geometry("avg_pool2d", opts.kernel, opts.stride, opts.padding, [1, 1], opts.ceil_mode)?;
+        let g = self.pool_geometry(
+            "avg_pool2d",
+            opts.kernel,
+            opts.stride,
+            opts.padding,
+            [1, 1],
+            opts.ceil_mode,
+        )?;
         let (cip, dov) = (opts.count_include_pad, opts.divisor_override);
         if dov == Some(0) {
             return arg_err("avg_pool2d", "divisor_override must be positive");
@@ -183,15 +247,31 @@ impl Tensor {
     /// Adaptive average pooling to `[oh, ow]`: window i covers [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉).
     pub fn adaptive_avg_pool2d(&self, output: [usize; 2]) -> Result<Tensor> {
         if self.rank() != 4 && self.rank() != 3 {
-            return shape_err("adaptive_avg_pool2d", format!("expected [N, C, H, W] or [C, H, W], got {}", self.shape()));
+            return shape_err(
+                "adaptive_avg_pool2d",
+                format!("expected [N, C, H, W] or [C, H, W], got {}", self.shape()),
+            );
         }
         let r = self.rank();
         let (h, w) = (self.dims()[r - 2], self.dims()[r - 1]);
         if output.contains(&0) || h == 0 || w == 0 {
-            return arg_err("adaptive_avg_pool2d", format!("output size {output:?} and input {} must be non-empty", self.shape()));
+            return arg_err(
+                "adaptive_avg_pool2d",
+                format!("output size {output:?} and input {} must be non-empty", self.shape()),
+            );
         }
         let planes = self.dims()[..r - 2].iter().product();
-        let g = PoolGeometry { planes, h, w, kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1], oh: output[0], ow: output[1] };
+        let g = PoolGeometry {
+            planes,
+            h,
+            w,
+            kernel: [1, 1],
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            oh: output[0],
+            ow: output[1],
+        };
         self.pool_with(
             "adaptive_avg_pool2d",
             &g,
@@ -241,8 +321,14 @@ impl Tensor {
 /// Adds the input shape to a pooling size error.
 fn with_shape(e: Error, t: &Tensor) -> Error {
     match e {
-        Error::Shape { op, msg } => Error::Shape { op, msg: format!("{msg} (input {})", t.shape()) },
-        Error::Argument { op, msg } => Error::Argument { op, msg: format!("{msg} (input {})", t.shape()) },
+        Error::Shape { op, msg } => Error::Shape {
+            op,
+            msg: format!("{msg} (input {})", t.shape()),
+        },
+        Error::Argument { op, msg } => Error::Argument {
+            op,
+            msg: format!("{msg} (input {})", t.shape()),
+        },
         other => other,
     }
 }

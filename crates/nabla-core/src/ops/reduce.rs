@@ -32,7 +32,7 @@ impl Tensor {
         perm.extend((0..self.rank()).filter(|&d| mask[d]));
         let moved = self.detach().with_layout(self.layout().permute(&perm)).contiguous()?;
         let row: usize = (0..self.rank()).filter(|&d| mask[d]).map(|d| self.dims()[d]).product();
-        let rows = if row == 0 { self.dims().iter().zip(mask).filter(|(_, m)| !**m).map(|(d, _)| *d).product() } else { self.elem_count() / row };
+        let rows: usize = (0..self.rank()).filter(|&d| !mask[d]).map(|d| self.dims()[d]).product();
         Ok((moved, rows, row))
     }
 
@@ -47,9 +47,13 @@ impl Tensor {
     pub fn sum(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         let mask = reduced_mask("sum", self.shape(), dims)?;
         let kept = reduced_shape(self.shape(), &mask, true);
-        let out = self.sum_kernel(&mask)?.reshape(reduced_shape(self.shape(), &mask, keepdim))?;
+        let out = self
+            .sum_kernel(&mask)?
+            .reshape(reduced_shape(self.shape(), &mask, keepdim))?;
         let from = self.shape().clone();
-        Ok(out.record("sum", &[self], move |g| Ok(vec![Some(g.reshape(kept)?.broadcast_to(from)?)])))
+        Ok(out.record("sum", &[self], move |g| {
+            Ok(vec![Some(g.reshape(kept)?.broadcast_to(from)?)])
+        }))
     }
 
     /// The sum of all elements, as a 0-d tensor.
@@ -78,7 +82,11 @@ impl Tensor {
         let (moved, rows, row) = self.reduced_last(mask)?;
         let out = with_float_slice!(&moved, "sum", |v: T| {
             let v = &v[moved.layout().offset()..];
-            T::into_storage((0..rows).map(|r| v[r * row..(r + 1) * row].iter().copied().sum::<T>()).collect())
+            T::into_storage(
+                (0..rows)
+                    .map(|r| v[r * row..(r + 1) * row].iter().copied().sum::<T>())
+                    .collect(),
+            )
         });
         Ok(Tensor::from_storage(out, shape))
     }
@@ -97,7 +105,10 @@ impl Tensor {
             if i < extra || (shape.dims()[i - extra] == 1 && self.dims()[i] != 1) {
                 dims.push(i as isize);
             } else if shape.dims()[i - extra] != self.dims()[i] {
-                return Err(Error::Shape { op: "sum_to_shape", msg: format!("cannot reduce {} to {}", self.shape(), shape) });
+                return Err(Error::Shape {
+                    op: "sum_to_shape",
+                    msg: format!("cannot reduce {} to {}", self.shape(), shape),
+                });
             }
         }
         self.sum(&dims, true)?.reshape(shape.clone())
@@ -106,7 +117,13 @@ impl Tensor {
     /// The mean over `dims`.  δx = δ / n broadcast back.
     pub fn mean(&self, dims: &[isize], keepdim: bool) -> Result<Tensor> {
         let mask = reduced_mask("mean", self.shape(), dims)?;
-        let n: usize = self.dims().iter().zip(&mask).filter(|(_, m)| **m).map(|(d, _)| *d).product();
+        let n: usize = self
+            .dims()
+            .iter()
+            .zip(&mask)
+            .filter(|(_, m)| **m)
+            .map(|(d, _)| *d)
+            .product();
         self.sum(dims, keepdim)?.div_scalar(n as f64)
     }
 
@@ -120,9 +137,21 @@ impl Tensor {
     /// Built from mean, sub and sqr, so its gradient comes from theirs.
     pub fn var(&self, dims: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
         let mask = reduced_mask("var", self.shape(), dims)?;
-        let n: usize = self.dims().iter().zip(&mask).filter(|(_, m)| **m).map(|(d, _)| *d).product();
+        let n: usize = self
+            .dims()
+            .iter()
+            .zip(&mask)
+            .filter(|(_, m)| **m)
+            .map(|(d, _)| *d)
+            .product();
         if n <= correction {
-            return arg_err("var", format!("{n} elements per group are too few for correction {correction} in shape {}", self.shape()));
+            return arg_err(
+                "var",
+                format!(
+                    "{n} elements per group are too few for correction {correction} in shape {}",
+                    self.shape()
+                ),
+            );
         }
         let centred = self.sub(&self.mean(dims, true)?)?;
         centred.sqr()?.sum(dims, keepdim)?.div_scalar((n - correction) as f64)
@@ -209,7 +238,11 @@ impl Tensor {
 
     fn extremum_all(&self, is_max: bool) -> Result<Tensor> {
         let flat = self.detach().reshape((self.elem_count(),))?;
-        let (v, _) = if is_max { flat.max(0, false)? } else { flat.min(0, false)? };
+        let (v, _) = if is_max {
+            flat.max(0, false)?
+        } else {
+            flat.min(0, false)?
+        };
         let x = self.detach();
         let v_saved = v.clone();
         Ok(v.record(if is_max { "max_all" } else { "min_all" }, &[self], move |g| {
@@ -224,4 +257,3 @@ impl Tensor {
         self.to_vec_f64().iter().filter(|&&x| x != 0.0).count()
     }
 }
-

@@ -37,11 +37,20 @@ impl Tensor {
         if shape.elem_count() != self.elem_count() {
             return shape_err(
                 "reshape",
-                format!("cannot reshape {} ({} elements) into {} ({} elements)", self.shape(), self.elem_count(), shape, shape.elem_count()),
+                format!(
+                    "cannot reshape {} ({} elements) into {} ({} elements)",
+                    self.shape(),
+                    self.elem_count(),
+                    shape,
+                    shape.elem_count()
+                ),
             );
         }
         let base = self.contiguous()?;
-        let layout = base.layout().reshape_view(&shape).expect("contiguous layouts can be reshaped");
+        let layout = base
+            .layout()
+            .reshape_view(&shape)
+            .expect("contiguous layouts can be reshaped");
         let out = base.with_layout(layout);
         let from = self.shape().clone();
         Ok(out.record("reshape", &[&base], move |g| Ok(vec![Some(g.reshape(from)?)])))
@@ -52,7 +61,13 @@ impl Tensor {
         let rank = self.rank();
         let mut seen = vec![false; rank];
         if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
-            return shape_err("permute", format!("{perm:?} is not a permutation of the {rank} dimensions of {}", self.shape()));
+            return shape_err(
+                "permute",
+                format!(
+                    "{perm:?} is not a permutation of the {rank} dimensions of {}",
+                    self.shape()
+                ),
+            );
         }
         let out = self.with_layout(self.layout().permute(perm));
         let mut inverse = vec![0; rank];
@@ -83,7 +98,14 @@ impl Tensor {
         let d = self.shape().dim("narrow", dim)?;
         let size = self.dims()[d];
         if start + len > size {
-            return arg_err("narrow", format!("range {start}..{} out of bounds for dimension {d} of size {size} in {}", start + len, self.shape()));
+            return arg_err(
+                "narrow",
+                format!(
+                    "range {start}..{} out of bounds for dimension {d} of size {size} in {}",
+                    start + len,
+                    self.shape()
+                ),
+            );
         }
         let out = self.with_layout(self.layout().narrow(d, start, len));
         let (shape, dtype) = (self.shape().clone(), self.dtype());
@@ -116,7 +138,11 @@ impl Tensor {
         let rank = self.rank() as isize;
         let d = if dim < 0 { dim + rank + 1 } else { dim };
         if d < 0 || d > rank {
-            return Err(crate::Error::DimOutOfRange { op: "unsqueeze", dim, shape: self.shape().clone() });
+            return Err(crate::Error::DimOutOfRange {
+                op: "unsqueeze",
+                dim,
+                shape: self.shape().clone(),
+            });
         }
         let (d, l) = (d as usize, self.layout());
         let mut dims = self.dims().to_vec();
@@ -133,7 +159,10 @@ impl Tensor {
     pub fn squeeze(&self, dim: isize) -> Result<Tensor> {
         let d = self.shape().dim("squeeze", dim)?;
         if self.dims()[d] != 1 {
-            return shape_err("squeeze", format!("dimension {d} of {} has size {}, not 1", self.shape(), self.dims()[d]));
+            return shape_err(
+                "squeeze",
+                format!("dimension {d} of {} has size {}, not 1", self.shape(), self.dims()[d]),
+            );
         }
         let l = self.layout();
         let mut dims = self.dims().to_vec();
