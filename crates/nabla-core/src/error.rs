@@ -38,6 +38,10 @@ pub enum Error {
     #[error("{op}: {msg}")]
     Argument { op: &'static str, msg: String },
 
+    /// A file that could not be read or written, or whose contents are not what was expected.
+    #[error("{path}: {msg}")]
+    File { path: String, msg: String },
+
     /// Misuse of the autograd machinery (backward on a non-scalar, twice through one graph, ...).
     #[error("backward: {0}")]
     Backward(String),

@@ -102,6 +102,16 @@ pub fn with_default_generator<R>(f: impl FnOnce(&mut Generator) -> R) -> R {
     f(guard.get_or_insert_with(|| Generator::seed_from_u64(0)))
 }
 
+/// The state of the process-wide default generator (saved in checkpoints).
+pub fn default_generator_state() -> [u64; 4] {
+    with_default_generator(|g| g.state())
+}
+
+/// Restores the process-wide default generator (resuming from a checkpoint).
+pub fn set_default_generator_state(state: [u64; 4]) {
+    *DEFAULT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Generator::from_state(state));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

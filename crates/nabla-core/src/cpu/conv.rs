@@ -68,17 +68,33 @@ impl ConvGeometry {
     }
 }
 
-/// Unfolds one group of one sample (`cin_g` planes of h×w) into `col` [k × l].
-fn im2col<T: Float>(x: &[T], g: &ConvGeometry, col: &mut [T]) {
+/// Unfolds one group of one sample (`cin_g` planes of h×w) into `col` [k × l]; the
+/// channels are spread over the thread pool when `parallel`.
+fn im2col<T: Float>(x: &[T], g: &ConvGeometry, col: &mut [T], parallel: bool) {
+    let per_channel = g.kh * g.kw * g.l();
+    let col = &mut col[..g.cin_g() * per_channel];
+    if parallel {
+        col.par_chunks_mut(per_channel)
+            .enumerate()
+            .for_each(|(c, rows)| im2col_channel(x, g, c, rows));
+    } else {
+        col.chunks_mut(per_channel)
+            .enumerate()
+            .for_each(|(c, rows)| im2col_channel(x, g, c, rows));
+    }
+}
+
+/// The kh·kw rows of the im2col matrix that come from input channel `c`.
+fn im2col_channel<T: Float>(x: &[T], g: &ConvGeometry, c: usize, rows: &mut [T]) {
     let (h, w, oh, ow, l) = (g.h, g.w, g.oh, g.ow, g.l());
     let [sh, sw] = g.stride;
     let [dh, dw] = g.dilation;
-    for c in 0..g.cin_g() {
+    {
         let plane = &x[c * h * w..(c + 1) * h * w];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let dst = &mut col[row * l..(row + 1) * l];
+                let row = ki * g.kw + kj;
+                let dst = &mut rows[row * l..(row + 1) * l];
                 let off_x = (kj * dw) as isize - g.pad_left as isize;
                 let (lo, hi) = ConvGeometry::valid_range(ow, w, sw, off_x);
                 for oy in 0..oh {
@@ -105,17 +121,33 @@ fn im2col<T: Float>(x: &[T], g: &ConvGeometry, col: &mut [T]) {
     }
 }
 
-/// Folds `col` [k × l] back into one group of one sample, adding (the adjoint of im2col).
-fn col2im<T: Float>(col: &[T], g: &ConvGeometry, dx: &mut [T]) {
+/// Folds `col` [k × l] back into one group of one sample, adding (the adjoint of im2col);
+/// each input channel's plane is independent, so channels run in parallel when `parallel`.
+fn col2im<T: Float>(col: &[T], g: &ConvGeometry, dx: &mut [T], parallel: bool) {
+    let per_channel = g.kh * g.kw * g.l();
+    let hw = g.h * g.w;
+    let dx = &mut dx[..g.cin_g() * hw];
+    if parallel {
+        dx.par_chunks_mut(hw)
+            .enumerate()
+            .for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane));
+    } else {
+        dx.chunks_mut(hw)
+            .enumerate()
+            .for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane));
+    }
+}
+
+/// Adds the kh·kw rows of channel `c` (`rows`) into its input plane.
+fn col2im_channel<T: Float>(rows: &[T], g: &ConvGeometry, plane: &mut [T]) {
     let (h, w, oh, ow, l) = (g.h, g.w, g.oh, g.ow, g.l());
     let [sh, sw] = g.stride;
     let [dh, dw] = g.dilation;
-    for c in 0..g.cin_g() {
-        let plane = &mut dx[c * h * w..(c + 1) * h * w];
+    {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = (c * g.kh + ki) * g.kw + kj;
-                let src = &col[row * l..(row + 1) * l];
+                let row = ki * g.kw + kj;
+                let src = &rows[row * l..(row + 1) * l];
                 let off_x = (kj * dw) as isize - g.pad_left as isize;
                 let (lo, hi) = ConvGeometry::valid_range(ow, w, sw, off_x);
                 for oy in 0..oh {
@@ -134,11 +166,14 @@ fn col2im<T: Float>(col: &[T], g: &ConvGeometry, dx: &mut [T]) {
     }
 }
 
-/// How to split work: batch-parallel (one GEMM thread each) or GEMM-parallel.
-fn batch_parallel(n: usize) -> bool {
+/// How to split work: batch-parallel (one sample per thread, single-threaded GEMMs) when the
+/// per-sample products are small, as in LeNet-5; otherwise sample after sample with every
+/// thread inside the GEMM and the im2col, as for AlexNet's larger layers.
+fn batch_parallel(g: &ConvGeometry) -> bool {
     super::ensure_thread_pool();
     let t = rayon::current_num_threads();
-    t > 1 && n >= t
+    let flops_per_sample = 2 * g.c_out * g.l() * g.k();
+    t > 1 && g.n >= t && flops_per_sample < (1 << 24)
 }
 
 /// y = W ⋆ x + b for contiguous `x` and `weight`.
@@ -160,7 +195,7 @@ pub fn conv2d_forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &C
                 }
             } else {
                 col.resize(k * l, T::zero());
-                im2col(xg, g, col);
+                im2col(xg, g, col, gemm_threads > 1);
                 MatRef {
                     data: col.as_slice(),
                     offset: 0,
@@ -194,7 +229,7 @@ pub fn conv2d_forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &C
     if g.c_out * l == 0 {
         return out;
     }
-    if batch_parallel(g.n) {
+    if batch_parallel(g) {
         out.par_chunks_mut(g.c_out * l)
             .enumerate()
             .for_each_init(Vec::new, |col, p| one_sample(p, 1, col));
@@ -234,14 +269,14 @@ pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
             } else {
                 col.resize(k * l, T::zero());
                 gemm(k, l, cout_g, col, lhs, rhs, false, gemm_threads);
-                col2im(col, g, dxg);
+                col2im(col, g, dxg, gemm_threads > 1);
             }
         }
     };
     if sample_in == 0 {
         return dx;
     }
-    if batch_parallel(g.n) {
+    if batch_parallel(g) {
         dx.par_chunks_mut(sample_in)
             .enumerate()
             .for_each_init(Vec::new, |col, p| one_sample(p, 1, col));
@@ -276,7 +311,7 @@ pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) -> 
                     } // colᵀ: l × k
                 } else {
                     col.resize(k * l, T::zero());
-                    im2col(xg, g, &mut col);
+                    im2col(xg, g, &mut col, gemm_threads > 1);
                     MatRef {
                         data: col.as_slice(),
                         offset: 0,
@@ -304,7 +339,7 @@ pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) -> 
         }
         dw
     };
-    if batch_parallel(g.n) {
+    if batch_parallel(g) {
         let t = rayon::current_num_threads();
         let per = g.n.div_ceil(t);
         let parts: Vec<Vec<T>> = (0..t)

@@ -18,8 +18,10 @@ fn softmax_rows<T: Float>(x: &[T], row: usize, log: bool) -> Vec<T> {
             sum += *o;
         }
         if log {
-            let log_sum = sum.ln() + max;
-            o.iter_mut().zip(x).for_each(|(o, &v)| *o = v - log_sum);
+            // NOTE: (v − max) − ln Σ, not v − (ln Σ + max): adding max first rounds ln Σ away
+            // at the scale of max (about 6e-5 near 1000 in f32), which the gradient then shows.
+            let log_sum = sum.ln();
+            o.iter_mut().zip(x).for_each(|(o, &v)| *o = (v - max) - log_sum);
         } else {
             let inv = sum.recip();
             o.iter_mut().for_each(|o| *o *= inv);

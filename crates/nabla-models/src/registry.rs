@@ -1,0 +1,44 @@
+//! Models by name, for the command line.
+
+use crate::{LeNet5, LeNetStyle, Mlp};
+use nabla_core::{Error, Result};
+use nabla_nn::Module;
+
+/// What a model is built for: input `[C, H, W]` and number of classes.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub input: [usize; 3],
+    pub classes: usize,
+}
+
+/// The names `build_model` knows.
+pub fn model_names() -> &'static [&'static str] {
+    &["lenet5", "lenet5-classic", "mlp", "mlp:H1,H2,..."]
+}
+
+/// Builds a model by name: `lenet5`, `lenet5-classic`, `mlp` (784-512-256-10 on MNIST-sized
+/// input) or `mlp:300,100` (hidden sizes given).
+pub fn build_model(name: &str, spec: &ModelSpec) -> Result<Box<dyn Module>> {
+    let [c, h, w] = spec.input;
+    match name {
+        "lenet5" | "lenet" => Ok(Box::new(LeNet5::new(c, spec.classes, LeNetStyle::Modern)?)),
+        "lenet5-classic" => Ok(Box::new(LeNet5::new(c, spec.classes, LeNetStyle::Classic)?)),
+        "mlp" => Ok(Box::new(Mlp::new(&[c * h * w, 512, 256, spec.classes])?)),
+        other if other.starts_with("mlp:") => {
+            let hidden: std::result::Result<Vec<usize>, _> =
+                other[4..].split(',').map(|s| s.trim().parse::<usize>()).collect();
+            let hidden = hidden.map_err(|_| Error::Argument {
+                op: "model",
+                msg: format!("'{other}': expected mlp:H1,H2,... with positive integers"),
+            })?;
+            let mut sizes = vec![c * h * w];
+            sizes.extend(hidden);
+            sizes.push(spec.classes);
+            Ok(Box::new(Mlp::new(&sizes)?))
+        }
+        other => Err(Error::Argument {
+            op: "model",
+            msg: format!("unknown model '{other}' (known: {})", model_names().join(", ")),
+        }),
+    }
+}

@@ -1,0 +1,14 @@
+//! # nabla-train
+//!
+//! The training loop: optimiser and schedule from a config, per-epoch metrics (loss, top-1,
+//! top-5, confusion matrix), crash-safe checkpoints that resume exactly, and run directories
+//! with `metrics.csv` and `summary.json`.
+
+pub mod checkpoint;
+pub mod config;
+pub mod metrics;
+pub mod trainer;
+
+pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
+pub use metrics::{EpochMetrics, Evaluation};
+pub use trainer::{RunSummary, Trainer};

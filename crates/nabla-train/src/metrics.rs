@@ -1,0 +1,106 @@
+//! Metrics: top-1 and top-5 accuracy, mean loss and the confusion matrix of an evaluation.
+
+use serde::{Deserialize, Serialize};
+
+/// One row of `metrics.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub test_loss: f64,
+    pub test_top1: f64,
+    pub test_top5: f64,
+    pub lr: f64,
+    pub seconds: f64,
+    pub train_samples_per_s: f64,
+}
+
+impl EpochMetrics {
+    pub const CSV_HEADER: &'static str =
+        "epoch,train_loss,train_acc,test_loss,test_top1,test_top5,lr,seconds,train_samples_per_s";
+    pub fn csv_row(&self) -> String {
+        format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.8},{:.3},{:.1}",
+            self.epoch,
+            self.train_loss,
+            self.train_acc,
+            self.test_loss,
+            self.test_top1,
+            self.test_top5,
+            self.lr,
+            self.seconds,
+            self.train_samples_per_s
+        )
+    }
+}
+
+/// Accumulates predictions over an evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    pub classes: usize,
+    pub count: usize,
+    pub loss_sum: f64,
+    pub top1: usize,
+    pub top5: usize,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Evaluation {
+    pub fn new(classes: usize) -> Self {
+        Evaluation {
+            classes,
+            confusion: vec![vec![0; classes]; classes],
+            ..Default::default()
+        }
+    }
+
+    /// Adds a batch: logits `[B, C]` row-major, labels, and the batch's summed loss.
+    pub fn add(&mut self, logits: &[f32], labels: &[i64], loss_sum: f64) {
+        let c = self.classes;
+        for (row, &y) in logits.chunks_exact(c).zip(labels) {
+            let y = y as usize;
+            let mut order: Vec<usize> = (0..c).collect();
+            order.sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap_or(std::cmp::Ordering::Equal));
+            if order[0] == y {
+                self.top1 += 1;
+            }
+            if order.iter().take(5).any(|&k| k == y) {
+                self.top5 += 1;
+            }
+            self.confusion[y][order[0]] += 1;
+        }
+        self.count += labels.len();
+        self.loss_sum += loss_sum;
+    }
+
+    pub fn loss(&self) -> f64 {
+        self.loss_sum / self.count.max(1) as f64
+    }
+    pub fn top1(&self) -> f64 {
+        self.top1 as f64 / self.count.max(1) as f64
+    }
+    pub fn top5(&self) -> f64 {
+        self.top5 as f64 / self.count.max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_by_hand() {
+        let mut e = Evaluation::new(6);
+        // Sample 1: true 2, best 2. Sample 2: true 0 ranked sixth (last): wrong in top-1 and top-5.
+        e.add(
+            &[0.1, 0.2, 0.9, 0.0, 0.0, 0.0, 0.0, 0.5, 0.4, 0.3, 0.2, 0.1],
+            &[2, 0],
+            3.0,
+        );
+        assert_eq!((e.top1, e.top5, e.count), (1, 1, 2));
+        assert_eq!(e.confusion[0][1], 1);
+        assert_eq!(e.loss(), 1.5);
+    }
+}

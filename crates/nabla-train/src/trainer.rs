@@ -1,0 +1,312 @@
+//! The training loop: for each epoch, mini-batch SGD (or Adam, …) over the shuffled training
+//! set, then an evaluation on the test set, a metrics row and a checkpoint.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::checkpoint::{Checkpoint, CheckpointMeta, PartialEpoch};
+use crate::config::TrainConfig;
+use crate::metrics::{EpochMetrics, Evaluation};
+use nabla_core::{Error, Result, no_grad};
+use nabla_data::DataLoader;
+use nabla_nn::Module;
+use nabla_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy};
+use nabla_nn::optim::Optimizer;
+use nabla_nn::schedule::LrScheduler;
+use serde::Serialize;
+
+/// What `summary.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub model: String,
+    pub dataset: String,
+    pub epochs: usize,
+    pub seed: u64,
+    pub test_top1: f64,
+    pub test_top5: f64,
+    pub test_loss: f64,
+    pub train_samples_per_s: f64,
+    pub parameters: usize,
+    pub seconds: f64,
+    pub interrupted: bool,
+}
+
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub model: Box<dyn Module>,
+    pub optimizer: Box<dyn Optimizer>,
+    pub scheduler: Box<dyn LrScheduler>,
+    pub train: DataLoader,
+    pub test: DataLoader,
+    pub classes: Vec<String>,
+    pub input: [usize; 3],
+    pub out_dir: PathBuf,
+    /// Set (by Ctrl-C) to stop after the current step and save.
+    pub stop: Arc<AtomicBool>,
+    pub history: Vec<EpochMetrics>,
+    /// Print progress (bars on a terminal, plain lines otherwise).
+    pub verbose: bool,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::File {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    }
+}
+
+impl Trainer {
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.out_dir.join("checkpoint.safetensors")
+    }
+
+    fn checkpoint(&self, epoch: usize, next_batch: usize, partial: PartialEpoch) -> Checkpoint {
+        let opt = self.optimizer.state();
+        Checkpoint {
+            meta: CheckpointMeta {
+                format: 1,
+                config: self.config.clone(),
+                epoch,
+                next_batch,
+                partial,
+                optimizer_scalars: opt.scalars,
+                schedule: self.scheduler.state(),
+                rng: nabla_core::rng::default_generator_state(),
+                history: self.history.clone(),
+                input: self.input,
+                classes: self.classes.clone(),
+            },
+            model: self.model.state_dict(),
+            optimizer: opt.tensors,
+        }
+    }
+
+    /// Restores model, optimiser, schedule, generator and history; returns (epoch, batch, partial).
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(usize, usize, PartialEpoch)> {
+        nabla_nn::state::load_state_dict(self.model.as_ref(), &ck.model, "checkpoint")?;
+        self.optimizer.load_state(&ck.optimizer_state())?;
+        self.scheduler.load_state(&ck.meta.schedule)?;
+        nabla_core::rng::set_default_generator_state(ck.meta.rng);
+        self.history = ck.meta.history.clone();
+        Ok((ck.meta.epoch, ck.meta.next_batch, ck.meta.partial.clone()))
+    }
+
+    /// Top-1/top-5/loss/confusion of the model on `loader`, in evaluation mode.
+    pub fn evaluate(model: &dyn Module, loader: &DataLoader, classes: usize) -> Result<Evaluation> {
+        model.eval();
+        let mut eval = Evaluation::new(classes);
+        let _guard = nabla_core::NoGradGuard::new();
+        for batch in loader.epoch(0, 0) {
+            let batch = batch?;
+            let logits = model.forward(&batch.x)?;
+            let loss = cross_entropy(
+                &logits,
+                &batch.y,
+                &CrossEntropyOptions {
+                    reduction: Reduction::Sum,
+                    ..Default::default()
+                },
+            )?;
+            eval.add(&logits.to_vec::<f32>()?, &batch.y.to_vec::<i64>()?, loss.item()?);
+        }
+        Ok(eval)
+    }
+
+    /// Names the first parameter whose gradient holds a NaN or an infinity.
+    fn first_non_finite(&self, grads: &nabla_core::GradStore) -> Option<String> {
+        self.model.named_parameters().into_iter().find_map(|(name, p)| {
+            let g = grads.get(&p)?;
+            g.to_vec_f64().iter().any(|v| !v.is_finite()).then_some(name)
+        })
+    }
+
+    /// Trains from `start` (epoch, batch, partial sums) to the end or until stopped.
+    pub fn run(&mut self, start: (usize, usize, PartialEpoch)) -> Result<RunSummary> {
+        std::fs::create_dir_all(&self.out_dir).map_err(|e| io_err(&self.out_dir, e))?;
+        let cfg_path = self.out_dir.join("config.json");
+        let cfg_json = serde_json::to_string_pretty(&self.config).expect("config serialises");
+        std::fs::write(&cfg_path, cfg_json).map_err(|e| io_err(&cfg_path, e))?;
+        let run_start = Instant::now();
+        let (first_epoch, mut first_batch, mut partial) = start;
+        let ce = CrossEntropyOptions {
+            label_smoothing: self.config.label_smoothing,
+            ..Default::default()
+        };
+        let batches = self.train.num_batches();
+        let tty = std::io::stderr().is_terminal() && self.verbose;
+        let mut interrupted = false;
+        for epoch in first_epoch..self.config.epochs {
+            self.model.train();
+            let lr = self.scheduler.lr();
+            self.optimizer.set_lr(lr);
+            let t0 = Instant::now();
+            let bar = tty.then(|| {
+                let b = indicatif::ProgressBar::new(batches as u64);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                );
+                b.set_prefix(format!("{}/{}", epoch + 1, self.config.epochs));
+                b.set_position(first_batch as u64);
+                b
+            });
+            let mut p = std::mem::take(&mut partial);
+            let seconds_before = p.seconds;
+            for batch in self.train.epoch(epoch, first_batch) {
+                let batch = batch?;
+                let logits = self.model.forward(&batch.x)?;
+                let loss = cross_entropy(&logits, &batch.y, &ce)?;
+                let loss_v = loss.item()?;
+                let grads = loss.backward()?;
+                if !loss_v.is_finite() || self.first_non_finite(&grads).is_some() {
+                    let layer = self
+                        .first_non_finite(&grads)
+                        .unwrap_or_else(|| "the loss itself".into());
+                    return Err(Error::Argument {
+                        op: "train",
+                        msg: format!(
+                            "non-finite loss or gradient at epoch {} step {}: first non-finite gradient in '{layer}' (loss {loss_v}); try a lower --lr. The last good checkpoint is {}",
+                            epoch + 1,
+                            batch.index + 1,
+                            self.checkpoint_path().display()
+                        ),
+                    });
+                }
+                self.optimizer.step(&grads)?;
+                let n = batch.y.elem_count();
+                let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
+                p.correct += pred
+                    .iter()
+                    .zip(batch.y.to_vec::<i64>()?)
+                    .filter(|(a, b)| **a == *b)
+                    .count();
+                p.loss_sum += loss_v * n as f64;
+                p.count += n;
+                if let Some(b) = &bar {
+                    let secs = seconds_before + t0.elapsed().as_secs_f64();
+                    b.set_position(batch.index as u64 + 1);
+                    b.set_message(format!(
+                        "loss {:.4} acc {:.2}% {:.0} samples/s",
+                        p.loss_sum / p.count as f64,
+                        100.0 * p.correct as f64 / p.count as f64,
+                        p.count as f64 / secs
+                    ));
+                }
+                if self.stop.load(Ordering::SeqCst) {
+                    p.seconds = seconds_before + t0.elapsed().as_secs_f64();
+                    self.checkpoint(epoch, batch.index + 1, p.clone())
+                        .save(&self.checkpoint_path())?;
+                    if let Some(b) = &bar {
+                        b.abandon();
+                    }
+                    interrupted = true;
+                    break;
+                }
+            }
+            if interrupted {
+                if self.verbose {
+                    eprintln!(
+                        "interrupted: state saved to {} (continue with --resume)",
+                        self.checkpoint_path().display()
+                    );
+                }
+                break;
+            }
+            first_batch = 0;
+            let seconds = seconds_before + t0.elapsed().as_secs_f64();
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let eval = Trainer::evaluate(self.model.as_ref(), &self.test, self.classes.len())?;
+            let m = EpochMetrics {
+                epoch: epoch + 1,
+                train_loss: p.loss_sum / p.count.max(1) as f64,
+                train_acc: p.correct as f64 / p.count.max(1) as f64,
+                test_loss: eval.loss(),
+                test_top1: eval.top1(),
+                test_top5: eval.top5(),
+                lr,
+                seconds,
+                train_samples_per_s: p.count as f64 / seconds.max(1e-9),
+            };
+            if self.verbose {
+                eprintln!(
+                    "epoch {:>2}/{}  train loss {:.4} acc {:.2}%  test loss {:.4} top-1 {:.2}% top-5 {:.2}%  lr {:.4}  {:.1}s  {:.0} samples/s",
+                    m.epoch,
+                    self.config.epochs,
+                    m.train_loss,
+                    100.0 * m.train_acc,
+                    m.test_loss,
+                    100.0 * m.test_top1,
+                    100.0 * m.test_top5,
+                    m.lr,
+                    m.seconds,
+                    m.train_samples_per_s
+                );
+            }
+            self.history.push(m);
+            self.scheduler.step(Some(eval.loss()));
+            self.write_metrics()?;
+            write_confusion(&self.out_dir.join("confusion.csv"), &eval, &self.classes)?;
+            self.checkpoint(epoch + 1, 0, PartialEpoch::default())
+                .save(&self.checkpoint_path())?;
+        }
+        let last = self.history.last().cloned();
+        let total_train_s: f64 = self.history.iter().map(|m| m.seconds).sum();
+        let total_samples: f64 = self.history.iter().map(|m| m.train_samples_per_s * m.seconds).sum();
+        let summary = RunSummary {
+            model: self.config.model.clone(),
+            dataset: self.config.dataset.clone(),
+            epochs: self.history.len(),
+            seed: self.config.seed,
+            test_top1: last.as_ref().map_or(0.0, |m| m.test_top1),
+            test_top5: last.as_ref().map_or(0.0, |m| m.test_top5),
+            test_loss: last.as_ref().map_or(f64::NAN, |m| m.test_loss),
+            train_samples_per_s: total_samples / total_train_s.max(1e-9),
+            parameters: self.model.num_parameters(),
+            seconds: run_start.elapsed().as_secs_f64(),
+            interrupted,
+        };
+        let path = self.out_dir.join("summary.json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&summary).expect("summary serialises"),
+        )
+        .map_err(|e| io_err(&path, e))?;
+        Ok(summary)
+    }
+
+    fn write_metrics(&self) -> Result<()> {
+        let path = self.out_dir.join("metrics.csv");
+        let mut s = String::from(EpochMetrics::CSV_HEADER);
+        s.push('\n');
+        for m in &self.history {
+            s.push_str(&m.csv_row());
+            s.push('\n');
+        }
+        nabla_nn::state::write_atomic(&path, s.as_bytes())
+    }
+}
+
+/// `confusion.csv`: one row per true class, one column per predicted class.
+fn write_confusion(path: &Path, eval: &Evaluation, classes: &[String]) -> Result<()> {
+    let mut s = String::from("true\\predicted");
+    for c in classes {
+        s.push(',');
+        s.push_str(c);
+    }
+    s.push('\n');
+    for (c, row) in classes.iter().zip(&eval.confusion) {
+        s.push_str(c);
+        for v in row {
+            s.push_str(&format!(",{v}"));
+        }
+        s.push('\n');
+    }
+    let mut f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+    f.write_all(s.as_bytes()).map_err(|e| io_err(path, e))
+}
