@@ -1,5 +1,10 @@
 //! `nabla`: train, evaluate and inspect neural networks from the command line.
 
+mod bench;
+mod data;
+mod eval;
+mod predict;
+mod summary;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -15,12 +20,27 @@ struct Cli {
 enum Command {
     /// Train a model (default: LeNet-5 on the bundled Fashion-MNIST).
     Train(train::TrainArgs),
+    /// Evaluate checkpoints (top-1/top-5, loss, confusion matrix; ensembles; test-time augmentation).
+    Eval(eval::EvalArgs),
+    /// Classify image files with a trained checkpoint (top-5 classes).
+    Predict(predict::PredictArgs),
+    /// Print a model's layers, output shapes and parameter counts.
+    Summary(summary::SummaryArgs),
+    /// Measure training and inference speed (the benchmark of docs/BENCHMARKS.md).
+    Bench(bench::BenchArgs),
+    /// Download and inspect datasets.
+    Data(data::DataArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Summary(args) => summary::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Data(args) => data::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -1,0 +1,138 @@
+//! The convolution layer: a weight `[out, in/groups, kH, kW]`, an optional bias, and the
+//! options of `nabla_core::Tensor::conv2d` (stride, padding per side and mode, dilation, groups).
+
+use crate::init::{Init, parameter};
+use crate::module::{Module, join};
+use nabla_core::{Conv2dOptions, Error, PaddingMode, Result, Tensor};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dConfig {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub options: Conv2dOptions,
+    pub bias: bool,
+    pub weight_init: Init,
+    /// None: PyTorch's U(±1/√fan_in).
+    pub bias_init: Option<Init>,
+}
+
+impl Conv2dConfig {
+    pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Self {
+        Conv2dConfig {
+            in_channels,
+            out_channels,
+            kernel: [kernel, kernel],
+            options: Conv2dOptions::default(),
+            bias: true,
+            weight_init: Init::PytorchDefaultWeight,
+            bias_init: None,
+        }
+    }
+    pub fn kernel_hw(mut self, kh: usize, kw: usize) -> Self {
+        self.kernel = [kh, kw];
+        self
+    }
+    pub fn stride(mut self, s: usize) -> Self {
+        self.options = self.options.stride(s);
+        self
+    }
+    pub fn padding(mut self, p: usize) -> Self {
+        self.options = self.options.padding(p);
+        self
+    }
+    pub fn padding_sides(mut self, sides: [usize; 4]) -> Self {
+        self.options = self.options.padding_sides(sides);
+        self
+    }
+    pub fn padding_mode(mut self, mode: PaddingMode) -> Self {
+        self.options = self.options.padding_mode(mode);
+        self
+    }
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.options = self.options.dilation(d);
+        self
+    }
+    pub fn groups(mut self, g: usize) -> Self {
+        self.options = self.options.groups(g);
+        self
+    }
+    pub fn bias(mut self, on: bool) -> Self {
+        self.bias = on;
+        self
+    }
+    pub fn weight_init(mut self, init: Init) -> Self {
+        self.weight_init = init;
+        self
+    }
+    pub fn bias_init(mut self, init: Init) -> Self {
+        self.bias_init = Some(init);
+        self
+    }
+    pub fn init(&self) -> Result<Conv2d> {
+        let g = self.options.groups;
+        if g == 0 || self.in_channels.checked_rem(g) != Some(0) || self.out_channels.checked_rem(g) != Some(0) {
+            return Err(Error::Argument {
+                op: "Conv2d",
+                msg: format!(
+                    "groups = {g} must divide in_channels {} and out_channels {}",
+                    self.in_channels, self.out_channels
+                ),
+            });
+        }
+        let dims = [self.out_channels, self.in_channels / g, self.kernel[0], self.kernel[1]];
+        let weight = parameter(self.weight_init, &dims)?;
+        let fan_in = dims[1] * dims[2] * dims[3];
+        let bias_init = self.bias_init.unwrap_or(Init::PytorchDefaultBias { fan_in });
+        let bias = self
+            .bias
+            .then(|| parameter(bias_init, &[self.out_channels]))
+            .transpose()?;
+        Ok(Conv2d {
+            weight,
+            bias,
+            options: self.options,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Conv2d {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub options: Conv2dOptions,
+}
+
+impl Conv2d {
+    /// `in → out` channels, a square kernel, PyTorch's defaults otherwise.
+    pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Result<Conv2d> {
+        Conv2dConfig::new(in_channels, out_channels, kernel).init()
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv2d(&self.weight, self.bias.as_ref(), &self.options)
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        f(join(prefix, "weight"), &self.weight);
+        if let Some(b) = &self.bias {
+            f(join(prefix, "bias"), b);
+        }
+    }
+    fn describe(&self) -> String {
+        let d = self.weight.dims();
+        let o = &self.options;
+        format!(
+            "Conv2d({} → {}, {}×{}, stride {:?}, padding {:?} {:?}, groups {})",
+            d[1] * o.groups,
+            d[0],
+            d[2],
+            d[3],
+            o.stride,
+            o.padding,
+            o.padding_mode,
+            o.groups
+        )
+    }
+}

@@ -1,0 +1,115 @@
+//! The `Module` trait: a forward pass, named parameters and buffers with PyTorch's dotted
+//! names (`features.0.weight`, `layer1.0.bn1.running_mean`), and train/eval mode.
+
+use nabla_core::{Result, Tensor};
+
+/// A layer or a network. Parameters are leaf tensors that require grad; optimisers update
+/// them in place, so a module's tensors keep their identity for its whole life.
+pub trait Module: Send + Sync {
+    /// The forward pass.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Calls `f(name, parameter)` for every trainable tensor, names prefixed by `prefix`.
+    fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
+
+    /// Calls `f(name, buffer)` for every tensor of state that is not trained (batch-norm
+    /// running statistics).
+    fn visit_buffers(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
+
+    /// Switches training behaviour (dropout, batch norm) on or off, here and in children.
+    fn set_training(&self, _training: bool) {}
+
+    /// A short description for summaries, e.g. `Linear(784 → 10)`.
+    fn describe(&self) -> String {
+        std::any::type_name::<Self>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("Module")
+            .to_string()
+    }
+
+    /// Parameters with their dotted names, in registration order.
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.visit_parameters("", &mut |name, t| out.push((name, t.clone())));
+        out
+    }
+
+    fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.visit_buffers("", &mut |name, t| out.push((name, t.clone())));
+        out
+    }
+
+    /// The number of trainable scalars.
+    fn num_parameters(&self) -> usize {
+        self.named_parameters().iter().map(|(_, t)| t.elem_count()).sum()
+    }
+
+    /// Parameters and buffers by name: what PyTorch's `state_dict()` holds.
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut all = self.named_parameters();
+        all.extend(self.named_buffers());
+        all
+    }
+
+    /// Training mode (dropout active, batch norm uses and updates batch statistics).
+    fn train(&self) {
+        self.set_training(true)
+    }
+
+    /// Evaluation mode (dropout is the identity, batch norm uses running statistics).
+    fn eval(&self) {
+        self.set_training(false)
+    }
+}
+
+/// `prefix.name`, or `name` at the top level.
+pub fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+impl<M: Module + ?Sized> Module for Box<M> {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        (**self).forward(x)
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        (**self).visit_parameters(prefix, f)
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        (**self).visit_buffers(prefix, f)
+    }
+    fn set_training(&self, training: bool) {
+        (**self).set_training(training)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+/// A training-mode flag that can be flipped through `&self`.
+#[derive(Debug)]
+pub struct Mode(std::sync::atomic::AtomicBool);
+
+impl Default for Mode {
+    fn default() -> Self {
+        Mode(std::sync::atomic::AtomicBool::new(true))
+    }
+}
+
+impl Mode {
+    pub fn is_training(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn set(&self, training: bool) {
+        self.0.store(training, std::sync::atomic::Ordering::Relaxed)
+    }
+}

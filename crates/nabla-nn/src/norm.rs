@@ -1,0 +1,186 @@
+//! Normalisation layers: batch normalisation and local response normalisation.
+
+use crate::module::{Mode, Module, join};
+use nabla_core::{DType, Error, Result, Tensor, no_grad};
+
+/// Batch normalisation (Ioffe & Szegedy, 2015) over `[N, C]`, `[N, C, L]` or `[N, C, H, W]`:
+///
+/// y = γ·(x − μ)/√(σ² + ε) + β, with μ, σ² the batch statistics per channel in training
+/// (σ² biased) and the running statistics in evaluation. After each training batch:
+/// running ← (1 − m)·running + m·batch (the running variance uses the unbiased σ²).
+///
+/// The backward pass comes from the ops it is built of (mean, sub, mul, sqrt, div): δx is
+/// the well-known (γ/σ)·(δy − mean(δy) − x̂·mean(δy·x̂)), computed by the tape.
+#[derive(Debug)]
+pub struct BatchNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    pub num_batches_tracked: Tensor,
+    pub eps: f64,
+    /// None: a cumulative moving average, as PyTorch's `momentum=None`.
+    pub momentum: Option<f64>,
+    /// The rank of the expected input: 2 or 3 (BatchNorm1d), 4 (BatchNorm2d).
+    ranks: &'static [usize],
+    mode: Mode,
+}
+
+impl BatchNorm {
+    fn new(channels: usize, ranks: &'static [usize]) -> Self {
+        BatchNorm {
+            weight: Tensor::ones((channels,), DType::F32).requires_grad_(),
+            bias: Tensor::zeros((channels,), DType::F32).requires_grad_(),
+            running_mean: Tensor::zeros((channels,), DType::F32),
+            running_var: Tensor::ones((channels,), DType::F32),
+            num_batches_tracked: Tensor::zeros((), DType::I64),
+            eps: 1e-5,
+            momentum: Some(0.1),
+            ranks,
+            mode: Mode::default(),
+        }
+    }
+    /// For `[N, C]` or `[N, C, L]` inputs (PyTorch's BatchNorm1d).
+    pub fn new_1d(channels: usize) -> Self {
+        BatchNorm::new(channels, &[2, 3])
+    }
+    /// For `[N, C, H, W]` inputs (PyTorch's BatchNorm2d).
+    pub fn new_2d(channels: usize) -> Self {
+        BatchNorm::new(channels, &[4])
+    }
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    pub fn momentum(mut self, m: Option<f64>) -> Self {
+        self.momentum = m;
+        self
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let c = self.weight.elem_count();
+        if !self.ranks.contains(&x.rank()) || x.dims()[1] != c {
+            return Err(Error::Shape {
+                op: "BatchNorm",
+                msg: format!(
+                    "expected an input of rank {:?} with {c} channels in dimension 1, got {}",
+                    self.ranks,
+                    x.shape()
+                ),
+            });
+        }
+        // Statistics over every dimension but the channels; parameters broadcast as [1, C, 1, ...].
+        let dims: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
+        let mut bshape = vec![1; x.rank()];
+        bshape[1] = c;
+        let per_channel = x.elem_count() / c.max(1);
+        let (mean, var) = if self.mode.is_training() {
+            if per_channel <= 1 {
+                return Err(Error::Shape {
+                    op: "BatchNorm",
+                    msg: format!(
+                        "expected more than 1 value per channel when training, got input {}",
+                        x.shape()
+                    ),
+                });
+            }
+            let mean = x.mean(&dims, true)?;
+            let var = x.sub(&mean)?.sqr()?.mean(&dims, true)?;
+            no_grad(|| self.update_running(&mean, &var, per_channel))?;
+            (mean, var)
+        } else {
+            (
+                self.running_mean.reshape(bshape.clone())?,
+                self.running_var.reshape(bshape.clone())?,
+            )
+        };
+        let x_hat = x.sub(&mean)?.div(&var.add_scalar(self.eps)?.sqrt()?)?;
+        x_hat
+            .mul(&self.weight.reshape(bshape.clone())?)?
+            .add(&self.bias.reshape(bshape)?)
+    }
+
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        f(join(prefix, "weight"), &self.weight);
+        f(join(prefix, "bias"), &self.bias);
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        f(join(prefix, "running_mean"), &self.running_mean);
+        f(join(prefix, "running_var"), &self.running_var);
+        f(join(prefix, "num_batches_tracked"), &self.num_batches_tracked);
+    }
+    fn set_training(&self, training: bool) {
+        self.mode.set(training)
+    }
+    fn describe(&self) -> String {
+        format!(
+            "BatchNorm({} channels, eps {}, momentum {:?})",
+            self.weight.elem_count(),
+            self.eps,
+            self.momentum
+        )
+    }
+}
+
+impl BatchNorm {
+    fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> Result<()> {
+        let c = self.weight.elem_count();
+        let tracked = self.num_batches_tracked.to_scalar::<i64>()? + 1;
+        self.num_batches_tracked.copy_(&Tensor::from_vec(vec![tracked], ())?)?;
+        let m = self.momentum.unwrap_or(1.0 / tracked as f64);
+        let unbiased = var
+            .mul_scalar(n as f64 / (n - 1) as f64)?
+            .reshape((c,))?
+            .to_dtype(self.running_var.dtype())?;
+        let mean = mean.reshape((c,))?.to_dtype(self.running_mean.dtype())?;
+        self.running_mean
+            .copy_(&self.running_mean.mul_scalar(1.0 - m)?.add(&mean.mul_scalar(m)?)?)?;
+        self.running_var
+            .copy_(&self.running_var.mul_scalar(1.0 - m)?.add(&unbiased.mul_scalar(m)?)?)
+    }
+}
+
+/// Local response normalisation across channels (Krizhevsky et al., 2012, §3.3), PyTorch's
+/// convention: b = a / (k + α/n · Σ a²)^β over a window of n channels.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalResponseNorm {
+    pub size: usize,
+    pub alpha: f64,
+    pub beta: f64,
+    pub k: f64,
+}
+
+impl LocalResponseNorm {
+    /// PyTorch's defaults: α = 1e-4, β = 0.75, k = 1.
+    pub fn new(size: usize) -> Self {
+        LocalResponseNorm {
+            size,
+            alpha: 1e-4,
+            beta: 0.75,
+            k: 1.0,
+        }
+    }
+    /// AlexNet's values: n = 5, α = 1e-4, β = 0.75, k = 2 (Krizhevsky et al., 2012).
+    pub fn alexnet() -> Self {
+        LocalResponseNorm {
+            size: 5,
+            alpha: 1e-4,
+            beta: 0.75,
+            k: 2.0,
+        }
+    }
+}
+
+impl Module for LocalResponseNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.local_response_norm(self.size, self.alpha, self.beta, self.k)
+    }
+    fn describe(&self) -> String {
+        format!(
+            "LocalResponseNorm(size {}, α {}, β {}, k {})",
+            self.size, self.alpha, self.beta, self.k
+        )
+    }
+}

@@ -1,0 +1,84 @@
+//! Pooling layers: thin wrappers over the core ops, with no parameters.
+
+use crate::module::Module;
+use nabla_core::{AvgPool2dOptions, MaxPool2dOptions, Result, Tensor};
+
+/// Max pooling; `MaxPool2d::new(3).stride(2)` is AlexNet's overlapping pooling.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxPool2d(pub MaxPool2dOptions);
+
+impl MaxPool2d {
+    pub fn new(kernel: usize) -> Self {
+        MaxPool2d(MaxPool2dOptions::new(kernel))
+    }
+    pub fn stride(self, s: usize) -> Self {
+        MaxPool2d(self.0.stride(s))
+    }
+    pub fn padding(self, p: usize) -> Self {
+        MaxPool2d(self.0.padding(p))
+    }
+    pub fn ceil_mode(self, on: bool) -> Self {
+        MaxPool2d(self.0.ceil_mode(on))
+    }
+}
+
+impl Module for MaxPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.max_pool2d(&self.0)
+    }
+    fn describe(&self) -> String {
+        format!(
+            "MaxPool2d({:?}, stride {:?}, padding {:?})",
+            self.0.kernel, self.0.stride, self.0.padding
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AvgPool2d(pub AvgPool2dOptions);
+
+impl AvgPool2d {
+    pub fn new(kernel: usize) -> Self {
+        AvgPool2d(AvgPool2dOptions::new(kernel))
+    }
+    pub fn stride(self, s: usize) -> Self {
+        AvgPool2d(self.0.stride(s))
+    }
+    pub fn padding(self, p: usize) -> Self {
+        AvgPool2d(self.0.padding(p))
+    }
+    pub fn ceil_mode(self, on: bool) -> Self {
+        AvgPool2d(self.0.ceil_mode(on))
+    }
+    pub fn count_include_pad(self, on: bool) -> Self {
+        AvgPool2d(self.0.count_include_pad(on))
+    }
+}
+
+impl Module for AvgPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.avg_pool2d(&self.0)
+    }
+    fn describe(&self) -> String {
+        format!("AvgPool2d({:?}, stride {:?})", self.0.kernel, self.0.stride)
+    }
+}
+
+/// Average pooling to a fixed output size, whatever the input size.
+#[derive(Debug, Clone, Copy)]
+pub struct AdaptiveAvgPool2d(pub [usize; 2]);
+
+impl AdaptiveAvgPool2d {
+    pub fn new(h: usize, w: usize) -> Self {
+        AdaptiveAvgPool2d([h, w])
+    }
+}
+
+impl Module for AdaptiveAvgPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.adaptive_avg_pool2d(self.0)
+    }
+    fn describe(&self) -> String {
+        format!("AdaptiveAvgPool2d({:?})", self.0)
+    }
+}

@@ -1,0 +1,206 @@
+//! State dicts in safetensors, under PyTorch's names: a file saved here loads in PyTorch with
+//! `model.load_state_dict(safetensors.torch.load_file(path))`, and the other way round.
+//!
+//! Files are written crash-safely: to `path.tmp`, fsynced, renamed over `path`, and the
+//! directory fsynced, so an interrupted save never leaves a broken file behind.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::module::Module;
+use nabla_core::{DType, Error, Result, Tensor};
+use safetensors::{Dtype, SafeTensors, View};
+
+fn file_err(path: &Path, msg: impl std::fmt::Display) -> Error {
+    Error::File {
+        path: path.display().to_string(),
+        msg: msg.to_string(),
+    }
+}
+
+/// A tensor's bytes in little-endian row-major order, for the serializer.
+struct Bytes {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Bytes {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn to_bytes(t: &Tensor) -> Result<Bytes> {
+    let (dtype, data) = match t.dtype() {
+        DType::F32 => (
+            Dtype::F32,
+            t.to_vec::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+        DType::F64 => (
+            Dtype::F64,
+            t.to_vec::<f64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+        DType::I64 => (
+            Dtype::I64,
+            t.to_vec::<i64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+    };
+    Ok(Bytes {
+        dtype,
+        shape: t.dims().to_vec(),
+        data,
+    })
+}
+
+/// Serialises named tensors (and string metadata) to safetensors bytes.
+pub fn to_safetensors_bytes(
+    tensors: &[(String, Tensor)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
+    let bytes: Vec<(String, Bytes)> = tensors
+        .iter()
+        .map(|(n, t)| Ok((n.clone(), to_bytes(t)?)))
+        .collect::<Result<_>>()?;
+    safetensors::serialize(bytes.iter().map(|(n, b)| (n.as_str(), b)), metadata).map_err(|e| Error::Argument {
+        op: "save",
+        msg: e.to_string(),
+    })
+}
+
+/// Writes `bytes` to `path` crash-safely (temporary file, fsync, rename, fsync the folder).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| file_err(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| file_err(&tmp, e))?;
+    f.sync_all().map_err(|e| file_err(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| file_err(path, e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Persist the rename itself; not every platform can open a directory, so ignore failure.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Saves named tensors to a safetensors file, crash-safely.
+pub fn save_safetensors(
+    path: impl AsRef<Path>,
+    tensors: &[(String, Tensor)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
+    write_atomic(path.as_ref(), &to_safetensors_bytes(tensors, metadata)?)
+}
+
+/// Tensors and metadata read from safetensors bytes.
+pub fn from_safetensors_bytes(bytes: &[u8], origin: &Path) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| file_err(origin, format!("not a valid safetensors file: {e}")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| file_err(origin, e))?;
+    let mut out = Vec::new();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    for name in names {
+        let view = st.tensor(&name).map_err(|e| file_err(origin, e))?;
+        let shape = view.shape().to_vec();
+        let data = view.data();
+        let t = match view.dtype() {
+            Dtype::F32 => Tensor::from_vec(
+                data.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect::<Vec<_>>(),
+                shape,
+            )?,
+            Dtype::F64 => Tensor::from_vec(
+                data.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                    .collect::<Vec<_>>(),
+                shape,
+            )?,
+            Dtype::I64 => Tensor::from_vec(
+                data.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                    .collect::<Vec<_>>(),
+                shape,
+            )?,
+            other => {
+                return Err(file_err(
+                    origin,
+                    format!("tensor '{name}' has dtype {other:?}; nabla reads F32, F64 and I64"),
+                ));
+            }
+        };
+        out.push((name, t));
+    }
+    Ok((out, meta.metadata().clone().unwrap_or_default()))
+}
+
+/// Reads every tensor of a safetensors file, with its metadata.
+pub fn load_safetensors(path: impl AsRef<Path>) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| file_err(path, e))?;
+    from_safetensors_bytes(&bytes, path)
+}
+
+/// Saves a module's parameters and buffers under their PyTorch names.
+pub fn save_module(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
+    save_safetensors(path, &module.state_dict(), None)
+}
+
+/// Copies `tensors` into `module`'s parameters and buffers. Every name, dtype and shape is
+/// checked first, and all mismatches are reported together; nothing is changed on error.
+pub fn load_state_dict(module: &dyn Module, tensors: &[(String, Tensor)], origin: &str) -> Result<()> {
+    let mut given: HashMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut problems = Vec::new();
+    let own = module.state_dict();
+    for (name, t) in &own {
+        match given.remove(name.as_str()) {
+            None => problems.push(format!("missing '{name}' {}", t.shape())),
+            Some(src) if src.shape() != t.shape() => problems.push(format!(
+                "'{name}': file has shape {}, model expects {}",
+                src.shape(),
+                t.shape()
+            )),
+            Some(src) if src.dtype() != t.dtype() => problems.push(format!(
+                "'{name}': file has dtype {:?}, model expects {:?}",
+                src.dtype(),
+                t.dtype()
+            )),
+            Some(_) => {}
+        }
+    }
+    let mut unexpected: Vec<&str> = given.keys().copied().collect();
+    unexpected.sort();
+    problems.extend(unexpected.iter().map(|n| format!("unexpected '{n}'")));
+    if !problems.is_empty() {
+        return Err(Error::File {
+            path: origin.to_string(),
+            msg: format!("state dict does not match the model: {}", problems.join("; ")),
+        });
+    }
+    let by_name: HashMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    nabla_core::no_grad(|| own.iter().try_for_each(|(name, t)| t.copy_(by_name[name.as_str()])))
+}
+
+/// Loads a safetensors file into `module` (see [`load_state_dict`]).
+pub fn load_module(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let (tensors, _) = load_safetensors(path)?;
+    load_state_dict(module, &tensors, &path.display().to_string())
+}
