@@ -70,6 +70,9 @@ pub struct TrainArgs {
     /// Print nothing but errors
     #[arg(long, short)]
     quiet: bool,
+    /// Stop as if interrupted after N steps (for testing --resume)
+    #[arg(long, hide = true)]
+    stop_after_steps: Option<usize>,
 }
 
 fn parse_optimizer(s: &str) -> std::result::Result<OptimizerKind, String> {
@@ -235,6 +238,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         stop,
         history: Vec::new(),
         verbose: !args.quiet,
+        stop_after_steps: args.stop_after_steps,
     };
     let start = match &checkpoint {
         Some(ck) => trainer.restore(ck)?,

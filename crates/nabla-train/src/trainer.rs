@@ -49,6 +49,8 @@ pub struct Trainer {
     pub history: Vec<EpochMetrics>,
     /// Print progress (bars on a terminal, plain lines otherwise).
     pub verbose: bool,
+    /// Behave as if Ctrl-C came after this many steps of this process (tests of resuming).
+    pub stop_after_steps: Option<usize>,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -138,6 +140,7 @@ impl Trainer {
         let batches = self.train.num_batches();
         let tty = std::io::stderr().is_terminal() && self.verbose;
         let mut interrupted = false;
+        let mut steps = 0usize;
         for epoch in first_epoch..self.config.epochs {
             self.model.train();
             let lr = self.scheduler.lr();
@@ -195,6 +198,10 @@ impl Trainer {
                         100.0 * p.correct as f64 / p.count as f64,
                         p.count as f64 / secs
                     ));
+                }
+                steps += 1;
+                if self.stop_after_steps == Some(steps) {
+                    self.stop.store(true, Ordering::SeqCst);
                 }
                 if self.stop.load(Ordering::SeqCst) {
                     p.seconds = seconds_before + t0.elapsed().as_secs_f64();
