@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::{Error, Result, Tensor, TensorId};
 
@@ -20,6 +20,21 @@ pub(crate) struct Node {
     pub(crate) op: &'static str,
     pub(crate) inputs: Mutex<Vec<Tensor>>,
     pub(crate) backward: Mutex<Option<BackwardFn>>,
+}
+
+impl Drop for Node {
+    /// NOTE: the default drop recurses (node → input tensor → its node → ...) and overflowed
+    /// the stack for graphs a few ten thousand ops deep that were dropped without a backward
+    /// pass (a running `total = total.add(&loss)`, say). The inputs of nodes that become
+    /// unreachable are unlinked here with an explicit stack instead.
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(self.inputs.get_mut().unwrap_or_else(|e| e.into_inner()));
+        while let Some(t) = pending.pop() {
+            if let Some(mut node) = t.into_last_node().and_then(Arc::into_inner) {
+                pending.append(node.inputs.get_mut().unwrap_or_else(|e| e.into_inner()));
+            }
+        }
+    }
 }
 
 thread_local! {

@@ -173,6 +173,12 @@ impl Layout {
 
     /// True when the elements are laid out row-major without gaps (size-1 dims ignored).
     pub fn is_contiguous(&self) -> bool {
+        // NOTE: without this, the strides of an empty shape such as [2, 0] (from
+        // `contiguous_strides`, which counts a 0 as 1) would fail the test below, so `contiguous()`
+        // could never make such a tensor contiguous and `reshape` panicked.
+        if self.elem_count() == 0 {
+            return true;
+        }
         let mut expected = 1;
         for (&d, &s) in self.shape.dims().iter().zip(&self.strides).rev() {
             if d == 1 {

@@ -219,6 +219,10 @@ impl Tensor {
     pub(crate) fn node(&self) -> Option<&Arc<Node>> {
         self.0.node.as_ref()
     }
+    /// Drops this handle and returns its node if it was the last handle (see `Drop for Node`).
+    pub(crate) fn into_last_node(self) -> Option<Arc<Node>> {
+        Arc::into_inner(self.0).and_then(|inner| inner.node)
+    }
     pub(crate) fn storage(&self) -> RwLockReadGuard<'_, Storage> {
         self.0.storage.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,10 +1,12 @@
-//! The autograd machinery: accumulation, detach, no_grad, misuse of backward, deep graphs,
-//! and gradcheck itself.
+//! The autograd machinery (accumulation, detach, no_grad, misuse of backward, deep graphs,
+//! gradcheck itself) and the tensor basics: creation functions, reading values out, Display.
 
 mod common;
 
 use common::*;
-use nabla_core::{DType, Error, GradcheckOptions, NoGradGuard, gradcheck, is_grad_enabled, no_grad};
+use nabla_core::{
+    DType, Error, Generator, GradcheckOptions, NoGradGuard, Tensor, gradcheck, is_grad_enabled, manual_seed, no_grad,
+};
 
 #[test]
 fn a_tensor_used_twice_accumulates() {
@@ -285,4 +287,213 @@ fn gradcheck_accepts_right_and_rejects_wrong_gradients() {
     // An input that does not reach the output has a zero gradient on both sides.
     let y = t64(&[1.0], (1,));
     gradcheck(|t| t[0].exp(), &[x, y], GradcheckOptions::default()).unwrap();
+}
+
+#[test]
+fn creation_functions() {
+    assert_tensor(&Tensor::zeros((2, 2), DType::F64), &[2, 2], &[0.0; 4]);
+    let o = Tensor::ones((3,), DType::F32);
+    assert_eq!(o.to_vec::<f32>().unwrap(), vec![1.0; 3]);
+    assert_tensor(&Tensor::full(2.5, (2, 1), DType::F64), &[2, 1], &[2.5, 2.5]);
+    assert_eq!(Tensor::full(2.7, (2,), DType::I64).to_vec::<i64>().unwrap(), vec![2, 2]);
+    assert_eq!(Tensor::zeros((1,), DType::I64).to_vec::<i64>().unwrap(), vec![0]);
+    assert_tensor(&Tensor::scalar(4.0, DType::F64), &[], &[4.0]);
+    let like = Tensor::full_like(&o, -1.0).unwrap();
+    assert_eq!((like.dims(), like.dtype()), (&[3usize][..], DType::F32));
+    assert_eq!(like.to_vec::<f32>().unwrap(), vec![-1.0; 3]);
+    assert_eq!(Tensor::zeros_like(&o).unwrap().to_vec::<f32>().unwrap(), vec![0.0; 3]);
+    assert_eq!(
+        Tensor::ones_like(&ti64(&[5, 6], (2,)))
+            .unwrap()
+            .to_vec::<i64>()
+            .unwrap(),
+        vec![1, 1]
+    );
+
+    assert_tensor(
+        &Tensor::arange(0.0, 1.0, 0.25, DType::F64).unwrap(),
+        &[4],
+        &[0.0, 0.25, 0.5, 0.75],
+    );
+    assert_tensor(
+        &Tensor::arange(5.0, 0.0, -2.0, DType::F64).unwrap(),
+        &[3],
+        &[5.0, 3.0, 1.0],
+    );
+    assert_tensor(
+        &Tensor::arange(0.0, 1.0, 0.3, DType::F64).unwrap(),
+        &[4],
+        &[0.0, 0.3, 0.6, 0.9],
+    );
+    let i = Tensor::arange(0.0, 3.0, 1.0, DType::I64).unwrap();
+    assert_eq!(i.to_vec::<i64>().unwrap(), vec![0, 1, 2]);
+    assert_eq!(Tensor::arange(2.0, 2.0, 1.0, DType::F32).unwrap().dims(), &[0]);
+    assert_err(
+        Tensor::arange(0.0, 1.0, 0.0, DType::F32),
+        "arange: cannot go from 0 to 1 in steps of 0",
+    );
+    assert_err(
+        Tensor::arange(1.0, 0.0, 1.0, DType::F32),
+        "arange: cannot go from 1 to 0 in steps of 1",
+    );
+    assert_is_err(Tensor::arange(0.0, 1.0, f64::NAN, DType::F32));
+
+    assert_tensor(
+        &Tensor::eye(3, DType::F64).unwrap(),
+        &[3, 3],
+        &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+    );
+    assert_eq!(
+        Tensor::eye(2, DType::I64).unwrap().to_vec::<i64>().unwrap(),
+        vec![1, 0, 0, 1]
+    );
+    assert_eq!(Tensor::eye(0, DType::F32).unwrap().dims(), &[0, 0]);
+    assert_err(
+        Tensor::from_vec(vec![1f32, 2., 3., 4., 5.], (2, 3)),
+        "from_vec: 5 values do not fill shape [2, 3] (6 elements)",
+    );
+    assert_tensor(
+        &Tensor::from_slice(&[1.0f64, 2.0], (1, 2)).unwrap(),
+        &[1, 2],
+        &[1.0, 2.0],
+    );
+}
+
+#[test]
+fn random_creation_is_seeded() {
+    // Expected values from an independent implementation of splitmix64 + xoshiro256++
+    // (53-bit floats, Box–Muller with u₁ = 1 − u).
+    let rand0 = [0.3245752680314067, 0.38223929651167343, 0.3596172076473553];
+    let uniform7 = [-1.6124769446516682, -0.7951890188631761, 3.023032898510616];
+    let normal3 = [-0.1944720455592967, 1.1272225596989704, 1.075063302361003];
+    let shifted: Vec<f64> = normal3.iter().map(|z| 1.0 + 2.0 * z).collect();
+    // The default generator is process-wide: this is the only test of this file that uses it.
+    manual_seed(0);
+    let a = Tensor::rand((3,), DType::F64).unwrap();
+    assert_close(&vals(&a), &rand0, 1e-15);
+    manual_seed(0);
+    assert_eq!(vals(&Tensor::rand((3,), DType::F64).unwrap()), vals(&a));
+    manual_seed(7);
+    assert_close(
+        &vals(&Tensor::uniform(-2.0, 5.0, (3,), DType::F64).unwrap()),
+        &uniform7,
+        1e-15,
+    );
+    manual_seed(3);
+    assert_close(&vals(&Tensor::randn((3,), DType::F64).unwrap()), &normal3, 1e-12);
+    manual_seed(3);
+    assert_close(
+        &vals(&Tensor::normal(1.0, 2.0, (3,), DType::F64).unwrap()),
+        &shifted,
+        1e-12,
+    );
+    // Explicit generators give the same streams.
+    let u = Tensor::uniform_with(-2.0, 5.0, (3,), DType::F64, &mut Generator::seed_from_u64(7)).unwrap();
+    assert_close(&vals(&u), &uniform7, 1e-15);
+    let n = Tensor::normal_with(1.0, 2.0, (3,), DType::F64, &mut Generator::seed_from_u64(3)).unwrap();
+    assert_close(&vals(&n), &shifted, 1e-12);
+    let f = Tensor::rand((3,), DType::F32);
+    assert_eq!(f.unwrap().dtype(), DType::F32);
+
+    // Moments of larger samples.
+    manual_seed(123);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let var = |v: &[f64]| {
+        let m = mean(v);
+        v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64
+    };
+    let r = vals(&Tensor::rand((20_000,), DType::F32).unwrap());
+    assert!(r.iter().all(|&x| (0.0..1.0).contains(&x)));
+    assert!(
+        (mean(&r) - 0.5).abs() < 0.01 && (var(&r) - 1.0 / 12.0).abs() < 0.005,
+        "rand moments"
+    );
+    let z = vals(&Tensor::randn((20_000,), DType::F64).unwrap());
+    assert!(mean(&z).abs() < 0.03 && (var(&z) - 1.0).abs() < 0.05, "randn moments");
+    let g = vals(&Tensor::normal(3.0, 2.0, (20_000,), DType::F64).unwrap());
+    assert!(
+        (mean(&g) - 3.0).abs() < 0.06 && (var(&g).sqrt() - 2.0).abs() < 0.05,
+        "normal moments"
+    );
+    let u = vals(&Tensor::uniform(-2.0, 5.0, (20_000,), DType::F64).unwrap());
+    assert!(u.iter().all(|&x| (-2.0..5.0).contains(&x)));
+    assert!(
+        (mean(&u) - 1.5).abs() < 0.06 && (var(&u) - 49.0 / 12.0).abs() < 0.15,
+        "uniform moments"
+    );
+    assert!(matches!(
+        Tensor::rand((2,), DType::I64),
+        Err(Error::UnsupportedDType { .. })
+    ));
+    assert_err(Tensor::randn((2,), DType::I64), "random: not supported for dtype I64");
+}
+
+#[test]
+fn reading_values_out() {
+    let t = t32(&[1.5, -2.0], (2,));
+    assert_eq!(t.to_vec::<f32>().unwrap(), vec![1.5, -2.0]);
+    assert_eq!(t.to_vec_f64(), vec![1.5, -2.0]);
+    assert_err(t.to_vec::<f64>(), "to_vec: dtype mismatch: lhs F32, rhs F64");
+    assert_err(t.to_scalar::<f32>(), "to_scalar: expected one element, got shape [2]");
+    assert_err(t.item(), "item: expected one element, got shape [2]");
+    assert_eq!(t64(&[2.5], (1, 1)).to_scalar::<f64>().unwrap(), 2.5);
+    assert!(t64(&[2.5], (1,)).to_scalar::<f32>().is_err());
+    assert_eq!(Tensor::scalar(0.25, DType::F32).item().unwrap(), 0.25);
+    assert_eq!(ti64(&[7], (1,)).item().unwrap(), 7.0);
+    assert_eq!(ti64(&[7], ()).to_scalar::<i64>().unwrap(), 7);
+    // Strided views read out in logical row-major order.
+    let x = range(6, (2, 3));
+    assert_eq!(
+        x.t().unwrap().to_vec::<f64>().unwrap(),
+        vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    );
+    assert_eq!(x.narrow(1, 1, 1).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 4.0]);
+    assert_eq!(
+        x.to_vec2::<f64>().unwrap(),
+        vec![vec![0.0, 1.0, 2.0], vec![3.0, 4.0, 5.0]]
+    );
+    assert_err(t.to_vec2::<f32>(), "to_vec2: expected a 2-D tensor, got shape [2]");
+    assert_eq!(x.dim(-1).unwrap(), 3);
+    assert_err(x.dim(2), "dim: dimension 2 out of range for shape [2, 3] (rank 2)");
+    assert_eq!((x.rank(), x.elem_count()), (2, 6));
+    // copy_ writes through every handle that shares the storage.
+    let v = x.narrow(1, 0, 2).unwrap();
+    v.copy_(&t64(&[9.0, 8.0, 7.0, 6.0], (2, 2))).unwrap();
+    assert_eq!(vals(&x), vec![9.0, 8.0, 2.0, 7.0, 6.0, 5.0]);
+    assert_is_err(v.copy_(&t64(&[1.0], (1,))));
+}
+
+#[test]
+fn display() {
+    let x = Tensor::arange(0.0, 6.0, 1.0, DType::F32)
+        .unwrap()
+        .reshape((2, 3))
+        .unwrap();
+    assert_eq!(x.to_string(), "[[0.0, 1.0, 2.0],\n [3.0, 4.0, 5.0]]\nTensor[2, 3] F32");
+    assert_eq!(
+        x.t().unwrap().to_string(),
+        "[[0.0, 3.0],\n [1.0, 4.0],\n [2.0, 5.0]]\nTensor[3, 2] F32"
+    );
+    assert_eq!(Tensor::scalar(2.5, DType::F64).to_string(), "2.5000\nTensor[] F64");
+    assert_eq!(Tensor::scalar(3.0, DType::F32).to_string(), "3.0\nTensor[] F32");
+    let odd = t64(&[0.25, -1.5, 1e-5, 2e6, f64::NAN], (5,));
+    assert_eq!(
+        odd.to_string(),
+        "[0.2500, -1.5000, 1.0000e-5, 2.0000e6, NaN]\nTensor[5] F64"
+    );
+    assert_eq!(ti64(&[-3, 7], (2,)).to_string(), "[-3, 7]\nTensor[2] I64");
+    assert_eq!(Tensor::zeros((0, 3), DType::F32).to_string(), "[]\nTensor[0, 3] F32");
+    assert_eq!(
+        range(4, (2, 1, 2)).to_string(),
+        "[[[0.0, 1.0]],\n [[2.0, 3.0]]]\nTensor[2, 1, 2] F64"
+    );
+    let long = range(8, (8, 1));
+    assert_eq!(
+        long.to_string(),
+        "[[0.0],\n [1.0],\n [2.0],\n ...,\n [5.0],\n [6.0],\n [7.0]]\nTensor[8, 1] F64"
+    );
+    assert_eq!(
+        range(10, (10,)).to_string(),
+        "[0.0, 1.0, 2.0, ..., 7.0, 8.0, 9.0]\nTensor[10] F64"
+    );
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use nabla_core::{DType, Error, Result, Tensor};
+use std::f64::consts::{LN_2, SQRT_2};
 
 /// y = op(x) and ∂Σy/∂x for an f64 leaf holding `x`.
 fn unary(op: impl Fn(&Tensor) -> Result<Tensor>, x: &[f64]) -> (Vec<f64>, Vec<f64>) {
@@ -71,7 +72,7 @@ fn pow_values_and_gradients() {
     let a = leaf(&[1.0, 2.0, 3.0, 4.0], (4,));
     let b = leaf(&[2.0, 0.5, 3.0, -1.0], (4,));
     let y = a.pow(&b).unwrap();
-    assert_close(&vals(&y), &[1.0, std::f64::consts::SQRT_2, 27.0, 0.25], 1e-15);
+    assert_close(&vals(&y), &[1.0, SQRT_2, 27.0, 0.25], 1e-15);
     let grads = y.sum_all().unwrap().backward().unwrap();
     // δa = b·a^(b−1):  2·1, 0.5·2^−0.5, 3·3², −1·4^−2.
     assert_close(&grad(&grads, &a), &[2.0, 0.3535533905932738, 27.0, -0.0625], 1e-14);
@@ -89,7 +90,7 @@ fn pow_values_and_gradients() {
     assert_close(&vals(&y), &[1.0, 0.0, 1.0], 0.0);
     let grads = y.sum_all().unwrap().backward().unwrap();
     assert_close(&grad(&grads, &a), &[0.0, 0.0, 0.0], 0.0);
-    assert_close(&grad(&grads, &b), &[0.0, 0.0, std::f64::consts::LN_2], 1e-15);
+    assert_close(&grad(&grads, &b), &[0.0, 0.0, LN_2], 1e-15);
 }
 
 #[test]
@@ -177,6 +178,13 @@ fn powf_and_clamp() {
     let (y, g) = unary(|t| t.clamp(None, Some(1.0)), &x);
     assert_close(&y, &[-3.0, -1.0, 0.5, 1.0, 1.0], 0.0);
     assert_close(&g, &[1.0, 1.0, 1.0, 0.0, 0.0], 0.0);
+    // min > max: everything becomes max and no gradient passes (PyTorch's rule).
+    let (y, g) = unary(|t| t.clamp(Some(2.0), Some(1.0)), &x);
+    assert_close(&y, &[1.0; 5], 0.0);
+    assert_close(&g, &[0.0; 5], 0.0);
+    // NaN stays NaN.
+    let nan = t64(&[f64::NAN], (1,)).clamp(Some(0.0), Some(1.0)).unwrap();
+    assert!(nan.item().unwrap().is_nan());
 }
 
 #[test]
@@ -196,14 +204,14 @@ fn unary_maths() {
             "log",
             |t| t.log(),
             vec![1.0, e, 0.5],
-            vec![0.0, 1.0, -0.6931471805599453],
+            vec![0.0, 1.0, -LN_2],
             vec![1.0, 0.36787944117144233, 2.0],
         ),
         (
             "sqrt",
             |t| t.sqrt(),
             vec![4.0, 9.0, 2.0],
-            vec![2.0, 3.0, 1.4142135623730951],
+            vec![2.0, 3.0, SQRT_2],
             vec![0.25, 0.16666666666666666, 0.3535533905932738],
         ),
         ("sqr", |t| t.sqr(), vec![-3.0, 0.5], vec![9.0, 0.25], vec![-6.0, 1.0]),
@@ -256,7 +264,7 @@ fn unary_maths() {
             "softplus",
             |t| t.softplus(),
             vec![0.0, 3f64.ln(), -(3f64.ln()), 30.0],
-            vec![0.6931471805599453, 1.3862943611198906, 0.28768207245178085, 30.0],
+            vec![LN_2, 1.3862943611198906, 0.28768207245178085, 30.0],
             vec![0.5, 0.75, 0.25, 1.0],
         ),
     ];

@@ -148,6 +148,11 @@ fn matmul_large_and_strided_match_three_loops() {
         .flat_map(|i| naive(&a[i * m * k..(i + 1) * m * k], &b[i * k * n..(i + 1) * k * n], m, k, n))
         .collect();
     assert_close(&vals(&c), &exp, 1e-12);
+    // Contiguous operands with an offset: rows 1..3 of a 3×2 times rows 1..3 of a 3×2.
+    let l = t64(&[9.0, 9.0, 1.0, 2.0, 3.0, 4.0], (3, 2)).narrow(0, 1, 2).unwrap(); // [[1, 2], [3, 4]]
+    let r = t64(&[9.0, 9.0, 5.0, 6.0, 7.0, 8.0], (3, 2)).narrow(0, 1, 2).unwrap(); // [[5, 6], [7, 8]]
+    assert_tensor(&l.matmul(&r).unwrap(), &[2, 2], &[19.0, 22.0, 43.0, 50.0]);
+    assert_tensor(&l.softmax(1).unwrap().sum(&[1], false).unwrap(), &[2], &[1.0, 1.0]);
     // A broadcast (stride-0) operand inside the matrix dims: every row of the lhs is the same.
     let row = t64(&[1.0, -2.0, 0.5], (1, 3)).broadcast_to((4, 3)).unwrap();
     let r = t64(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], (3, 2));

@@ -280,6 +280,17 @@ fn strided_inputs_match_contiguous_copies() {
     });
     check_views(v, |t| t.max_all());
     check_views(v, |t| t.min_all());
+    // Contiguous views with an offset (rows 1..3 of a 3×3): the fast paths must honour it.
+    let base = t64(&[9.0, 9.0, 9.0, 1.0, 5.0, 2.0, 4.0, 3.0, 6.0], (3, 3));
+    let rows = base.narrow(0, 1, 2).unwrap(); // [[1, 5, 2], [4, 3, 6]]
+    assert!(rows.is_contiguous());
+    assert_tensor(&rows.sum(&[0], false).unwrap(), &[3], &[5.0, 8.0, 8.0]);
+    assert_tensor(&rows.sum(&[1], false).unwrap(), &[2], &[8.0, 13.0]);
+    assert_tensor(&rows.sum_all().unwrap(), &[], &[21.0]);
+    assert_tensor(&rows.mean(&[1], false).unwrap(), &[2], &[8.0 / 3.0, 13.0 / 3.0]);
+    assert_tensor(&rows.max(1, false).unwrap().0, &[2], &[5.0, 6.0]);
+    assert_eq!(rows.argmin(1, false).unwrap().to_vec::<i64>().unwrap(), vec![0, 1]);
+    assert_tensor(&rows.max_all().unwrap(), &[], &[6.0]);
     // Arg-indices of a transposed view.
     let base = t64(&[1.0, 9.0, 8.0, 2.0, 3.0, 7.0], (3, 2));
     let view = base.t().unwrap(); // [[1, 8, 3], [9, 2, 7]]

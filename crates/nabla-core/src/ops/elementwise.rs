@@ -70,16 +70,28 @@ impl Tensor {
     /// aᵇ element-wise.  δa = δ·b·aᵇ⁻¹, δb = δ·aᵇ·ln a.
     pub fn pow(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = zip_float!(self, rhs, "pow", |x: T, y| x.powf(y));
-        let (a, b, y) = (self.detach(), rhs.detach(), out.detach());
+        let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("pow", &[self, rhs], move |g| {
+            // NOTE: as in PyTorch, ∂/∂a is 0 where b = 0 (not 0·0⁻¹ = NaN at a = 0), and ∂/∂b is 0
+            // where a = 0 and b ≥ 0 (not 0·ln 0 = NaN).
             let ga = if ta {
-                Some(g.mul(&b)?.mul(&a.pow(&b.add_scalar(-1.0)?)?)?.sum_to_shape(a.shape())?)
+                let da = zip_float!(&a, &b, "pow_backward", |x: T, e| if e == 0.0 {
+                    0.0
+                } else {
+                    e * x.powf(e - 1.0)
+                });
+                Some(g.mul(&da)?.sum_to_shape(a.shape())?)
             } else {
                 None
             };
             let gb = if tb {
-                Some(g.mul(&y)?.mul(&a.log()?)?.sum_to_shape(b.shape())?)
+                let db = zip_float!(&a, &b, "pow_backward", |x: T, e| if x == 0.0 && e >= 0.0 {
+                    0.0
+                } else {
+                    x.powf(e) * x.ln()
+                });
+                Some(g.mul(&db)?.sum_to_shape(b.shape())?)
             } else {
                 None
             };
@@ -153,9 +165,12 @@ impl Tensor {
         let out = map_float!(self, "powf", |x: T| x.powf(T::from_f64(e)));
         let x = self.detach();
         Ok(out.record("powf", &[self], move |g| {
-            let d = zip_float!(g, &x, "powf_backward", |g: T, x| g
-                * T::from_f64(e)
-                * x.powf(T::from_f64(e - 1.0)));
+            // NOTE: for e = 0 the formula gives 0·0⁻¹ = NaN at x = 0, but x⁰ = 1 is flat: δx = 0 (as PyTorch).
+            let d = zip_float!(g, &x, "powf_backward", |g: T, x| if e == 0.0 {
+                0.0
+            } else {
+                g * T::from_f64(e) * x.powf(T::from_f64(e - 1.0))
+            });
             Ok(vec![Some(d)])
         }))
     }
@@ -165,13 +180,10 @@ impl Tensor {
         let (lo, hi) = (min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
         let out = map_float!(self, "clamp", |x: T| {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            if x < lo {
-                lo
-            } else if x > hi {
-                hi
-            } else {
-                x
-            }
+            // NOTE: the upper bound is applied last, as PyTorch's min(max(x, lo), hi): when
+            // lo > hi every element becomes hi (testing x < lo first returned lo).
+            let y = if x < lo { lo } else { x };
+            if y > hi { hi } else { y }
         });
         let x = self.detach();
         Ok(out.record("clamp", &[self], move |g| {
@@ -327,11 +339,28 @@ impl Tensor {
     // ---------------------------------------------------------------- comparisons and where
 
     fn compare(&self, rhs: &Tensor, op: &'static str, pred: fn(f64, f64) -> bool) -> Result<Tensor> {
-        Ok(zip_float!(self, rhs, op, |x: T, y| if pred(x.to_f64(), y.to_f64()) {
-            1.0
-        } else {
-            0.0
-        }))
+        if self.dtype() != DType::I64 || rhs.dtype() != DType::I64 {
+            return Ok(zip_float!(self, rhs, op, |x: T, y| if pred(x.to_f64(), y.to_f64()) {
+                1.0
+            } else {
+                0.0
+            }));
+        }
+        // NOTE: zip_float! takes floats only, but i64 tensors must compare too (argmax == labels).
+        let shape = Shape::broadcast(op, self.shape(), rhs.shape())?;
+        let (al, bl) = (
+            self.layout().broadcast_to(op, &shape)?,
+            rhs.layout().broadcast_to(op, &shape)?,
+        );
+        let (sa, sb) = (self.storage(), rhs.storage());
+        let out = match (sa.cpu(), sb.cpu()) {
+            (CpuStorage::I64(va), CpuStorage::I64(vb)) => {
+                crate::cpu::strided::binary_map(va, &al, vb, &bl, |x, y| i64::from(pred(x as f64, y as f64)))
+            }
+            (x, _) => return Err(Error::UnsupportedDType { op, dtype: x.dtype() }),
+        };
+        drop((sa, sb));
+        Ok(Tensor::from_storage(CpuStorage::I64(out), shape))
     }
     /// 1 where a == b, else 0 (a mask in the inputs' dtype; not differentiable).
     pub fn eq(&self, rhs: &Tensor) -> Result<Tensor> {
@@ -353,10 +382,19 @@ impl Tensor {
         self.compare(rhs, "ge", |x, y| x >= y)
     }
     fn compare_scalar(&self, c: f64, op: &'static str, pred: fn(f64, f64) -> bool) -> Result<Tensor> {
+        let storage = self.storage();
+        if let CpuStorage::I64(v) = storage.cpu() {
+            let out = crate::cpu::strided::unary_map(v, self.layout(), |x: i64| i64::from(pred(x as f64, c)));
+            return Ok(Tensor::from_storage(CpuStorage::I64(out), self.shape().clone()));
+        }
+        drop(storage);
         Ok(map_float!(self, op, |x: T| if pred(x.to_f64(), c) { 1.0 } else { 0.0 }))
     }
     pub fn eq_scalar(&self, c: f64) -> Result<Tensor> {
         self.compare_scalar(c, "eq", |x, y| x == y)
+    }
+    pub fn ne_scalar(&self, c: f64) -> Result<Tensor> {
+        self.compare_scalar(c, "ne", |x, y| x != y)
     }
     pub fn lt_scalar(&self, c: f64) -> Result<Tensor> {
         self.compare_scalar(c, "lt", |x, y| x < y)

@@ -97,12 +97,13 @@ impl Tensor {
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
         let d = self.shape().dim("narrow", dim)?;
         let size = self.dims()[d];
-        if start + len > size {
+        // NOTE: written so that a huge `start` or `len` cannot overflow: an Err, not a panic.
+        if start > size || len > size - start {
             return arg_err(
                 "narrow",
                 format!(
                     "range {start}..{} out of bounds for dimension {d} of size {size} in {}",
-                    start + len,
+                    start.saturating_add(len),
                     self.shape()
                 ),
             );

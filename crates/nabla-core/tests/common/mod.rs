@@ -19,6 +19,11 @@ pub fn ti64(data: &[i64], shape: impl Into<Shape>) -> Tensor {
     Tensor::from_vec(data.to_vec(), shape).unwrap()
 }
 
+/// arange(n) as f64 in `shape`.
+pub fn range(n: usize, shape: impl Into<Shape>) -> Tensor {
+    Tensor::from_vec((0..n).map(|i| i as f64).collect::<Vec<f64>>(), shape).unwrap()
+}
+
 /// An f64 leaf that requires grad.
 pub fn leaf(data: &[f64], shape: impl Into<Shape>) -> Tensor {
     t64(data, shape).requires_grad_()
