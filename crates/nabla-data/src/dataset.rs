@@ -1,19 +1,27 @@
-//! Datasets: anything that can hand out (image, label) pairs by index.
+//! Datasets: anything that can hand out (sample, label) pairs by index.
 
 use nabla_core::{Error, Result};
 
-/// An indexed collection of samples with integer class labels.
+/// An indexed collection of samples with integer class labels (and, for regression tables, a
+/// real target).
 pub trait Dataset: Send + Sync {
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The shape of one sample, e.g. `[1, 28, 28]`.
+    /// The shape of one sample: `[C, H, W]` for images (e.g. `[1, 28, 28]`), `[features]` for
+    /// tables.
     fn sample_shape(&self) -> Vec<usize>;
-    /// Sample `i` as f32 values in [0, 1] (row-major `sample_shape`) and its label.
+    /// Sample `i` as f32 values (row-major `sample_shape`) and its label. Images give pixel
+    /// values scaled to [0, 1]; tables give their numbers as written. A regression dataset
+    /// has no classes and gives label 0 (its target is [`Dataset::target`]).
     fn get(&self, i: usize) -> (Vec<f32>, i64);
-    /// Class names, index = label.
+    /// Class names, index = label (empty for regression).
     fn classes(&self) -> Vec<String>;
+    /// The regression target of sample `i`, for datasets that have one.
+    fn target(&self, _i: usize) -> Option<f32> {
+        None
+    }
 }
 
 /// Images held in memory as bytes `[N, C, H, W]` (0–255) with their labels.

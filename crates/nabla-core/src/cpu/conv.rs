@@ -1,4 +1,5 @@
-//! 2-D convolution on the CPU as im2col + GEMM (Chellapilla et al., 2006), batch-parallel.
+//! 2-D convolution on the CPU as im2col + GEMM (Chellapilla et al., 2006), several samples per
+//! GEMM for small layers, batch- or GEMM-parallel by shape.
 //! `conv2d_naive` is the direct seven-loop definition, kept as the oracle for tests.
 
 use super::gemm::{MatRef, gemm};
@@ -68,52 +69,50 @@ impl ConvGeometry {
     }
 }
 
-/// Unfolds one group of one sample (`cin_g` planes of h×w) into `col` [k × l]; the
-/// channels are spread over the thread pool when `parallel`.
-fn im2col<T: Float>(x: &[T], g: &ConvGeometry, col: &mut [T], parallel: bool) {
-    let per_channel = g.kh * g.kw * g.l();
+/// Unfolds one group of one sample (`cin_g` planes of h×w) into columns `off..off + l` of
+/// `col`, a [k × ld] matrix; the channels are spread over the thread pool when `parallel`.
+fn im2col<T: Float>(x: &[T], g: &ConvGeometry, col: &mut [T], ld: usize, off: usize, parallel: bool) {
+    let per_channel = g.kh * g.kw * ld;
     let col = &mut col[..g.cin_g() * per_channel];
     if parallel {
-        col.par_chunks_mut(per_channel)
-            .enumerate()
-            .for_each(|(c, rows)| im2col_channel(x, g, c, rows));
+        col.par_chunks_mut(per_channel).enumerate().for_each(|(c, rows)| im2col_channel(x, g, c, rows, ld, off));
     } else {
-        col.chunks_mut(per_channel)
-            .enumerate()
-            .for_each(|(c, rows)| im2col_channel(x, g, c, rows));
+        col.chunks_mut(per_channel).enumerate().for_each(|(c, rows)| im2col_channel(x, g, c, rows, ld, off));
     }
 }
 
 /// The kh·kw rows of the im2col matrix that come from input channel `c`.
-fn im2col_channel<T: Float>(x: &[T], g: &ConvGeometry, c: usize, rows: &mut [T]) {
+fn im2col_channel<T: Float>(x: &[T], g: &ConvGeometry, c: usize, rows: &mut [T], ld: usize, off: usize) {
     let (h, w, oh, ow, l) = (g.h, g.w, g.oh, g.ow, g.l());
     let [sh, sw] = g.stride;
     let [dh, dw] = g.dilation;
-    {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = ki * g.kw + kj;
-                let dst = &mut rows[row * l..(row + 1) * l];
-                let off_x = (kj * dw) as isize - g.pad_left as isize;
-                let (lo, hi) = ConvGeometry::valid_range(ow, w, sw, off_x);
-                for oy in 0..oh {
-                    let iy = (oy * sh + ki * dh) as isize - g.pad_top as isize;
-                    let d = &mut dst[oy * ow..(oy + 1) * ow];
-                    if iy < 0 || iy >= h as isize {
-                        d.fill(T::zero());
-                        continue;
-                    }
-                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+    let plane = &x[c * h * w..(c + 1) * h * w];
+    for ki in 0..g.kh {
+        for kj in 0..g.kw {
+            let row = ki * g.kw + kj;
+            let dst = &mut rows[row * ld + off..row * ld + off + l];
+            let off_x = (kj * dw) as isize - g.pad_left as isize;
+            let (lo, hi) = ConvGeometry::valid_range(ow, w, sw, off_x);
+            for oy in 0..oh {
+                let iy = (oy * sh + ki * dh) as isize - g.pad_top as isize;
+                let d = &mut dst[oy * ow..(oy + 1) * ow];
+                if iy < 0 || iy >= h as isize {
+                    d.fill(T::zero());
+                    continue;
+                }
+                let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                if lo > 0 {
                     d[..lo].fill(T::zero());
+                }
+                if hi < ow {
                     d[hi..].fill(T::zero());
-                    if sw == 1 {
-                        let start = (lo as isize + off_x) as usize;
-                        d[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
-                    } else {
-                        for ox in lo..hi {
-                            d[ox] = src[(ox as isize * sw as isize + off_x) as usize];
-                        }
+                }
+                if sw == 1 {
+                    let start = (lo as isize + off_x) as usize;
+                    copy_short(&mut d[lo..hi], &src[start..start + hi - lo]);
+                } else {
+                    for ox in lo..hi {
+                        d[ox] = src[(ox as isize * sw as isize + off_x) as usize];
                     }
                 }
             }
@@ -121,42 +120,61 @@ fn im2col_channel<T: Float>(x: &[T], g: &ConvGeometry, c: usize, rows: &mut [T])
     }
 }
 
-/// Folds `col` [k × l] back into one group of one sample, adding (the adjoint of im2col);
-/// each input channel's plane is independent, so channels run in parallel when `parallel`.
-fn col2im<T: Float>(col: &[T], g: &ConvGeometry, dx: &mut [T], parallel: bool) {
-    let per_channel = g.kh * g.kw * g.l();
-    let hw = g.h * g.w;
-    let dx = &mut dx[..g.cin_g() * hw];
-    if parallel {
-        dx.par_chunks_mut(hw)
-            .enumerate()
-            .for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane));
-    } else {
-        dx.chunks_mut(hw)
-            .enumerate()
-            .for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane));
+/// `dst.copy_from_slice(src)` for the short rows of small images (LeNet-5: 10 values).
+///
+/// NOTE: LLVM turns a plain copy loop into a call to memcpy, whose fixed cost dominated
+/// im2col for LeNet-5; copying in blocks of 8 keeps the moves inline.
+#[inline(always)]
+fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d8, s8) in (&mut d).zip(&mut s) {
+        let block: [T; 8] = s8.try_into().expect("chunks of 8");
+        d8.copy_from_slice(&block);
+    }
+    for (dv, sv) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *dv = std::hint::black_box(*sv);
     }
 }
 
-/// Adds the kh·kw rows of channel `c` (`rows`) into its input plane.
-fn col2im_channel<T: Float>(rows: &[T], g: &ConvGeometry, plane: &mut [T]) {
+/// Folds columns `off..off + l` of `col` [k × ld] back into one group of one sample, adding
+/// (the adjoint of im2col); each input channel's plane is independent, so channels run in
+/// parallel when `parallel`.
+fn col2im<T: Float>(col: &[T], g: &ConvGeometry, dx: &mut [T], ld: usize, off: usize, parallel: bool) {
+    let per_channel = g.kh * g.kw * ld;
+    let hw = g.h * g.w;
+    let dx = &mut dx[..g.cin_g() * hw];
+    if parallel {
+        dx.par_chunks_mut(hw).enumerate().for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane, ld, off));
+    } else {
+        dx.chunks_mut(hw).enumerate().for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane, ld, off));
+    }
+}
+
+/// Adds the kh·kw rows of one channel into its input plane.
+fn col2im_channel<T: Float>(rows: &[T], g: &ConvGeometry, plane: &mut [T], ld: usize, off: usize) {
     let (h, w, oh, ow, l) = (g.h, g.w, g.oh, g.ow, g.l());
     let [sh, sw] = g.stride;
     let [dh, dw] = g.dilation;
-    {
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = ki * g.kw + kj;
-                let src = &rows[row * l..(row + 1) * l];
-                let off_x = (kj * dw) as isize - g.pad_left as isize;
-                let (lo, hi) = ConvGeometry::valid_range(ow, w, sw, off_x);
-                for oy in 0..oh {
-                    let iy = (oy * sh + ki * dh) as isize - g.pad_top as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
+    for ki in 0..g.kh {
+        for kj in 0..g.kw {
+            let row = ki * g.kw + kj;
+            let src = &rows[row * ld + off..row * ld + off + l];
+            let off_x = (kj * dw) as isize - g.pad_left as isize;
+            let (lo, hi) = ConvGeometry::valid_range(ow, w, sw, off_x);
+            for oy in 0..oh {
+                let iy = (oy * sh + ki * dh) as isize - g.pad_top as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
+                let s = &src[oy * ow..(oy + 1) * ow];
+                if sw == 1 {
+                    let start = (lo as isize + off_x) as usize;
+                    for (dv, &sv) in dst[start..start + hi - lo].iter_mut().zip(&s[lo..hi]) {
+                        *dv += sv;
                     }
-                    let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
-                    let s = &src[oy * ow..(oy + 1) * ow];
+                } else {
                     for ox in lo..hi {
                         dst[(ox as isize * sw as isize + off_x) as usize] += s[ox];
                     }
@@ -166,193 +184,227 @@ fn col2im_channel<T: Float>(rows: &[T], g: &ConvGeometry, plane: &mut [T]) {
     }
 }
 
-/// How to split work: batch-parallel (one sample per thread, single-threaded GEMMs) when the
-/// per-sample products are small, as in LeNet-5; otherwise sample after sample with every
-/// thread inside the GEMM and the im2col, as for AlexNet's larger layers.
-fn batch_parallel(g: &ConvGeometry) -> bool {
-    super::ensure_thread_pool();
-    let t = rayon::current_num_threads();
-    let flops_per_sample = 2 * g.c_out * g.l() * g.k();
-    t > 1 && g.n >= t && flops_per_sample < (1 << 24)
+/// How a convolution's batch is cut into GEMMs and spread over threads.
+///
+/// Small layers (LeNet-5's) give tiny per-sample products that waste the GEMM's packing, so
+/// `chunk` samples are unfolded side by side into one [k × chunk·l] matrix and multiplied at
+/// once. Chunks run on separate threads with single-threaded GEMMs when there are enough of
+/// them and they are small; otherwise one after another with every thread in the GEMM and in
+/// the unfolding (AlexNet-sized layers).
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    chunk: usize,
+    chunk_parallel: bool,
+    threads: usize,
 }
+
+impl Plan {
+    fn new(g: &ConvGeometry) -> Plan {
+        super::ensure_thread_pool();
+        let threads = rayon::current_num_threads();
+        let (k, l) = (g.k().max(1), g.l().max(1));
+        // Aim for ≥ 2048 output columns per GEMM, with the unfolded matrix under 1M values.
+        let chunk = if g.is_pointwise() { 1 } else { (2048usize.div_ceil(l)).min((1 << 20) / (k * l).max(1)).clamp(1, g.n.max(1)) };
+        let chunks = g.n.div_ceil(chunk);
+        let flops_per_chunk = 2 * g.c_out * l * k * chunk;
+        let chunk_parallel = threads > 1 && chunks >= threads && flops_per_chunk < (1 << 26);
+        Plan { chunk, chunk_parallel, threads }
+    }
+
+    /// The sample ranges of the chunks.
+    fn ranges(&self, n: usize) -> Vec<std::ops::Range<usize>> {
+        (0..n).step_by(self.chunk).map(|s| s..(s + self.chunk).min(n)).collect()
+    }
+
+    /// (GEMM threads, unfold in parallel) inside one chunk.
+    fn inner(&self) -> (usize, bool) {
+        if self.chunk_parallel { (1, false) } else { (self.threads, self.threads > 1) }
+    }
+}
+
+/// Copies δy of samples `range`, group `gi`, from [n, c_out, l] into a [cout_g × s·l] matrix.
+fn gather_dy<T: Float>(dy: &[T], g: &ConvGeometry, range: &std::ops::Range<usize>, gi: usize, out: &mut Vec<T>) {
+    let (l, cout_g) = (g.l(), g.cout_g());
+    let s = range.len();
+    out.resize(cout_g * s * l, T::zero());
+    for (j, ni) in range.clone().enumerate() {
+        for o in 0..cout_g {
+            let src = &dy[(ni * g.c_out + gi * cout_g + o) * l..][..l];
+            out[o * s * l + j * l..][..l].copy_from_slice(src);
+        }
+    }
+}
+
+/// The unfolded inputs of a forward pass, one matrix per chunk of samples and group, kept for
+/// the weight gradient when they are small enough (LeNet-5-sized layers).
+pub type SavedColumns<T> = Vec<Vec<Vec<T>>>;
+
+/// Keep the unfolded inputs for backward when they hold at most this many values.
+const KEEP_COLUMNS_LIMIT: usize = 1 << 23;
 
 /// y = W ⋆ x + b for contiguous `x` and `weight`.
 pub fn conv2d_forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
-    let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
-    let sample_in = g.c_in * g.h * g.w;
-    let mut out = vec![T::zero(); g.n * g.c_out * l];
-    let threads = rayon::current_num_threads();
-    let one_sample = |(ni, y): (usize, &mut [T]), gemm_threads: usize, col: &mut Vec<T>| {
-        let xs = &x[ni * sample_in..(ni + 1) * sample_in];
-        for gi in 0..g.groups {
-            let xg = &xs[gi * cin_g * g.h * g.w..(gi + 1) * cin_g * g.h * g.w];
-            let rhs = if g.is_pointwise() {
-                MatRef {
-                    data: xg,
-                    offset: 0,
-                    rs: l,
-                    cs: 1,
-                }
-            } else {
-                col.resize(k * l, T::zero());
-                im2col(xg, g, col, gemm_threads > 1);
-                MatRef {
-                    data: col.as_slice(),
-                    offset: 0,
-                    rs: l,
-                    cs: 1,
-                }
-            };
-            let lhs = MatRef {
-                data: weight,
-                offset: gi * cout_g * k,
-                rs: k,
-                cs: 1,
-            };
-            gemm(
-                cout_g,
-                l,
-                k,
-                &mut y[gi * cout_g * l..(gi + 1) * cout_g * l],
-                lhs,
-                rhs,
-                false,
-                gemm_threads,
-            );
-        }
-        if let Some(b) = bias {
-            for (c, plane) in y.chunks_mut(l.max(1)).enumerate() {
-                plane.iter_mut().for_each(|v| *v += b[c]);
-            }
-        }
-    };
-    if g.c_out * l == 0 {
-        return out;
-    }
-    if batch_parallel(g) {
-        out.par_chunks_mut(g.c_out * l)
-            .enumerate()
-            .for_each_init(Vec::new, |col, p| one_sample(p, 1, col));
-    } else {
-        let mut col = Vec::new();
-        out.chunks_mut(g.c_out * l)
-            .enumerate()
-            .for_each(|p| one_sample(p, threads, &mut col));
-    }
-    out
+    conv2d_forward_saving(x, weight, bias, g, false).0
 }
 
-/// δx = col2im(Wᵀ·δy), per sample and group.
+/// The forward pass; with `keep`, also the unfolded inputs if they are small (see [`SavedColumns`]).
+pub fn conv2d_forward_saving<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry, keep: bool) -> (Vec<T>, Option<SavedColumns<T>>) {
+    let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
+    let sample_in = g.c_in * g.h * g.w;
+    let sample_out = g.c_out * l;
+    let mut out = vec![T::zero(); g.n * sample_out];
+    if sample_out == 0 || g.n == 0 {
+        return (out, None);
+    }
+    let plan = Plan::new(g);
+    let keep = keep && !g.is_pointwise() && g.n * g.groups * k * l <= KEEP_COLUMNS_LIMIT;
+    let (gemm_threads, par_unfold) = plan.inner();
+    let ranges = plan.ranges(g.n);
+    let one_chunk = |(range, y): (&std::ops::Range<usize>, &mut [T]), bufs: &mut (Vec<T>, Vec<T>)| -> Vec<Vec<T>> {
+        let s = range.len();
+        let (col, prod) = bufs;
+        let mut kept = Vec::new();
+        for gi in 0..g.groups {
+            let lhs = MatRef { data: weight, offset: gi * cout_g * k, rs: k, cs: 1 };
+            if g.is_pointwise() {
+                // s == 1: the input plane is already the [cin_g × l] matrix.
+                let xg = &x[range.start * sample_in + gi * cin_g * l..][..cin_g * l];
+                let rhs = MatRef { data: xg, offset: 0, rs: l, cs: 1 };
+                gemm(cout_g, l, k, &mut y[gi * cout_g * l..(gi + 1) * cout_g * l], lhs, rhs, false, gemm_threads);
+                continue;
+            }
+            col.resize(k * s * l, T::zero());
+            for (j, ni) in range.clone().enumerate() {
+                let xg = &x[ni * sample_in + gi * cin_g * g.h * g.w..][..cin_g * g.h * g.w];
+                im2col(xg, g, col, s * l, j * l, par_unfold);
+            }
+            prod.resize(cout_g * s * l, T::zero());
+            let rhs = MatRef { data: col.as_slice(), offset: 0, rs: s * l, cs: 1 };
+            gemm(cout_g, s * l, k, prod, lhs, rhs, false, gemm_threads);
+            for j in 0..s {
+                for o in 0..cout_g {
+                    y[j * sample_out + (gi * cout_g + o) * l..][..l].copy_from_slice(&prod[o * s * l + j * l..][..l]);
+                }
+            }
+            if keep {
+                kept.push(col[..k * s * l].to_vec());
+            }
+        }
+        if let Some(b) = bias {
+            for sample in y.chunks_mut(sample_out) {
+                for (c, plane) in sample.chunks_mut(l).enumerate() {
+                    plane.iter_mut().for_each(|v| *v += b[c]);
+                }
+            }
+        }
+        kept
+    };
+    let chunk_out = plan.chunk * sample_out;
+    let kept: Vec<Vec<Vec<T>>> = if plan.chunk_parallel {
+        ranges.par_iter().zip(out.par_chunks_mut(chunk_out)).map_init(|| (Vec::new(), Vec::new()), |b, p| one_chunk(p, b)).collect()
+    } else {
+        let mut bufs = (Vec::new(), Vec::new());
+        ranges.iter().zip(out.chunks_mut(chunk_out)).map(|p| one_chunk(p, &mut bufs)).collect()
+    };
+    (out, keep.then_some(kept))
+}
+
+/// δx = col2im(Wᵀ·δy), per chunk of samples and group.
 pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
     let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
     let sample_in = g.c_in * g.h * g.w;
     let mut dx = vec![T::zero(); g.n * sample_in];
-    let threads = rayon::current_num_threads();
-    let one_sample = |(ni, dxs): (usize, &mut [T]), gemm_threads: usize, col: &mut Vec<T>| {
-        let dys = &dy[ni * g.c_out * l..(ni + 1) * g.c_out * l];
+    if sample_in == 0 || g.n == 0 {
+        return dx;
+    }
+    let plan = Plan::new(g);
+    let (gemm_threads, par_unfold) = plan.inner();
+    let ranges = plan.ranges(g.n);
+    let one_chunk = |(range, dxs): (&std::ops::Range<usize>, &mut [T]), bufs: &mut (Vec<T>, Vec<T>)| {
+        let s = range.len();
+        let (col, dyg) = bufs;
         for gi in 0..g.groups {
-            let lhs = MatRef {
-                data: weight,
-                offset: gi * cout_g * k,
-                rs: 1,
-                cs: k,
-            }; // Wᵀ: k × cout_g
-            let rhs = MatRef {
-                data: dys,
-                offset: gi * cout_g * l,
-                rs: l,
-                cs: 1,
-            };
-            let dxg = &mut dxs[gi * cin_g * g.h * g.w..(gi + 1) * cin_g * g.h * g.w];
+            let lhs = MatRef { data: weight, offset: gi * cout_g * k, rs: 1, cs: k }; // Wᵀ: k × cout_g
             if g.is_pointwise() {
-                gemm(k, l, cout_g, dxg, lhs, rhs, false, gemm_threads);
-            } else {
-                col.resize(k * l, T::zero());
-                gemm(k, l, cout_g, col, lhs, rhs, false, gemm_threads);
-                col2im(col, g, dxg, gemm_threads > 1);
+                let rhs = MatRef { data: dy, offset: range.start * g.c_out * l + gi * cout_g * l, rs: l, cs: 1 };
+                gemm(k, l, cout_g, &mut dxs[gi * cin_g * l..(gi + 1) * cin_g * l], lhs, rhs, false, gemm_threads);
+                continue;
+            }
+            gather_dy(dy, g, range, gi, dyg);
+            col.resize(k * s * l, T::zero());
+            let rhs = MatRef { data: dyg.as_slice(), offset: 0, rs: s * l, cs: 1 };
+            gemm(k, s * l, cout_g, col, lhs, rhs, false, gemm_threads);
+            for j in 0..s {
+                let dxg = &mut dxs[j * sample_in + gi * cin_g * g.h * g.w..][..cin_g * g.h * g.w];
+                col2im(col, g, dxg, s * l, j * l, par_unfold);
             }
         }
     };
-    if sample_in == 0 {
-        return dx;
-    }
-    if batch_parallel(g) {
-        dx.par_chunks_mut(sample_in)
-            .enumerate()
-            .for_each_init(Vec::new, |col, p| one_sample(p, 1, col));
+    let chunk_in = plan.chunk * sample_in;
+    if plan.chunk_parallel {
+        ranges.par_iter().zip(dx.par_chunks_mut(chunk_in)).for_each_init(|| (Vec::new(), Vec::new()), |b, p| one_chunk(p, b));
     } else {
-        let mut col = Vec::new();
-        dx.chunks_mut(sample_in)
-            .enumerate()
-            .for_each(|p| one_sample(p, threads, &mut col));
+        let mut bufs = (Vec::new(), Vec::new());
+        ranges.iter().zip(dx.chunks_mut(chunk_in)).for_each(|p| one_chunk(p, &mut bufs));
     }
     dx
 }
 
-/// δW = Σₙ δyₙ · colₙᵀ, accumulated per thread over a share of the batch, then summed.
-pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
+/// δW = Σ δy_chunk · col_chunkᵀ, accumulated per thread over its chunks, then summed.
+/// `saved` holds the forward pass's unfolded inputs, if it kept them.
+pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry, saved: Option<&SavedColumns<T>>) -> Vec<T> {
     let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
     let sample_in = g.c_in * g.h * g.w;
     let wlen = g.c_out * k;
-    let accumulate = |samples: std::ops::Range<usize>, gemm_threads: usize| -> Vec<T> {
+    let plan = Plan::new(g);
+    let (gemm_threads, par_unfold) = plan.inner();
+    let ranges = plan.ranges(g.n);
+    let accumulate = |(first, chunks): (usize, &[std::ops::Range<usize>])| -> Vec<T> {
         let mut dw = vec![T::zero(); wlen];
-        let mut col = Vec::new();
-        for ni in samples {
-            let xs = &x[ni * sample_in..(ni + 1) * sample_in];
-            let dys = &dy[ni * g.c_out * l..(ni + 1) * g.c_out * l];
+        let (mut col, mut dyg) = (Vec::new(), Vec::new());
+        for (ci, range) in chunks.iter().enumerate() {
+            let s = range.len();
             for gi in 0..g.groups {
-                let xg = &xs[gi * cin_g * g.h * g.w..(gi + 1) * cin_g * g.h * g.w];
-                let rhs = if g.is_pointwise() {
-                    MatRef {
-                        data: xg,
-                        offset: 0,
-                        rs: 1,
-                        cs: l,
-                    } // colᵀ: l × k
-                } else {
-                    col.resize(k * l, T::zero());
-                    im2col(xg, g, &mut col, gemm_threads > 1);
-                    MatRef {
-                        data: col.as_slice(),
-                        offset: 0,
-                        rs: 1,
-                        cs: l,
+                let dwg = &mut dw[gi * cout_g * k..(gi + 1) * cout_g * k];
+                if g.is_pointwise() {
+                    let xg = &x[range.start * sample_in + gi * cin_g * l..][..cin_g * l];
+                    let lhs = MatRef { data: dy, offset: range.start * g.c_out * l + gi * cout_g * l, rs: l, cs: 1 };
+                    let rhs = MatRef { data: xg, offset: 0, rs: 1, cs: l }; // xᵀ: l × k
+                    gemm(cout_g, k, l, dwg, lhs, rhs, true, gemm_threads);
+                    continue;
+                }
+                let cols: &[T] = match saved {
+                    Some(saved) => &saved[first + ci][gi],
+                    None => {
+                        col.resize(k * s * l, T::zero());
+                        for (j, ni) in range.clone().enumerate() {
+                            let xg = &x[ni * sample_in + gi * cin_g * g.h * g.w..][..cin_g * g.h * g.w];
+                            im2col(xg, g, &mut col, s * l, j * l, par_unfold);
+                        }
+                        &col
                     }
                 };
-                let lhs = MatRef {
-                    data: dys,
-                    offset: gi * cout_g * l,
-                    rs: l,
-                    cs: 1,
-                };
-                gemm(
-                    cout_g,
-                    k,
-                    l,
-                    &mut dw[gi * cout_g * k..(gi + 1) * cout_g * k],
-                    lhs,
-                    rhs,
-                    true,
-                    gemm_threads,
-                );
+                gather_dy(dy, g, range, gi, &mut dyg);
+                let lhs = MatRef { data: dyg.as_slice(), offset: 0, rs: s * l, cs: 1 };
+                let rhs = MatRef { data: cols, offset: 0, rs: 1, cs: s * l }; // colᵀ: s·l × k
+                gemm(cout_g, k, s * l, dwg, lhs, rhs, true, gemm_threads);
             }
         }
         dw
     };
-    if batch_parallel(g) {
-        let t = rayon::current_num_threads();
-        let per = g.n.div_ceil(t);
-        let parts: Vec<Vec<T>> = (0..t)
-            .into_par_iter()
-            .map(|i| accumulate(i * per..((i + 1) * per).min(g.n), 1))
-            .collect();
+    if plan.chunk_parallel {
+        // A fixed split of the chunks over the threads keeps the sum's order, and so the
+        // result, the same from run to run.
+        let per = ranges.len().div_ceil(plan.threads);
+        let per = per.max(1);
+        let parts: Vec<Vec<T>> = ranges.par_chunks(per).enumerate().map(|(i, c)| accumulate((i * per, c))).collect();
         let mut dw = vec![T::zero(); wlen];
         for p in parts {
             dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
         }
         dw
     } else {
-        accumulate(0..g.n, rayon::current_num_threads())
+        accumulate((0, &ranges))
     }
 }
 

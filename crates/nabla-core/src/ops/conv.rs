@@ -8,7 +8,7 @@
 
 use super::pad::PaddingMode;
 use crate::Tensor;
-use crate::cpu::conv::{ConvGeometry, conv2d_backward_input, conv2d_backward_weight, conv2d_forward};
+use crate::cpu::conv::{ConvGeometry, conv2d_backward_input, conv2d_backward_weight, conv2d_forward_saving};
 use crate::error::{Error, Result, arg_err, shape_err};
 use crate::storage::CpuStorage;
 
@@ -83,6 +83,12 @@ impl Conv2dOptions {
     }
 }
 
+/// Unfolded inputs kept from the forward pass for the weight gradient.
+enum SavedCols {
+    F32(crate::cpu::conv::SavedColumns<f32>),
+    F64(crate::cpu::conv::SavedColumns<f64>),
+}
+
 /// Output size along one axis: ⌊(in + pads − d·(k − 1) − 1) / s⌋ + 1.
 pub(crate) fn conv_out_size(input: usize, pads: usize, k: usize, s: usize, d: usize) -> Option<usize> {
     let span = d * (k - 1) + 1;
@@ -114,7 +120,9 @@ impl Tensor {
         let x = self.contiguous()?.detach();
         let w = weight.contiguous()?.detach();
         let b = bias.map(|b| b.contiguous().map(|b| b.detach())).transpose()?;
-        let out = {
+        // The weight gradient reuses the forward pass's unfolded input when it is recorded.
+        let keep = weight.tracks_grad() && crate::is_grad_enabled();
+        let (out, saved) = {
             let (sx, sw) = (x.storage(), w.storage());
             let sb = b.as_ref().map(|b| b.storage());
             let (ox, ow) = (x.layout().offset(), w.layout().offset());
@@ -125,14 +133,16 @@ impl Tensor {
                         CpuStorage::F32(v) => &v[ob..],
                         _ => unreachable!("dtype checked in conv_geometry"),
                     });
-                    CpuStorage::F32(conv2d_forward(&xv[ox..], &wv[ow..], bv, &geom))
+                    let (y, cols) = conv2d_forward_saving(&xv[ox..], &wv[ow..], bv, &geom, keep);
+                    (CpuStorage::F32(y), cols.map(SavedCols::F32))
                 }
                 (CpuStorage::F64(xv), CpuStorage::F64(wv)) => {
                     let bv = sb.as_ref().map(|s| match s.cpu() {
                         CpuStorage::F64(v) => &v[ob..],
                         _ => unreachable!("dtype checked in conv_geometry"),
                     });
-                    CpuStorage::F64(conv2d_forward(&xv[ox..], &wv[ow..], bv, &geom))
+                    let (y, cols) = conv2d_forward_saving(&xv[ox..], &wv[ow..], bv, &geom, keep);
+                    (CpuStorage::F64(y), cols.map(SavedCols::F64))
                 }
                 (a, _) => {
                     return Err(Error::UnsupportedDType {
@@ -143,6 +153,7 @@ impl Tensor {
             }
         };
         let out = Tensor::from_storage(out, (geom.n, geom.c_out, geom.oh, geom.ow));
+        let saved = std::sync::Mutex::new(saved);
         let (tx, tw) = (self.tracks_grad(), weight.tracks_grad());
         let has_bias = bias.is_some();
         let mut inputs = vec![self, weight];
@@ -156,11 +167,23 @@ impl Tensor {
             let (dx, dw) = match (sg.cpu(), sx.cpu(), sw.cpu()) {
                 (CpuStorage::F32(gv), CpuStorage::F32(xv), CpuStorage::F32(wv)) => (
                     tx.then(|| CpuStorage::F32(conv2d_backward_input(&gv[og..], &wv[ow..], &geom))),
-                    tw.then(|| CpuStorage::F32(conv2d_backward_weight(&xv[ox..], &gv[og..], &geom))),
+                    tw.then(|| {
+                        let cols = match saved.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                            Some(SavedCols::F32(c)) => Some(c),
+                            _ => None,
+                        };
+                        CpuStorage::F32(conv2d_backward_weight(&xv[ox..], &gv[og..], &geom, cols.as_ref()))
+                    }),
                 ),
                 (CpuStorage::F64(gv), CpuStorage::F64(xv), CpuStorage::F64(wv)) => (
                     tx.then(|| CpuStorage::F64(conv2d_backward_input(&gv[og..], &wv[ow..], &geom))),
-                    tw.then(|| CpuStorage::F64(conv2d_backward_weight(&xv[ox..], &gv[og..], &geom))),
+                    tw.then(|| {
+                        let cols = match saved.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                            Some(SavedCols::F64(c)) => Some(c),
+                            _ => None,
+                        };
+                        CpuStorage::F64(conv2d_backward_weight(&xv[ox..], &gv[og..], &geom, cols.as_ref()))
+                    }),
                 ),
                 (a, _, _) => {
                     return Err(Error::UnsupportedDType {

@@ -1,0 +1,228 @@
+//! Numeric tables in CSV (RFC 4180: comma-separated, optional double quotes, a header line
+//! naming the columns), one sample per row.
+//!
+//! One column, named by the caller, is the target; every other column is a feature and must
+//! hold numbers (anything Rust's `f32` parser takes, `NaN` and `inf` included). The target is
+//! either a class — its distinct values become the classes, sorted numerically when they are
+//! all numbers and as strings otherwise, a class's index being its place in that order — or a
+//! real number for regression. Errors name the file, the line and the column.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::dataset::Dataset;
+use nabla_core::{Error, Result};
+
+/// What the target column is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Class labels, mapped to indices.
+    Classification,
+    /// A real number per row.
+    Regression,
+}
+
+/// A table in memory: features `[N, F]` (f32, as written in the file, not scaled) and the target.
+#[derive(Debug, Clone)]
+pub struct TabularDataset {
+    /// Row-major `[N, F]`.
+    pub features: Vec<f32>,
+    pub feature_names: Vec<String>,
+    pub target_name: String,
+    pub task: Task,
+    /// Class indices (classification); all 0 for regression.
+    pub labels: Vec<i64>,
+    /// Regression targets; empty for classification.
+    pub targets: Vec<f32>,
+    /// Class names, index = label (classification); empty for regression.
+    pub classes: Vec<String>,
+}
+
+fn file_err(origin: &str, msg: impl Into<String>) -> Error {
+    Error::File {
+        path: origin.to_string(),
+        msg: msg.into(),
+    }
+}
+
+fn number(cell: &str, origin: &str, line: u64, column: &str) -> Result<f32> {
+    if cell.is_empty() {
+        return Err(file_err(origin, format!("line {line}, column '{column}': empty cell")));
+    }
+    cell.parse::<f32>().map_err(|_| {
+        file_err(
+            origin,
+            format!("line {line}, column '{column}': '{cell}' is not a number"),
+        )
+    })
+}
+
+/// The distinct values, sorted numerically if all are numbers, else as strings.
+fn sorted_classes(values: &[String]) -> Vec<String> {
+    let mut classes: Vec<String> = values.to_vec();
+    classes.sort();
+    classes.dedup();
+    let nums: Option<Vec<f64>> = classes.iter().map(|c| c.parse::<f64>().ok()).collect();
+    if let Some(nums) = nums {
+        let mut pairs: Vec<(f64, String)> = nums.into_iter().zip(classes).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        classes = pairs.into_iter().map(|p| p.1).collect();
+    }
+    classes
+}
+
+/// Parses CSV text (header first); `origin` names it in errors.
+pub fn parse_csv(reader: impl Read, origin: &str, target: &str, task: Task) -> Result<TabularDataset> {
+    let mut rdr = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(::csv::Trim::All)
+        .from_reader(reader);
+    let csv_err = |e: ::csv::Error| {
+        let line = e.position().map(|p| format!("line {}: ", p.line())).unwrap_or_default();
+        let msg = match e.kind() {
+            ::csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                format!("{len} fields, but the header has {expected_len}")
+            }
+            _ => e.to_string(),
+        };
+        file_err(origin, format!("{line}{msg}"))
+    };
+    let header: Vec<String> = rdr.headers().map_err(csv_err)?.iter().map(String::from).collect();
+    if header.is_empty() || header.iter().all(|h| h.is_empty()) {
+        return Err(file_err(
+            origin,
+            "empty file: expected a header line naming the columns",
+        ));
+    }
+    let t = header
+        .iter()
+        .position(|h| h == target)
+        .ok_or_else(|| file_err(origin, format!("no column '{target}' (columns: {})", header.join(", "))))?;
+    let feature_names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != t)
+        .map(|p| p.1.clone())
+        .collect();
+    let mut features = Vec::new();
+    let mut raw_targets = Vec::new();
+    let mut targets = Vec::new();
+    let mut record = ::csv::StringRecord::new();
+    while rdr.read_record(&mut record).map_err(csv_err)? {
+        let line = record.position().map_or(0, |p| p.line());
+        for (i, cell) in record.iter().enumerate() {
+            if i == t {
+                match task {
+                    Task::Classification => {
+                        if cell.is_empty() {
+                            return Err(file_err(origin, format!("line {line}, column '{target}': empty cell")));
+                        }
+                        raw_targets.push(cell.to_string());
+                    }
+                    Task::Regression => targets.push(number(cell, origin, line, target)?),
+                }
+            } else {
+                features.push(number(cell, origin, line, &header[i])?);
+            }
+        }
+    }
+    let rows = raw_targets.len().max(targets.len());
+    if rows == 0 {
+        return Err(file_err(origin, "no data rows after the header"));
+    }
+    let (labels, classes) = match task {
+        Task::Classification => {
+            let classes = sorted_classes(&raw_targets);
+            let labels = raw_targets
+                .iter()
+                .map(|v| classes.binary_search_by(|c| cmp_class(c, v)).map_or(0, |i| i as i64))
+                .collect();
+            (labels, classes)
+        }
+        Task::Regression => (vec![0; rows], Vec::new()),
+    };
+    Ok(TabularDataset {
+        features,
+        feature_names,
+        target_name: target.to_string(),
+        task,
+        labels,
+        targets,
+        classes,
+    })
+}
+
+/// The order of [`sorted_classes`], for looking a value up in it.
+fn cmp_class(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y).then_with(|| a.cmp(b)),
+        _ => a.cmp(b),
+    }
+}
+
+/// Reads a CSV file; see the module docs.
+pub fn read_csv(path: &Path, target: &str, task: Task) -> Result<TabularDataset> {
+    let origin = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| file_err(&origin, e.to_string()))?;
+    parse_csv(std::io::BufReader::new(file), &origin, target, task)
+}
+
+impl TabularDataset {
+    pub fn num_features(&self) -> usize {
+        self.feature_names.len()
+    }
+
+    /// The features of row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let f = self.num_features();
+        &self.features[i * f..(i + 1) * f]
+    }
+
+    /// The regression targets, one per row (`None` for classification).
+    pub fn targets(&self) -> Option<&[f32]> {
+        (self.task == Task::Regression).then_some(&self.targets[..])
+    }
+
+    /// The first `n` rows (or all if fewer).
+    pub fn take(mut self, n: usize) -> Self {
+        let n = n.min(self.labels.len());
+        self.features.truncate(n * self.num_features());
+        self.labels.truncate(n);
+        self.targets.truncate(n);
+        self
+    }
+
+    /// Mean and standard deviation of each feature column (for normalisation).
+    pub fn feature_stats(&self) -> Vec<(f64, f64)> {
+        let f = self.num_features();
+        let n = self.labels.len().max(1) as f64;
+        (0..f)
+            .map(|j| {
+                let (s, s2) = self.features[j..]
+                    .iter()
+                    .step_by(f)
+                    .fold((0.0, 0.0), |(s, s2), &v| (s + v as f64, s2 + (v as f64) * (v as f64)));
+                let mean = s / n;
+                (mean, (s2 / n - mean * mean).max(0.0).sqrt())
+            })
+            .collect()
+    }
+}
+
+impl Dataset for TabularDataset {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn sample_shape(&self) -> Vec<usize> {
+        vec![self.num_features()]
+    }
+    fn get(&self, i: usize) -> (Vec<f32>, i64) {
+        (self.row(i).to_vec(), self.labels[i])
+    }
+    fn classes(&self) -> Vec<String> {
+        self.classes.clone()
+    }
+    fn target(&self, i: usize) -> Option<f32> {
+        self.targets().map(|t| t[i])
+    }
+}
