@@ -1,14 +1,141 @@
-//! `nabla bench` (being written).
+//! `nabla bench`: the CPU benchmark of ../shared/bench (same models, data, initialisation,
+//! shuffle and hyper-parameters as the PyTorch, candle and burn peers): Fashion-MNIST, SGD
+//! with momentum 0.9, lr 0.05, batch 128; training samples/s (median of epochs 1–3), test
+//! accuracy after the first and the last epoch, inference samples/s (batch 1000), peak memory.
+
+use std::time::Instant;
 
 use clap::Args;
-use nabla_core::{Error, Result};
+use nabla_core::{Error, Result, Tensor, manual_seed, no_grad};
+use nabla_data::mnist::{Split, fashion_mnist};
+use nabla_models::{LeNet5, LeNetStyle, Mlp};
+use nabla_nn::Module;
+use nabla_nn::loss::{CrossEntropyOptions, cross_entropy};
+use nabla_nn::optim::{Optimizer, Sgd, SgdConfig};
 
 #[derive(Args, Debug)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// mlp (784-512-256-10) or lenet5
+    #[arg(long, default_value = "lenet5")]
+    model: String,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 0.05)]
+    lr: f64,
+    /// Print one JSON object instead of lines
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_args: BenchArgs) -> Result<()> {
-    Err(Error::Argument {
-        op: "bench",
-        msg: "not available yet".into(),
-    })
+/// The peers' shuffle: Fisher–Yates driven by splitmix64, j = z mod (i + 1), state carried over epochs.
+fn permutation(n: usize, state: &mut u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let z = nabla_core::rng::splitmix64(state);
+        let j = (z % (i as u64 + 1)) as usize;
+        idx.swap(i, j);
+    }
+    idx
+}
+
+/// Peak resident memory of this process in MB (VmHWM), where the OS reports it.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn accuracy(model: &dyn Module, x: &Tensor, y: &[i64]) -> Result<f64> {
+    let _g = nabla_core::NoGradGuard::new();
+    let mut correct = 0;
+    for start in (0..y.len()).step_by(1000) {
+        let len = 1000.min(y.len() - start);
+        let pred = model.forward(&x.narrow(0, start, len)?)?.argmax(1, false)?.to_vec::<i64>()?;
+        correct += pred.iter().zip(&y[start..start + len]).filter(|(p, t)| p == t).count();
+    }
+    Ok(correct as f64 / y.len() as f64)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    manual_seed(0);
+    let model: Box<dyn Module> = match &args.model[..] {
+        "mlp" => Box::new(Mlp::new(&[784, 512, 256, 10])?),
+        "lenet" | "lenet5" => Box::new(LeNet5::new(1, 10, LeNetStyle::Modern)?),
+        other => return Err(Error::Argument { op: "bench", msg: format!("unknown model '{other}' (mlp or lenet5)") }),
+    };
+    if args.epochs == 0 || args.batch_size == 0 {
+        return Err(Error::Argument { op: "bench", msg: "--epochs and --batch-size must be at least 1".into() });
+    }
+    let (train, test) = (fashion_mnist(None, Split::Train)?, fashion_mnist(None, Split::Test)?);
+    let to_x = |px: &[u8], n: usize| Tensor::from_vec(px.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>(), (n, 1, 28, 28));
+    let (n, nt) = (train.labels.len(), test.labels.len());
+    let (xtr, xte) = (to_x(&train.pixels, n)?, to_x(&test.pixels, nt)?);
+    let ytr = Tensor::from_vec(train.labels.clone(), (n,))?;
+    let mut opt = Sgd::new(model.named_parameters(), SgdConfig::new(args.lr).momentum(0.9))?;
+    let ce = CrossEntropyOptions::default();
+    let mut state = 42u64;
+    let (mut epoch_secs, mut acc1, mut acc) = (Vec::new(), 0.0, 0.0);
+    for epoch in 1..=args.epochs {
+        let perm = permutation(n, &mut state);
+        let perm = Tensor::from_vec(perm.iter().map(|&i| i as i64).collect::<Vec<_>>(), (n,))?;
+        model.train();
+        let t0 = Instant::now();
+        let mut last = 0.0;
+        for start in (0..n).step_by(args.batch_size) {
+            let idx = perm.narrow(0, start, args.batch_size.min(n - start))?;
+            let (xb, yb) = (xtr.index_select(0, &idx)?, ytr.index_select(0, &idx)?);
+            let loss = cross_entropy(&model.forward(&xb)?, &yb, &ce)?;
+            opt.step(&loss.backward()?)?;
+            last = no_grad(|| loss.item())?;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        epoch_secs.push(secs);
+        model.eval();
+        acc = accuracy(model.as_ref(), &xte, &test.labels)?;
+        if epoch == 1 {
+            acc1 = acc;
+        }
+        if !args.json {
+            println!("epoch {epoch}: train {secs:.3}s = {:.1} samples/s, last loss {last:.4}, test acc {acc:.4}", n as f64 / secs);
+        }
+    }
+    let mut inf: Vec<f64> = (0..3)
+        .map(|_| {
+            let t0 = Instant::now();
+            accuracy(model.as_ref(), &xte, &test.labels).map(|_| t0.elapsed().as_secs_f64())
+        })
+        .collect::<Result<_>>()?;
+    let train_sps = n as f64 / median(&mut epoch_secs[..args.epochs.min(3)].to_vec());
+    let infer_sps = nt as f64 / median(&mut inf);
+    let threads = rayon_threads();
+    if args.json {
+        println!(
+            "{{\"framework\": \"nabla\", \"model\": \"{}\", \"train_samples_per_s\": {train_sps:.1}, \"infer_samples_per_s\": {infer_sps:.1}, \"test_top1_epoch1\": {acc1:.4}, \"test_top1\": {acc:.4}, \"epochs\": {}, \"peak_rss_mb\": {:.1}, \"threads\": {threads}}}",
+            args.model,
+            args.epochs,
+            peak_rss_mb()
+        );
+    } else {
+        println!(
+            "RESULT framework=nabla model={} lr={} train_sps_median3={train_sps:.1} acc1={acc1:.4} acc{}={acc:.4} infer_sps={infer_sps:.1} peak_rss_mb={:.1} threads={threads}",
+            args.model,
+            args.lr,
+            args.epochs,
+            peak_rss_mb()
+        );
+    }
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    nabla_core::cpu::ensure_thread_pool();
+    rayon::current_num_threads()
 }

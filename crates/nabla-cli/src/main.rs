@@ -1,6 +1,7 @@
 //! `nabla`: train, evaluate and inspect neural networks from the command line.
 
 mod bench;
+mod common;
 mod data;
 mod eval;
 mod predict;
@@ -19,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model (default: LeNet-5 on the bundled Fashion-MNIST).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate checkpoints (top-1/top-5, loss, confusion matrix; ensembles; test-time augmentation).
     Eval(eval::EvalArgs),
     /// Classify image files with a trained checkpoint (top-5 classes).
@@ -35,7 +36,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Summary(args) => summary::run(args),
