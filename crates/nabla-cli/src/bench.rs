@@ -44,7 +44,11 @@ fn permutation(n: usize, state: &mut u64) -> Vec<usize> {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
@@ -53,7 +57,10 @@ fn accuracy(model: &dyn Module, x: &Tensor, y: &[i64]) -> Result<f64> {
     let mut correct = 0;
     for start in (0..y.len()).step_by(1000) {
         let len = 1000.min(y.len() - start);
-        let pred = model.forward(&x.narrow(0, start, len)?)?.argmax(1, false)?.to_vec::<i64>()?;
+        let pred = model
+            .forward(&x.narrow(0, start, len)?)?
+            .argmax(1, false)?
+            .to_vec::<i64>()?;
         correct += pred.iter().zip(&y[start..start + len]).filter(|(p, t)| p == t).count();
     }
     Ok(correct as f64 / y.len() as f64)
@@ -69,13 +76,23 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let model: Box<dyn Module> = match &args.model[..] {
         "mlp" => Box::new(Mlp::new(&[784, 512, 256, 10])?),
         "lenet" | "lenet5" => Box::new(LeNet5::new(1, 10, LeNetStyle::Modern)?),
-        other => return Err(Error::Argument { op: "bench", msg: format!("unknown model '{other}' (mlp or lenet5)") }),
+        other => {
+            return Err(Error::Argument {
+                op: "bench",
+                msg: format!("unknown model '{other}' (mlp or lenet5)"),
+            });
+        }
     };
     if args.epochs == 0 || args.batch_size == 0 {
-        return Err(Error::Argument { op: "bench", msg: "--epochs and --batch-size must be at least 1".into() });
+        return Err(Error::Argument {
+            op: "bench",
+            msg: "--epochs and --batch-size must be at least 1".into(),
+        });
     }
     let (train, test) = (fashion_mnist(None, Split::Train)?, fashion_mnist(None, Split::Test)?);
-    let to_x = |px: &[u8], n: usize| Tensor::from_vec(px.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>(), (n, 1, 28, 28));
+    let to_x = |px: &[u8], n: usize| {
+        Tensor::from_vec(px.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>(), (n, 1, 28, 28))
+    };
     let (n, nt) = (train.labels.len(), test.labels.len());
     let (xtr, xte) = (to_x(&train.pixels, n)?, to_x(&test.pixels, nt)?);
     let ytr = Tensor::from_vec(train.labels.clone(), (n,))?;
@@ -104,7 +121,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             acc1 = acc;
         }
         if !args.json {
-            println!("epoch {epoch}: train {secs:.3}s = {:.1} samples/s, last loss {last:.4}, test acc {acc:.4}", n as f64 / secs);
+            println!(
+                "epoch {epoch}: train {secs:.3}s = {:.1} samples/s, last loss {last:.4}, test acc {acc:.4}",
+                n as f64 / secs
+            );
         }
     }
     let mut inf: Vec<f64> = (0..3)

@@ -1,14 +1,260 @@
-//! `nabla eval` (being written).
+//! `nabla eval`: top-1, top-5, loss and the confusion matrix of one checkpoint or an ensemble
+//! on the test split, with optional test-time augmentation.
+//!
+//! Every model sees each test image normalised as in its training (the channel statistics
+//! of its training images); an ensemble averages the models' softmax outputs (weighted), and
+//! test-time augmentation averages each model's softmax over the crops first. The loss is the
+//! negative log of the averaged probability of the true class (the cross-entropy for one model
+//! without augmentation).
+
+use std::path::PathBuf;
 
 use clap::Args;
-use nabla_core::{Error, Result};
+use nabla_core::{Error, NoGradGuard, PaddingMode, Result};
+use nabla_data::transforms::{Normalize, Sample, pad};
+use nabla_data::tta::{self, TtaMode};
+use nabla_data::{Dataset, ImageDataset};
+use nabla_nn::Module;
+use nabla_train::Evaluation;
+use nabla_train::checkpoint::Checkpoint;
+
+use crate::common;
 
 #[derive(Args, Debug)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// A checkpoint written by `nabla train`; repeat for an ensemble
+    #[arg(long = "checkpoint", value_name = "PATH", required = true)]
+    checkpoints: Vec<PathBuf>,
+    /// Ensemble weights, one per checkpoint, comma-separated (default: equal)
+    #[arg(long, value_delimiter = ',', value_name = "W1,W2,...")]
+    weights: Option<Vec<f64>>,
+    /// Test-time augmentation: center, 5crop, 10crop (AlexNet) or multiscale (GoogLeNet's 144)
+    #[arg(long, default_value = "center")]
+    tta: TtaMode,
+    /// Folder with the dataset's files (default: the bundled copy)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Evaluate on the first N test images only
+    #[arg(long)]
+    test_subset: Option<usize>,
+    /// Crops per forward pass
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    /// Threads for the computation (default: all cores)
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the results as JSON
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_args: EvalArgs) -> Result<()> {
-    Err(Error::Argument {
-        op: "eval",
-        msg: "not available yet".into(),
-    })
+/// One member of the ensemble.
+struct Member {
+    path: PathBuf,
+    model: Box<dyn Module>,
+    ck: Checkpoint,
+    normalize: Normalize,
+    weight: f64,
+}
+
+fn bad(msg: String) -> Error {
+    Error::Argument { op: "eval", msg }
+}
+
+/// Loads the checkpoints, checks that they agree on data, and pairs each with its weight and
+/// normalisation.
+fn members(args: &EvalArgs) -> Result<Vec<Member>> {
+    let n = args.checkpoints.len();
+    let weights = match &args.weights {
+        None => vec![1.0 / n as f64; n],
+        Some(w) if w.len() != n => return Err(bad(format!("{} weights for {n} checkpoints", w.len()))),
+        Some(w) if w.iter().any(|v| !v.is_finite() || *v < 0.0) || w.iter().sum::<f64>() <= 0.0 => {
+            return Err(bad("weights must be non-negative numbers with a positive sum".into()));
+        }
+        Some(w) => w.iter().map(|v| v / w.iter().sum::<f64>()).collect(),
+    };
+    let mut out: Vec<Member> = Vec::new();
+    for (path, weight) in args.checkpoints.iter().zip(weights) {
+        let (model, ck) = common::load_model(path)?;
+        if let Some(first) = out.first() {
+            let (a, b) = (&first.ck.meta, &ck.meta);
+            if a.classes != b.classes || a.input != b.input || a.config.dataset != b.config.dataset {
+                return Err(bad(format!(
+                    "{} and {} were trained on different data ({} {:?}, {} classes vs {} {:?}, {} classes)",
+                    first.path.display(),
+                    path.display(),
+                    a.config.dataset,
+                    a.input,
+                    a.classes.len(),
+                    b.config.dataset,
+                    b.input,
+                    b.classes.len()
+                )));
+            }
+        }
+        // Members trained on the same images share one normalisation.
+        let normalize = match out
+            .iter()
+            .find(|m| m.ck.meta.config.train_subset == ck.meta.config.train_subset)
+        {
+            Some(m) => m.normalize.clone(),
+            None => common::normalization(&common::training_set(&ck.meta.config, args.data_dir.as_deref())?),
+        };
+        out.push(Member {
+            path: path.clone(),
+            model,
+            ck,
+            normalize,
+            weight,
+        });
+    }
+    Ok(out)
+}
+
+/// The image the crops are cut from: for the shifted crops of 5/10-crop on an image the size
+/// of the model's input, the image padded as the random crops of training pad it.
+fn crop_source(s: Sample, mode: TtaMode, input: [usize; 3]) -> Sample {
+    let shifted = matches!(mode, TtaMode::FiveCrop | TtaMode::TenCrop);
+    if shifted && s.shape[1] == input[1] && s.shape[2] == input[2] {
+        pad(&s, common::crop_padding(input[1]), PaddingMode::Replicate)
+    } else {
+        s
+    }
+}
+
+/// Evaluates the ensemble on `test`.
+fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<Evaluation> {
+    let meta = &members[0].ck.meta;
+    let (classes, input) = (meta.classes.len(), meta.input);
+    let mut eval = Evaluation::new(classes);
+    let per_batch = (args.batch_size / args.tta.crops_per_image()).max(1);
+    let _guard = NoGradGuard::new();
+    let indices: Vec<usize> = (0..test.len()).collect();
+    for chunk in indices.chunks(per_batch) {
+        let mut labels = Vec::with_capacity(chunk.len());
+        let images: Vec<Sample> = chunk
+            .iter()
+            .map(|&i| {
+                let (data, y) = test.get(i);
+                labels.push(y);
+                let s = Sample {
+                    data,
+                    shape: test.shape,
+                };
+                crop_source(s, args.tta, input)
+            })
+            .collect();
+        let mut probs = vec![0.0; chunk.len() * classes];
+        for m in members {
+            let p = tta::predict(
+                |x| m.model.forward(x),
+                &images,
+                args.tta,
+                [input[1], input[2]],
+                Some(&m.normalize),
+            )?;
+            probs.iter_mut().zip(p).for_each(|(a, b)| *a += m.weight * b);
+        }
+        let loss: f64 = labels
+            .iter()
+            .enumerate()
+            .map(|(r, &y)| -probs[r * classes + y as usize].max(1e-12).ln())
+            .sum();
+        let as_f32: Vec<f32> = probs.iter().map(|&v| v as f32).collect();
+        eval.add(&as_f32, &labels, loss);
+    }
+    Ok(eval)
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    if let Some(t) = args.threads {
+        nabla_core::set_num_threads(t);
+    }
+    let members = members(&args)?;
+    let meta = &members[0].ck.meta;
+    let test = common::test_set(&meta.config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;
+    if test.shape[0] != meta.input[0] {
+        return Err(bad(format!(
+            "the test images have {} channels, the model takes {}",
+            test.shape[0], meta.input[0]
+        )));
+    }
+    let eval = evaluate(&members, &test, &args)?;
+    if args.json {
+        let json = serde_json::json!({
+            "checkpoints": members.iter().map(|m| m.path.display().to_string()).collect::<Vec<_>>(),
+            "models": members.iter().map(|m| m.ck.meta.config.model.clone()).collect::<Vec<_>>(),
+            "weights": members.iter().map(|m| m.weight).collect::<Vec<_>>(),
+            "dataset": meta.config.dataset,
+            "tta": args.tta.name(),
+            "crops_per_image": args.tta.crops_per_image(),
+            "samples": eval.count,
+            "top1": eval.top1(),
+            "top5": eval.top5(),
+            "loss": eval.loss(),
+            "classes": meta.classes,
+            "confusion": eval.confusion,
+        });
+        println!("{}", serde_json::to_string_pretty(&json).expect("JSON serialises"));
+        return Ok(());
+    }
+    for m in &members {
+        let c = &m.ck.meta;
+        println!(
+            "checkpoint {} ({} on {}, {} of {} epochs){}",
+            m.path.display(),
+            c.config.model,
+            c.config.dataset,
+            c.epoch,
+            c.config.epochs,
+            if members.len() > 1 {
+                format!(", weight {:.3}", m.weight)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "{} test images, test-time augmentation: {} ({} crop{} each)",
+        eval.count,
+        args.tta.name(),
+        args.tta.crops_per_image(),
+        if args.tta.crops_per_image() == 1 { "" } else { "s" }
+    );
+    println!(
+        "top-1 {:.2}%  top-5 {:.2}%  loss {:.4}",
+        100.0 * eval.top1(),
+        100.0 * eval.top5(),
+        eval.loss()
+    );
+    println!("\nconfusion matrix (rows: true class, columns: predicted class)");
+    print!("{}", confusion_table(&eval, &meta.classes));
+    Ok(())
+}
+
+/// The confusion matrix as aligned text, class names on the rows and indices on the columns.
+fn confusion_table(eval: &Evaluation, classes: &[String]) -> String {
+    let width = eval
+        .confusion
+        .iter()
+        .flatten()
+        .map(|v| v.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(3);
+    let name_w = classes.iter().map(|c| c.chars().count()).max().unwrap_or(0).min(20) + 4;
+    let mut s = format!("{:name_w$}", "");
+    for p in 0..eval.confusion.len() {
+        s.push_str(&format!(" {p:>width$}"));
+    }
+    s.push('\n');
+    for (t, row) in eval.confusion.iter().enumerate() {
+        let name: String = classes.get(t).map_or(String::new(), |c| c.chars().take(20).collect());
+        s.push_str(&format!("{:<name_w$}", format!("{t:>2} {name}")));
+        for v in row {
+            s.push_str(&format!(" {v:>width$}"));
+        }
+        s.push('\n');
+    }
+    s
 }

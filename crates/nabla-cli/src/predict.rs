@@ -1,14 +1,134 @@
-//! `nabla predict` (being written).
+//! `nabla predict`: the most probable classes of image files under a trained checkpoint.
+//!
+//! Each image (PNG or JPEG, any size and colour mode) is converted to the model's channels
+//! (grey or RGB), scaled so that it covers the model's input (shorter side, antialiased),
+//! cut to the central window, and normalised as in training.
+
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use nabla_core::{Error, Result};
+use image::imageops::FilterType;
+use nabla_core::{Error, NoGradGuard, Result, Tensor};
+use nabla_data::Transform;
+use nabla_data::transforms::{Sample, center_crop};
+use nabla_data::tta::softmax_rows;
+use nabla_nn::Module;
+
+use crate::common;
 
 #[derive(Args, Debug)]
-pub struct PredictArgs {}
+pub struct PredictArgs {
+    /// A checkpoint written by `nabla train`
+    #[arg(long, value_name = "PATH")]
+    checkpoint: PathBuf,
+    /// Image files (PNG, JPEG)
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+    /// How many classes to list per image
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Folder with the training data, for its normalisation (default: the bundled copy)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print the results as JSON
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_args: PredictArgs) -> Result<()> {
-    Err(Error::Argument {
-        op: "predict",
-        msg: "not available yet".into(),
-    })
+/// Reads `path` as `[C, H, W]` values in [0, 1] sized for a model taking `input`.
+pub fn read_image(path: &Path, input: [usize; 3]) -> Result<Sample> {
+    let file_err = |msg: String| Error::File {
+        path: path.display().to_string(),
+        msg,
+    };
+    let img = image::ImageReader::open(path)
+        .map_err(|e| file_err(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| file_err(e.to_string()))?
+        .decode()
+        .map_err(|e| file_err(format!("not a readable image: {e}")))?;
+    let [c, h, w] = input;
+    // Scale so the image covers h×w, then take the centre.
+    let scale = (h as f64 / img.height() as f64).max(w as f64 / img.width() as f64);
+    let (nw, nh) = (
+        ((img.width() as f64 * scale).round() as u32).max(w as u32),
+        ((img.height() as f64 * scale).round() as u32).max(h as u32),
+    );
+    let img = if (nw, nh) == (img.width(), img.height()) {
+        img
+    } else {
+        img.resize_exact(nw, nh, FilterType::Triangle)
+    };
+    let (data, shape) = match c {
+        1 => (img.to_luma8().into_raw(), [1, nh as usize, nw as usize]),
+        3 => {
+            // Interleaved RGB to channel planes.
+            let rgb = img.to_rgb8().into_raw();
+            let planes = (0..3).flat_map(|k| rgb.iter().skip(k).step_by(3).copied()).collect();
+            (planes, [3, nh as usize, nw as usize])
+        }
+        _ => {
+            return Err(file_err(format!(
+                "the model takes {c} channels; predict reads grey or RGB images"
+            )));
+        }
+    };
+    let s = Sample {
+        data: data.iter().map(|&v| v as f32 / 255.0).collect(),
+        shape,
+    };
+    Ok(center_crop(&s, [h, w]))
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let (model, ck) = common::load_model(&args.checkpoint)?;
+    let meta = &ck.meta;
+    // Read every file first, so that a bad one stops the command before any output.
+    let images: Vec<Sample> = args
+        .images
+        .iter()
+        .map(|p| read_image(p, meta.input))
+        .collect::<Result<_>>()?;
+    let normalize = common::normalization(&common::training_set(&meta.config, args.data_dir.as_deref())?);
+    let mut rng = nabla_core::Generator::seed_from_u64(0);
+    let classes = meta.classes.len();
+    let mut results = Vec::new();
+    let _guard = NoGradGuard::new();
+    for (paths, chunk) in args.images.chunks(64).zip(images.chunks(64)) {
+        let mut data = Vec::new();
+        for s in chunk {
+            data.extend(normalize.apply(s.clone(), &mut rng).data);
+        }
+        let [c, h, w] = meta.input;
+        let x = Tensor::from_vec(data, (chunk.len(), c, h, w))?;
+        let probs = softmax_rows(&model.forward(&x)?.to_vec::<f32>()?, classes);
+        for (path, row) in paths.iter().zip(probs.chunks_exact(classes)) {
+            results.push((path, common::top_k(row, args.top.max(1))));
+        }
+    }
+    if args.json {
+        let json: Vec<_> = results
+            .iter()
+            .map(|(path, top)| {
+                serde_json::json!({
+                    "file": path.display().to_string(),
+                    "predictions": top.iter().map(|&(i, p)| serde_json::json!({
+                        "class": meta.classes[i],
+                        "index": i,
+                        "probability": p,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json).expect("JSON serialises"));
+        return Ok(());
+    }
+    let name_w = meta.classes.iter().map(|c| c.chars().count()).max().unwrap_or(0);
+    for (path, top) in results {
+        println!("{}", path.display());
+        for (rank, (i, p)) in top.iter().enumerate() {
+            println!("  {}. {:<name_w$}  {:6.2}%", rank + 1, meta.classes[*i], 100.0 * p);
+        }
+    }
+    Ok(())
 }

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::common;
 use clap::Args;
 use nabla_core::{Error, Result, manual_seed};
-use nabla_data::mnist::{Split, fashion_mnist};
-use nabla_data::transforms::{Compose, Normalize, RandomCrop, Transform};
-use nabla_data::{DataLoader, Dataset, ImageDataset, LoaderConfig};
+use nabla_data::transforms::{Compose, RandomCrop, Transform};
+use nabla_data::{DataLoader, Dataset, LoaderConfig};
 use nabla_models::{ModelSpec, build_model};
 use nabla_train::checkpoint::Checkpoint;
 use nabla_train::{OptimizerKind, ScheduleKind, TrainConfig, Trainer};
@@ -118,16 +118,6 @@ impl TrainArgs {
     }
 }
 
-fn load_dataset(name: &str, dir: Option<&std::path::Path>, split: Split) -> Result<ImageDataset> {
-    match name {
-        "fashion-mnist" | "fashion_mnist" | "fashion" => fashion_mnist(dir, split),
-        other => Err(Error::Argument {
-            op: "train",
-            msg: format!("unknown dataset '{other}' (available: fashion-mnist)"),
-        }),
-    }
-}
-
 pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(t) = args.threads {
         nabla_core::set_num_threads(t);
@@ -135,7 +125,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "runs/{}-{}-seed{}",
-            args.model.replace([':', ','], "_"),
+            args.model
+                .trim_end_matches(".toml")
+                .rsplit('/')
+                .next()
+                .unwrap_or("model")
+                .replace([':', ','], "_"),
             args.dataset,
             args.seed.unwrap_or(42)
         ))
@@ -162,31 +157,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     config.validate()?;
     manual_seed(config.seed);
 
-    let mut train = load_dataset(&config.dataset, args.data_dir.as_deref(), Split::Train)?;
-    let mut test = load_dataset(&config.dataset, args.data_dir.as_deref(), Split::Test)?;
-    if config.train_subset > 0 {
-        train = train.take(config.train_subset);
-    }
-    if config.test_subset > 0 {
-        test = test.take(config.test_subset);
-    }
-    let stats = train.channel_stats();
-    let normalize = || -> Box<dyn Transform> {
-        Box::new(Normalize {
-            mean: stats.iter().map(|s| s.0 as f32).collect(),
-            std: stats.iter().map(|s| s.1.max(1e-6) as f32).collect(),
-        })
-    };
+    let train = common::training_set(&config, args.data_dir.as_deref())?;
+    let test = common::test_set(&config, args.data_dir.as_deref(), config.test_subset)?;
+    let normalize = common::normalization(&train);
     let mut train_tf: Vec<Box<dyn Transform>> = Vec::new();
     if config.augment {
         let [_, h, w] = train.shape;
         train_tf.push(Box::new(RandomCrop {
             size: [h, w],
-            padding: 2,
+            padding: common::crop_padding(h),
             mode: nabla_core::PaddingMode::Replicate,
         }));
     }
-    train_tf.push(normalize());
+    train_tf.push(Box::new(normalize.clone()));
     let classes = train.classes();
     let input = train.shape;
     let spec = ModelSpec {
@@ -207,7 +190,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
     let test_loader = DataLoader::new(
         Arc::new(test),
-        Some(Arc::new(Compose(vec![normalize()]))),
+        Some(Arc::new(Compose(vec![Box::new(normalize)]))),
         LoaderConfig {
             batch_size: 1000,
             shuffle: false,

@@ -4,7 +4,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn nabla(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nabla")).args(args).env("NABLA_NUM_THREADS", "2").output().expect("the nabla binary runs")
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(args)
+        .env("NABLA_NUM_THREADS", "2")
+        .output()
+        .expect("the nabla binary runs")
 }
 
 fn weights(dir: &Path) -> Vec<(String, Vec<f64>)> {
@@ -18,7 +22,20 @@ fn weights(dir: &Path) -> Vec<(String, Vec<f64>)> {
 fn resume_after_an_interruption_gives_the_same_weights() {
     let tmp = std::env::temp_dir().join(format!("nabla-resume-{}", std::process::id()));
     let (full, cut) = (tmp.join("full"), tmp.join("cut"));
-    let common = ["train", "--quiet", "--train-subset", "600", "--test-subset", "200", "--batch-size", "50", "--epochs", "2", "--optimizer", "adam"];
+    let common = [
+        "train",
+        "--quiet",
+        "--train-subset",
+        "600",
+        "--test-subset",
+        "200",
+        "--batch-size",
+        "50",
+        "--epochs",
+        "2",
+        "--optimizer",
+        "adam",
+    ];
     let run = |dir: &Path, extra: &[&str]| {
         let mut a: Vec<&str> = common.to_vec();
         let d = dir.to_str().unwrap().to_string();
@@ -30,8 +47,23 @@ fn resume_after_an_interruption_gives_the_same_weights() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // 12 steps per epoch: stop in the middle of the second epoch, then resume.
     let out = run(&cut, &["--stop-after-steps", "17"]);
-    assert_eq!(out.status.code(), Some(130), "an interrupted run exits with 130: {}", String::from_utf8_lossy(&out.stderr));
-    let out = nabla(&["train", "--quiet", "--resume", "--out", cut.to_str().unwrap(), "--train-subset", "600", "--test-subset", "200"]);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "an interrupted run exits with 130: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nabla(&[
+        "train",
+        "--quiet",
+        "--resume",
+        "--out",
+        cut.to_str().unwrap(),
+        "--train-subset",
+        "600",
+        "--test-subset",
+        "200",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (a, b) = (weights(&full), weights(&cut));
     assert_eq!(a.len(), b.len());

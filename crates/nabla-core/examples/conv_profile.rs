@@ -3,7 +3,11 @@
 use nabla_core::{Conv2dOptions, DType, Result, Tensor, no_grad};
 fn main() -> Result<()> {
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
-    let (b, ci, h, co, k, p) = if args.len() == 6 { (args[0], args[1], args[2], args[3], args[4], args[5]) } else { (128, 6, 14, 16, 5, 0) };
+    let (b, ci, h, co, k, p) = if args.len() == 6 {
+        (args[0], args[1], args[2], args[3], args[4], args[5])
+    } else {
+        (128, 6, 14, 16, 5, 0)
+    };
     let x = Tensor::randn((b, ci, h, h), DType::F32)?.requires_grad_();
     let w = Tensor::randn((co, ci, k, k), DType::F32)?.requires_grad_();
     let opts = Conv2dOptions::default().padding(p);

@@ -23,3 +23,4 @@ pub use folder::{ColorMode, FolderOptions};
 pub use loader::{Batch, DataLoader, LoaderConfig};
 pub use mnist::Split;
 pub use transforms::Transform;
+pub use tta::TtaMode;

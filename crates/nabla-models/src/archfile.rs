@@ -30,8 +30,8 @@ use nabla_core::{DType, Error, Result, Tensor, no_grad};
 use nabla_nn::conv::Conv2dConfig;
 use nabla_nn::module::join;
 use nabla_nn::{
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Dropout, Flatten, Identity, LeakyReLU, LocalResponseNorm, LogSoftmax, MaxPool2d, Module, ReLU,
-    Sigmoid, Softmax, Tanh,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Dropout, Flatten, Identity, LeakyReLU, LocalResponseNorm, LogSoftmax,
+    MaxPool2d, Module, ReLU, Sigmoid, Softmax, Tanh,
 };
 use serde::Deserialize;
 
@@ -140,18 +140,30 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Reads an architecture file for inputs of `input` ([C, H, W]) and `classes` outputs.
 pub fn load_archfile(path: &Path, input: [usize; 3], classes: usize) -> Result<GraphNet> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::File { path: path.display().to_string(), msg: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
     parse_archfile(&text, &path.display().to_string(), input, classes)
 }
 
 /// Builds a network from architecture-file text; `origin` names it in errors.
 pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usize) -> Result<GraphNet> {
     let file: ArchFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| format!(" line {}", line_of(text, s.start))).unwrap_or_default();
-        Error::File { path: origin.to_string(), msg: format!("{}:{line} {}", "invalid architecture file", e.message()) }
+        let line = e
+            .span()
+            .map(|s| format!(" line {}", line_of(text, s.start)))
+            .unwrap_or_default();
+        Error::File {
+            path: origin.to_string(),
+            msg: format!("{}:{line} {}", "invalid architecture file", e.message()),
+        }
     })?;
     if file.layers.is_empty() {
-        return Err(Error::File { path: origin.to_string(), msg: "no [[layer]] entries".into() });
+        return Err(Error::File {
+            path: origin.to_string(),
+            msg: "no [[layer]] entries".into(),
+        });
     }
     let last_linear = file.layers.iter().rposition(|l| l.get_ref().kind == "linear");
     let mut nodes: Vec<Node> = Vec::new();
@@ -161,7 +173,10 @@ pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usiz
     for (i, spanned) in file.layers.iter().enumerate() {
         let spec = spanned.get_ref();
         let line = line_of(text, spanned.span().start);
-        let at = |msg: String| Error::File { path: origin.to_string(), msg: format!("line {line}: layer {i} ({}): {msg}", spec.kind) };
+        let at = |msg: String| Error::File {
+            path: origin.to_string(),
+            msg: format!("line {line}: layer {i} ({}): {msg}", spec.kind),
+        };
         let resolve = |r: &str| -> Result<usize> {
             if let Ok(off) = r.parse::<isize>() {
                 let v = i as isize + 1 + off;
@@ -170,10 +185,16 @@ pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usiz
                 }
                 return Err(at(format!("offset {r} does not point to an earlier layer")));
             }
-            names.iter().position(|n| n == r).map(|p| p + 1).ok_or_else(|| at(format!("no earlier layer is named '{r}'")))
+            names
+                .iter()
+                .position(|n| n == r)
+                .map(|p| p + 1)
+                .ok_or_else(|| at(format!("no earlier layer is named '{r}'")))
         };
         let inputs = match (&spec.kind[..], &spec.from, &spec.input) {
-            ("add" | "concat", Some(from), _) if from.len() >= 2 => from.iter().map(|r| resolve(r)).collect::<Result<Vec<_>>>()?,
+            ("add" | "concat", Some(from), _) if from.len() >= 2 => {
+                from.iter().map(|r| resolve(r)).collect::<Result<Vec<_>>>()?
+            }
             ("add" | "concat", _, _) => return Err(at("needs `from` with at least two layers".into())),
             (_, _, Some(name)) => vec![resolve(name)?],
             _ => vec![i],
@@ -195,7 +216,15 @@ pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usiz
             Op::Add => ins[1..].iter().try_fold(ins[0].clone(), |acc, t| acc.add(t)),
             Op::Concat => Tensor::cat(&ins, 1),
         })
-        .map_err(|e| at(format!("does not fit its input {}: {e}", ins.iter().map(|t| t.shape().to_string()).collect::<Vec<_>>().join(" and "))))?;
+        .map_err(|e| {
+            at(format!(
+                "does not fit its input {}: {e}",
+                ins.iter()
+                    .map(|t| t.shape().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ))
+        })?;
         samples.push(y);
         let name = spec.name.clone().unwrap_or_else(|| i.to_string());
         if names.contains(&name) {
@@ -216,7 +245,10 @@ fn plain(e: Error) -> String {
 }
 
 fn need<T: Copy>(v: Option<T>, what: &str) -> Result<T> {
-    v.ok_or_else(|| Error::Argument { op: "archfile", msg: format!("missing `{what}`") })
+    v.ok_or_else(|| Error::Argument {
+        op: "archfile",
+        msg: format!("missing `{what}`"),
+    })
 }
 
 /// One layer from its spec; `x` is a sample of its input.
@@ -231,7 +263,10 @@ fn build_layer(s: &LayerSpec, x: &Tensor, classes: usize, is_last_linear: bool) 
                 .groups(s.groups.unwrap_or(1))
                 .bias(s.bias.unwrap_or(true));
             if let Some(m) = &s.padding_mode {
-                c = c.padding_mode(m.parse().map_err(|e: String| Error::Argument { op: "archfile", msg: e })?);
+                c = c.padding_mode(
+                    m.parse()
+                        .map_err(|e: String| Error::Argument { op: "archfile", msg: e })?,
+                );
             }
             Box::new(c.init()?)
         }
@@ -240,9 +275,18 @@ fn build_layer(s: &LayerSpec, x: &Tensor, classes: usize, is_last_linear: bool) 
             let out = match s.out {
                 Some(o) => o,
                 None if is_last_linear => classes,
-                None => return Err(Error::Argument { op: "archfile", msg: "missing `out`".into() }),
+                None => {
+                    return Err(Error::Argument {
+                        op: "archfile",
+                        msg: "missing `out`".into(),
+                    });
+                }
             };
-            Box::new(nabla_nn::LinearConfig::new(features, out).bias(s.bias.unwrap_or(true)).init()?)
+            Box::new(
+                nabla_nn::LinearConfig::new(features, out)
+                    .bias(s.bias.unwrap_or(true))
+                    .init()?,
+            )
         }
         "relu" => Box::new(ReLU),
         "leaky_relu" => Box::new(LeakyReLU(s.slope.unwrap_or(0.01))),
@@ -254,20 +298,41 @@ fn build_layer(s: &LayerSpec, x: &Tensor, classes: usize, is_last_linear: bool) 
         "flatten" => Box::new(Flatten),
         "maxpool2d" | "maxpool" => {
             let k = need(s.kernel, "kernel")?;
-            Box::new(MaxPool2d::new(k).stride(s.stride.unwrap_or(k)).padding(s.padding.unwrap_or(0)).ceil_mode(s.ceil_mode.unwrap_or(false)))
+            Box::new(
+                MaxPool2d::new(k)
+                    .stride(s.stride.unwrap_or(k))
+                    .padding(s.padding.unwrap_or(0))
+                    .ceil_mode(s.ceil_mode.unwrap_or(false)),
+            )
         }
         "avgpool2d" | "avgpool" => {
             let k = need(s.kernel, "kernel")?;
-            Box::new(AvgPool2d::new(k).stride(s.stride.unwrap_or(k)).padding(s.padding.unwrap_or(0)).ceil_mode(s.ceil_mode.unwrap_or(false)))
+            Box::new(
+                AvgPool2d::new(k)
+                    .stride(s.stride.unwrap_or(k))
+                    .padding(s.padding.unwrap_or(0))
+                    .ceil_mode(s.ceil_mode.unwrap_or(false)),
+            )
         }
         "adaptive_avgpool2d" | "global_avgpool" => Box::new(AdaptiveAvgPool2d(s.output.unwrap_or([1, 1]))),
-        "lrn" => Box::new(LocalResponseNorm { size: s.size.unwrap_or(5), alpha: s.alpha.unwrap_or(1e-4), beta: s.beta.unwrap_or(0.75), k: s.k.unwrap_or(2.0) }),
-        "batchnorm" | "batchnorm2d" | "batchnorm1d" => Box::new(if x.rank() == 4 { BatchNorm::new_2d(channels) } else { BatchNorm::new_1d(channels) }),
+        "lrn" => Box::new(LocalResponseNorm {
+            size: s.size.unwrap_or(5),
+            alpha: s.alpha.unwrap_or(1e-4),
+            beta: s.beta.unwrap_or(0.75),
+            k: s.k.unwrap_or(2.0),
+        }),
+        "batchnorm" | "batchnorm2d" | "batchnorm1d" => Box::new(if x.rank() == 4 {
+            BatchNorm::new_2d(channels)
+        } else {
+            BatchNorm::new_1d(channels)
+        }),
         "dropout" => Box::new(Dropout::new(s.p.unwrap_or(0.5))?),
         other => {
             return Err(Error::Argument {
                 op: "archfile",
-                msg: format!("unknown layer type '{other}' (known: conv2d, linear, relu, leaky_relu, sigmoid, tanh, softmax, log_softmax, identity, flatten, maxpool2d, avgpool2d, adaptive_avgpool2d, lrn, batchnorm, dropout, add, concat)"),
+                msg: format!(
+                    "unknown layer type '{other}' (known: conv2d, linear, relu, leaky_relu, sigmoid, tanh, softmax, log_softmax, identity, flatten, maxpool2d, avgpool2d, adaptive_avgpool2d, lrn, batchnorm, dropout, add, concat)"
+                ),
             });
         }
     })
@@ -332,11 +397,33 @@ type = "linear"
 
     #[test]
     fn errors_name_the_line_and_the_layer() {
-        let e = parse_archfile("[[layer]]\ntype = \"relu\"\n\n[[layer]]\ntype = \"wobble\"\n", "a.toml", [1, 4, 4], 2).unwrap_err().to_string();
-        assert!(e.starts_with("a.toml: line 4: layer 1 (wobble): unknown layer type 'wobble'"), "{e}");
-        let e = parse_archfile("[[layer]]\ntype = \"flatten\"\n[[layer]]\ntype = \"conv2d\"\nout = 3\nkernel = 3\n", "b.toml", [1, 4, 4], 2).unwrap_err().to_string();
-        assert!(e.contains("line 3: layer 1 (conv2d): does not fit its input [1, 16]"), "{e}");
-        let e = parse_archfile("[[layer]]\ntype = \"relu\"\nbogus = 1\n", "c.toml", [1, 4, 4], 2).unwrap_err().to_string();
+        let e = parse_archfile(
+            "[[layer]]\ntype = \"relu\"\n\n[[layer]]\ntype = \"wobble\"\n",
+            "a.toml",
+            [1, 4, 4],
+            2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("a.toml: line 4: layer 1 (wobble): unknown layer type 'wobble'"),
+            "{e}"
+        );
+        let e = parse_archfile(
+            "[[layer]]\ntype = \"flatten\"\n[[layer]]\ntype = \"conv2d\"\nout = 3\nkernel = 3\n",
+            "b.toml",
+            [1, 4, 4],
+            2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("line 3: layer 1 (conv2d): does not fit its input [1, 16]"),
+            "{e}"
+        );
+        let e = parse_archfile("[[layer]]\ntype = \"relu\"\nbogus = 1\n", "c.toml", [1, 4, 4], 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3"), "{e}");
     }
 }

@@ -84,6 +84,12 @@ impl Module for LeNet5 {
     fn describe(&self) -> String {
         "LeNet-5".into()
     }
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![
+            ("features".into(), &self.features as &dyn Module),
+            ("classifier".into(), &self.classifier),
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -38,4 +38,7 @@ impl Module for Mlp {
     fn describe(&self) -> String {
         "MLP".into()
     }
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        vec![("layers".into(), &self.layers as &dyn Module)]
+    }
 }

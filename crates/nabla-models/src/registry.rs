@@ -13,7 +13,13 @@ pub struct ModelSpec {
 
 /// The names `build_model` knows.
 pub fn model_names() -> &'static [&'static str] {
-    &["lenet5", "lenet5-classic", "mlp", "mlp:H1,H2,..."]
+    &[
+        "lenet5",
+        "lenet5-classic",
+        "mlp",
+        "mlp:H1,H2,...",
+        "PATH.toml (an architecture file)",
+    ]
 }
 
 /// Builds a model by name: `lenet5`, `lenet5-classic`, `mlp` (784-512-256-10 on MNIST-sized
@@ -36,6 +42,11 @@ pub fn build_model(name: &str, spec: &ModelSpec) -> Result<Box<dyn Module>> {
             sizes.push(spec.classes);
             Ok(Box::new(Mlp::new(&sizes)?))
         }
+        other if other.ends_with(".toml") => Ok(Box::new(crate::archfile::load_archfile(
+            std::path::Path::new(other),
+            spec.input,
+            spec.classes,
+        )?)),
         other => Err(Error::Argument {
             op: "model",
             msg: format!("unknown model '{other}' (known: {})", model_names().join(", ")),

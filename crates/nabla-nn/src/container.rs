@@ -57,4 +57,11 @@ impl Module for Sequential {
     fn describe(&self) -> String {
         format!("Sequential({} layers)", self.layers.len())
     }
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i.to_string(), l.as_ref()))
+            .collect()
+    }
 }

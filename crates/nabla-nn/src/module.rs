@@ -28,6 +28,12 @@ pub trait Module: Send + Sync {
             .to_string()
     }
 
+    /// The direct sub-modules with their names (the parts of their parameter names), in the
+    /// order the forward pass uses them; empty for a leaf layer. Summaries walk this tree.
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        Vec::new()
+    }
+
     /// Parameters with their dotted names, in registration order.
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
@@ -92,6 +98,9 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        (**self).children()
     }
 }
 

@@ -2,11 +2,13 @@
 //!
 //! The training loop: optimiser and schedule from a config, per-epoch metrics (loss, top-1,
 //! top-5, confusion matrix), crash-safe checkpoints that resume exactly, and run directories
-//! with `metrics.csv` and `summary.json`.
+//! with `metrics.csv`, `summary.json` and plots (loss, accuracy, confusion matrix, first-layer
+//! filters).
 
 pub mod checkpoint;
 pub mod config;
 pub mod metrics;
+pub mod plots;
 pub mod trainer;
 
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};

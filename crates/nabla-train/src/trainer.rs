@@ -259,6 +259,12 @@ impl Trainer {
             self.scheduler.step(Some(eval.loss()));
             self.write_metrics()?;
             write_confusion(&self.out_dir.join("confusion.csv"), &eval, &self.classes)?;
+            // Pictures are for people: a failure to draw them never stops training.
+            let plotted =
+                crate::plots::write_run_plots(&self.out_dir, &self.history, &eval, &self.classes, self.model.as_ref());
+            if let (Err(e), true) = (plotted, self.verbose) {
+                eprintln!("warning: plots not written: {e}");
+            }
             self.checkpoint(epoch + 1, 0, PartialEpoch::default())
                 .save(&self.checkpoint_path())?;
         }

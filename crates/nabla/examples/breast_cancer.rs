@@ -27,14 +27,29 @@ fn main() -> Result<()> {
         })
         .collect();
     let tensors = |idx: &[usize]| -> Result<(Tensor, Tensor)> {
-        let x: Vec<f32> = idx.iter().flat_map(|&i| data.row(i).iter().enumerate().map(|(j, &v)| ((v as f64 - stats[j].0) / stats[j].1) as f32)).collect();
+        let x: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| {
+                data.row(i)
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &v)| ((v as f64 - stats[j].0) / stats[j].1) as f32)
+            })
+            .collect();
         let y: Vec<f32> = idx.iter().map(|&i| data.targets[i]).collect();
-        Ok((Tensor::from_vec(x, (idx.len(), f))?, Tensor::from_vec(y, (idx.len(), 1))?))
+        Ok((
+            Tensor::from_vec(x, (idx.len(), f))?,
+            Tensor::from_vec(y, (idx.len(), 1))?,
+        ))
     };
     let (x_train, y_train) = tensors(&order[..n_train])?;
     let (x_test, y_test) = tensors(&order[n_train..])?;
 
-    let net = Sequential::new().add(Linear::new(f, 16)?).add(ReLU).add(Linear::new(16, 1)?).add(Sigmoid);
+    let net = Sequential::new()
+        .add(Linear::new(f, 16)?)
+        .add(ReLU)
+        .add(Linear::new(16, 1)?)
+        .add(Sigmoid);
     let mut opt = Sgd::new(net.named_parameters(), SgdConfig::new(0.05).momentum(0.9))?;
     let batch = 32;
     for epoch in 1..=40 {
@@ -52,7 +67,10 @@ fn main() -> Result<()> {
                 let correct = p.ge_scalar(0.5)?.eq(&y_test)?.sum_all()?.item()?;
                 Ok((tl, vl, correct / y_test.elem_count() as f64))
             })?;
-            println!("epoch {epoch:>2}  train log loss {train_loss:.4}  test log loss {test_loss:.4}  test accuracy {:.1}%", 100.0 * acc);
+            println!(
+                "epoch {epoch:>2}  train log loss {train_loss:.4}  test log loss {test_loss:.4}  test accuracy {:.1}%",
+                100.0 * acc
+            );
         }
     }
     Ok(())

@@ -19,19 +19,55 @@ fn main() -> Result<()> {
     let n_train = n * 4 / 5;
     let mean_std = |v: &[f64]| {
         let m = v.iter().sum::<f64>() / v.len() as f64;
-        (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt().max(1e-12))
+        (
+            m,
+            (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64)
+                .sqrt()
+                .max(1e-12),
+        )
     };
-    let stats: Vec<(f64, f64)> = (0..f).map(|j| mean_std(&order[..n_train].iter().map(|&i| data.row(i)[j] as f64).collect::<Vec<_>>())).collect();
-    let (ym, ys) = mean_std(&order[..n_train].iter().map(|&i| data.targets[i] as f64).collect::<Vec<_>>());
+    let stats: Vec<(f64, f64)> = (0..f)
+        .map(|j| {
+            mean_std(
+                &order[..n_train]
+                    .iter()
+                    .map(|&i| data.row(i)[j] as f64)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let (ym, ys) = mean_std(
+        &order[..n_train]
+            .iter()
+            .map(|&i| data.targets[i] as f64)
+            .collect::<Vec<_>>(),
+    );
     let tensors = |idx: &[usize]| -> Result<(Tensor, Tensor)> {
-        let x: Vec<f32> = idx.iter().flat_map(|&i| data.row(i).iter().enumerate().map(|(j, &v)| ((v as f64 - stats[j].0) / stats[j].1) as f32)).collect();
-        let y: Vec<f32> = idx.iter().map(|&i| ((data.targets[i] as f64 - ym) / ys) as f32).collect();
-        Ok((Tensor::from_vec(x, (idx.len(), f))?, Tensor::from_vec(y, (idx.len(), 1))?))
+        let x: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| {
+                data.row(i)
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &v)| ((v as f64 - stats[j].0) / stats[j].1) as f32)
+            })
+            .collect();
+        let y: Vec<f32> = idx
+            .iter()
+            .map(|&i| ((data.targets[i] as f64 - ym) / ys) as f32)
+            .collect();
+        Ok((
+            Tensor::from_vec(x, (idx.len(), f))?,
+            Tensor::from_vec(y, (idx.len(), 1))?,
+        ))
     };
     let (x_train, y_train) = tensors(&order[..n_train])?;
     let (x_test, y_test) = tensors(&order[n_train..])?;
 
-    let net = Sequential::new().add(Linear::new(f, 32)?).add(ReLU).add(Linear::new(32, 1)?);
+    let net = Sequential::new()
+        .add(Linear::new(f, 32)?)
+        .add(ReLU)
+        .add(Linear::new(32, 1)?);
     let mut opt = Adam::new(net.named_parameters(), AdamConfig::new(3e-3))?;
     let batch = 32;
     for epoch in 1..=40 {

@@ -75,9 +75,13 @@ fn im2col<T: Float>(x: &[T], g: &ConvGeometry, col: &mut [T], ld: usize, off: us
     let per_channel = g.kh * g.kw * ld;
     let col = &mut col[..g.cin_g() * per_channel];
     if parallel {
-        col.par_chunks_mut(per_channel).enumerate().for_each(|(c, rows)| im2col_channel(x, g, c, rows, ld, off));
+        col.par_chunks_mut(per_channel)
+            .enumerate()
+            .for_each(|(c, rows)| im2col_channel(x, g, c, rows, ld, off));
     } else {
-        col.chunks_mut(per_channel).enumerate().for_each(|(c, rows)| im2col_channel(x, g, c, rows, ld, off));
+        col.chunks_mut(per_channel)
+            .enumerate()
+            .for_each(|(c, rows)| im2col_channel(x, g, c, rows, ld, off));
     }
 }
 
@@ -145,9 +149,13 @@ fn col2im<T: Float>(col: &[T], g: &ConvGeometry, dx: &mut [T], ld: usize, off: u
     let hw = g.h * g.w;
     let dx = &mut dx[..g.cin_g() * hw];
     if parallel {
-        dx.par_chunks_mut(hw).enumerate().for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane, ld, off));
+        dx.par_chunks_mut(hw)
+            .enumerate()
+            .for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane, ld, off));
     } else {
-        dx.chunks_mut(hw).enumerate().for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane, ld, off));
+        dx.chunks_mut(hw)
+            .enumerate()
+            .for_each(|(c, plane)| col2im_channel(&col[c * per_channel..], g, plane, ld, off));
     }
 }
 
@@ -204,11 +212,21 @@ impl Plan {
         let threads = rayon::current_num_threads();
         let (k, l) = (g.k().max(1), g.l().max(1));
         // Aim for ≥ 2048 output columns per GEMM, with the unfolded matrix under 1M values.
-        let chunk = if g.is_pointwise() { 1 } else { (2048usize.div_ceil(l)).min((1 << 20) / (k * l).max(1)).clamp(1, g.n.max(1)) };
+        let chunk = if g.is_pointwise() {
+            1
+        } else {
+            (2048usize.div_ceil(l))
+                .min((1 << 20) / (k * l).max(1))
+                .clamp(1, g.n.max(1))
+        };
         let chunks = g.n.div_ceil(chunk);
         let flops_per_chunk = 2 * g.c_out * l * k * chunk;
         let chunk_parallel = threads > 1 && chunks >= threads && flops_per_chunk < (1 << 26);
-        Plan { chunk, chunk_parallel, threads }
+        Plan {
+            chunk,
+            chunk_parallel,
+            threads,
+        }
     }
 
     /// The sample ranges of the chunks.
@@ -218,7 +236,11 @@ impl Plan {
 
     /// (GEMM threads, unfold in parallel) inside one chunk.
     fn inner(&self) -> (usize, bool) {
-        if self.chunk_parallel { (1, false) } else { (self.threads, self.threads > 1) }
+        if self.chunk_parallel {
+            (1, false)
+        } else {
+            (self.threads, self.threads > 1)
+        }
     }
 }
 
@@ -248,7 +270,13 @@ pub fn conv2d_forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &C
 }
 
 /// The forward pass; with `keep`, also the unfolded inputs if they are small (see [`SavedColumns`]).
-pub fn conv2d_forward_saving<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry, keep: bool) -> (Vec<T>, Option<SavedColumns<T>>) {
+pub fn conv2d_forward_saving<T: Float>(
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    g: &ConvGeometry,
+    keep: bool,
+) -> (Vec<T>, Option<SavedColumns<T>>) {
     let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
     let sample_in = g.c_in * g.h * g.w;
     let sample_out = g.c_out * l;
@@ -265,12 +293,31 @@ pub fn conv2d_forward_saving<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>
         let (col, prod) = bufs;
         let mut kept = Vec::new();
         for gi in 0..g.groups {
-            let lhs = MatRef { data: weight, offset: gi * cout_g * k, rs: k, cs: 1 };
+            let lhs = MatRef {
+                data: weight,
+                offset: gi * cout_g * k,
+                rs: k,
+                cs: 1,
+            };
             if g.is_pointwise() {
                 // s == 1: the input plane is already the [cin_g × l] matrix.
                 let xg = &x[range.start * sample_in + gi * cin_g * l..][..cin_g * l];
-                let rhs = MatRef { data: xg, offset: 0, rs: l, cs: 1 };
-                gemm(cout_g, l, k, &mut y[gi * cout_g * l..(gi + 1) * cout_g * l], lhs, rhs, false, gemm_threads);
+                let rhs = MatRef {
+                    data: xg,
+                    offset: 0,
+                    rs: l,
+                    cs: 1,
+                };
+                gemm(
+                    cout_g,
+                    l,
+                    k,
+                    &mut y[gi * cout_g * l..(gi + 1) * cout_g * l],
+                    lhs,
+                    rhs,
+                    false,
+                    gemm_threads,
+                );
                 continue;
             }
             col.resize(k * s * l, T::zero());
@@ -279,7 +326,12 @@ pub fn conv2d_forward_saving<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>
                 im2col(xg, g, col, s * l, j * l, par_unfold);
             }
             prod.resize(cout_g * s * l, T::zero());
-            let rhs = MatRef { data: col.as_slice(), offset: 0, rs: s * l, cs: 1 };
+            let rhs = MatRef {
+                data: col.as_slice(),
+                offset: 0,
+                rs: s * l,
+                cs: 1,
+            };
             gemm(cout_g, s * l, k, prod, lhs, rhs, false, gemm_threads);
             for j in 0..s {
                 for o in 0..cout_g {
@@ -301,10 +353,18 @@ pub fn conv2d_forward_saving<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>
     };
     let chunk_out = plan.chunk * sample_out;
     let kept: Vec<Vec<Vec<T>>> = if plan.chunk_parallel {
-        ranges.par_iter().zip(out.par_chunks_mut(chunk_out)).map_init(|| (Vec::new(), Vec::new()), |b, p| one_chunk(p, b)).collect()
+        ranges
+            .par_iter()
+            .zip(out.par_chunks_mut(chunk_out))
+            .map_init(|| (Vec::new(), Vec::new()), |b, p| one_chunk(p, b))
+            .collect()
     } else {
         let mut bufs = (Vec::new(), Vec::new());
-        ranges.iter().zip(out.chunks_mut(chunk_out)).map(|p| one_chunk(p, &mut bufs)).collect()
+        ranges
+            .iter()
+            .zip(out.chunks_mut(chunk_out))
+            .map(|p| one_chunk(p, &mut bufs))
+            .collect()
     };
     (out, keep.then_some(kept))
 }
@@ -324,15 +384,39 @@ pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
         let s = range.len();
         let (col, dyg) = bufs;
         for gi in 0..g.groups {
-            let lhs = MatRef { data: weight, offset: gi * cout_g * k, rs: 1, cs: k }; // Wᵀ: k × cout_g
+            let lhs = MatRef {
+                data: weight,
+                offset: gi * cout_g * k,
+                rs: 1,
+                cs: k,
+            }; // Wᵀ: k × cout_g
             if g.is_pointwise() {
-                let rhs = MatRef { data: dy, offset: range.start * g.c_out * l + gi * cout_g * l, rs: l, cs: 1 };
-                gemm(k, l, cout_g, &mut dxs[gi * cin_g * l..(gi + 1) * cin_g * l], lhs, rhs, false, gemm_threads);
+                let rhs = MatRef {
+                    data: dy,
+                    offset: range.start * g.c_out * l + gi * cout_g * l,
+                    rs: l,
+                    cs: 1,
+                };
+                gemm(
+                    k,
+                    l,
+                    cout_g,
+                    &mut dxs[gi * cin_g * l..(gi + 1) * cin_g * l],
+                    lhs,
+                    rhs,
+                    false,
+                    gemm_threads,
+                );
                 continue;
             }
             gather_dy(dy, g, range, gi, dyg);
             col.resize(k * s * l, T::zero());
-            let rhs = MatRef { data: dyg.as_slice(), offset: 0, rs: s * l, cs: 1 };
+            let rhs = MatRef {
+                data: dyg.as_slice(),
+                offset: 0,
+                rs: s * l,
+                cs: 1,
+            };
             gemm(k, s * l, cout_g, col, lhs, rhs, false, gemm_threads);
             for j in 0..s {
                 let dxg = &mut dxs[j * sample_in + gi * cin_g * g.h * g.w..][..cin_g * g.h * g.w];
@@ -342,17 +426,28 @@ pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
     };
     let chunk_in = plan.chunk * sample_in;
     if plan.chunk_parallel {
-        ranges.par_iter().zip(dx.par_chunks_mut(chunk_in)).for_each_init(|| (Vec::new(), Vec::new()), |b, p| one_chunk(p, b));
+        ranges
+            .par_iter()
+            .zip(dx.par_chunks_mut(chunk_in))
+            .for_each_init(|| (Vec::new(), Vec::new()), |b, p| one_chunk(p, b));
     } else {
         let mut bufs = (Vec::new(), Vec::new());
-        ranges.iter().zip(dx.chunks_mut(chunk_in)).for_each(|p| one_chunk(p, &mut bufs));
+        ranges
+            .iter()
+            .zip(dx.chunks_mut(chunk_in))
+            .for_each(|p| one_chunk(p, &mut bufs));
     }
     dx
 }
 
 /// δW = Σ δy_chunk · col_chunkᵀ, accumulated per thread over its chunks, then summed.
 /// `saved` holds the forward pass's unfolded inputs, if it kept them.
-pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry, saved: Option<&SavedColumns<T>>) -> Vec<T> {
+pub fn conv2d_backward_weight<T: Float>(
+    x: &[T],
+    dy: &[T],
+    g: &ConvGeometry,
+    saved: Option<&SavedColumns<T>>,
+) -> Vec<T> {
     let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
     let sample_in = g.c_in * g.h * g.w;
     let wlen = g.c_out * k;
@@ -368,8 +463,18 @@ pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry, sav
                 let dwg = &mut dw[gi * cout_g * k..(gi + 1) * cout_g * k];
                 if g.is_pointwise() {
                     let xg = &x[range.start * sample_in + gi * cin_g * l..][..cin_g * l];
-                    let lhs = MatRef { data: dy, offset: range.start * g.c_out * l + gi * cout_g * l, rs: l, cs: 1 };
-                    let rhs = MatRef { data: xg, offset: 0, rs: 1, cs: l }; // xᵀ: l × k
+                    let lhs = MatRef {
+                        data: dy,
+                        offset: range.start * g.c_out * l + gi * cout_g * l,
+                        rs: l,
+                        cs: 1,
+                    };
+                    let rhs = MatRef {
+                        data: xg,
+                        offset: 0,
+                        rs: 1,
+                        cs: l,
+                    }; // xᵀ: l × k
                     gemm(cout_g, k, l, dwg, lhs, rhs, true, gemm_threads);
                     continue;
                 }
@@ -385,8 +490,18 @@ pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry, sav
                     }
                 };
                 gather_dy(dy, g, range, gi, &mut dyg);
-                let lhs = MatRef { data: dyg.as_slice(), offset: 0, rs: s * l, cs: 1 };
-                let rhs = MatRef { data: cols, offset: 0, rs: 1, cs: s * l }; // colᵀ: s·l × k
+                let lhs = MatRef {
+                    data: dyg.as_slice(),
+                    offset: 0,
+                    rs: s * l,
+                    cs: 1,
+                };
+                let rhs = MatRef {
+                    data: cols,
+                    offset: 0,
+                    rs: 1,
+                    cs: s * l,
+                }; // colᵀ: s·l × k
                 gemm(cout_g, k, s * l, dwg, lhs, rhs, true, gemm_threads);
             }
         }
@@ -397,7 +512,11 @@ pub fn conv2d_backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry, sav
         // result, the same from run to run.
         let per = ranges.len().div_ceil(plan.threads);
         let per = per.max(1);
-        let parts: Vec<Vec<T>> = ranges.par_chunks(per).enumerate().map(|(i, c)| accumulate((i * per, c))).collect();
+        let parts: Vec<Vec<T>> = ranges
+            .par_chunks(per)
+            .enumerate()
+            .map(|(i, c)| accumulate((i * per, c)))
+            .collect();
         let mut dw = vec![T::zero(); wlen];
         for p in parts {
             dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);

@@ -1,0 +1,80 @@
+//! What `train`, `eval` and `predict` share: datasets by name with the run's subsets, the
+//! normalisation of training (the training images' channel mean and standard deviation), the
+//! padding of random crops, and models rebuilt from checkpoints.
+
+use std::path::Path;
+
+use nabla_core::{Error, Result};
+use nabla_data::ImageDataset;
+use nabla_data::mnist::{Split, fashion_mnist};
+use nabla_data::transforms::Normalize;
+use nabla_models::{ModelSpec, build_model};
+use nabla_nn::Module;
+use nabla_train::TrainConfig;
+use nabla_train::checkpoint::Checkpoint;
+
+/// One split of a dataset by name, from `dir` or the bundled copy.
+pub fn load_dataset(name: &str, dir: Option<&Path>, split: Split) -> Result<ImageDataset> {
+    match name {
+        "fashion-mnist" | "fashion_mnist" | "fashion" => fashion_mnist(dir, split),
+        other => Err(Error::Argument {
+            op: "dataset",
+            msg: format!("unknown dataset '{other}' (available: fashion-mnist)"),
+        }),
+    }
+}
+
+/// The first `n` images of `ds`, or all of them when `n` is 0.
+fn subset(ds: ImageDataset, n: usize) -> ImageDataset {
+    if n > 0 { ds.take(n) } else { ds }
+}
+
+/// The training images a run with `config` trains on (its `train_subset` applied).
+pub fn training_set(config: &TrainConfig, dir: Option<&Path>) -> Result<ImageDataset> {
+    Ok(subset(
+        load_dataset(&config.dataset, dir, Split::Train)?,
+        config.train_subset,
+    ))
+}
+
+/// The test images, the first `n` only when `n` > 0.
+pub fn test_set(config: &TrainConfig, dir: Option<&Path>, n: usize) -> Result<ImageDataset> {
+    Ok(subset(load_dataset(&config.dataset, dir, Split::Test)?, n))
+}
+
+/// (x − mean) / std per channel with the statistics of the training images (std at least 1e-6).
+pub fn normalization(train: &ImageDataset) -> Normalize {
+    let stats = train.channel_stats();
+    Normalize {
+        mean: stats.iter().map(|s| s.0 as f32).collect(),
+        std: stats.iter().map(|s| s.1.max(1e-6) as f32).collect(),
+    }
+}
+
+/// The padding of random crops during training, and of the shifted crops of test-time
+/// augmentation: 2 pixels for images up to 28×28, 4 for larger ones (CIFAR's 32×32).
+pub fn crop_padding(height: usize) -> usize {
+    if height <= 28 { 2 } else { 4 }
+}
+
+/// A checkpoint and the model it holds, rebuilt from its configuration, weights loaded, in
+/// evaluation mode.
+pub fn load_model(path: &Path) -> Result<(Box<dyn Module>, Checkpoint)> {
+    let ck = Checkpoint::load(path)?;
+    let spec = ModelSpec {
+        input: ck.meta.input,
+        classes: ck.meta.classes.len(),
+    };
+    let model = build_model(&ck.meta.config.model, &spec)?;
+    nabla_nn::state::load_state_dict(model.as_ref(), &ck.model, &path.display().to_string())?;
+    model.eval();
+    Ok((model, ck))
+}
+
+/// Top `k` (index, probability) pairs of one probability row, most probable first.
+pub fn top_k(probs: &[f64], k: usize) -> Vec<(usize, f64)> {
+    let mut order: Vec<(usize, f64)> = probs.iter().copied().enumerate().collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    order.truncate(k);
+    order
+}
