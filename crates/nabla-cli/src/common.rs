@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use nabla_core::{Error, Result};
+use nabla_core::Result;
 use nabla_data::ImageDataset;
+use nabla_data::folder::{ColorMode, FolderOptions, load_image_folder};
 use nabla_data::mnist::{Split, fashion_mnist};
 use nabla_data::transforms::Normalize;
 use nabla_models::{ModelSpec, build_model};
@@ -13,14 +14,22 @@ use nabla_nn::Module;
 use nabla_train::TrainConfig;
 use nabla_train::checkpoint::Checkpoint;
 
-/// One split of a dataset by name, from `dir` or the bundled copy.
+/// One split of an image dataset by name: `fashion-mnist` (bundled), `mnist`, `kmnist`,
+/// `cifar10`, `cifar100` (looked up in `dir`, $NABLA_DATA, the user cache and
+/// /usr/share/datasets; see `nabla data list`), or `folder:PATH` (PATH/train and PATH/test with
+/// one sub-folder per class, read as 32×32 RGB).
 pub fn load_dataset(name: &str, dir: Option<&Path>, split: Split) -> Result<ImageDataset> {
+    if let Some(root) = name.strip_prefix("folder:") {
+        let part = match split {
+            Split::Train => "train",
+            Split::Test => "test",
+        };
+        let opts = FolderOptions { mode: ColorMode::Rgb, size: [32, 32] };
+        return load_image_folder(&Path::new(root).join(part), &opts);
+    }
     match name {
-        "fashion-mnist" | "fashion_mnist" | "fashion" => fashion_mnist(dir, split),
-        other => Err(Error::Argument {
-            op: "dataset",
-            msg: format!("unknown dataset '{other}' (available: fashion-mnist)"),
-        }),
+        "fashion-mnist" | "fashion_mnist" | "fashion" if dir.is_none() => fashion_mnist(None, split),
+        other => nabla_data::catalog::load(other, dir, split),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::common;
 use clap::Args;
 use nabla_core::{Error, Result, manual_seed};
 use nabla_data::transforms::{Compose, RandomCrop, Transform};
+use nabla_data::csv::{Task, read_csv};
 use nabla_data::{DataLoader, Dataset, LoaderConfig};
 use nabla_models::{ModelSpec, build_model};
 use nabla_train::checkpoint::Checkpoint;
@@ -67,6 +68,12 @@ pub struct TrainArgs {
     /// Continue the run saved in the output directory's checkpoint
     #[arg(long)]
     resume: bool,
+    /// For --dataset csv:PATH: the target column
+    #[arg(long)]
+    target: Option<String>,
+    /// For --dataset csv:PATH: predict a number with a linear output and mean squared error
+    #[arg(long)]
+    regression: bool,
     /// Print nothing but errors
     #[arg(long, short)]
     quiet: bool,
@@ -112,6 +119,9 @@ impl TrainArgs {
             label_smoothing: self.label_smoothing.unwrap_or(d.label_smoothing),
             augment: self.augment || d.augment,
             seed: self.seed.unwrap_or(d.seed),
+            target: self.target.clone(),
+            regression: self.regression,
+            target_scale: None,
             train_subset: self.train_subset.unwrap_or(0),
             test_subset: self.test_subset.unwrap_or(0),
         }
@@ -157,46 +167,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     config.validate()?;
     manual_seed(config.seed);
 
-    let train = common::training_set(&config, args.data_dir.as_deref())?;
-    let test = common::test_set(&config, args.data_dir.as_deref(), config.test_subset)?;
-    let normalize = common::normalization(&train);
-    let mut train_tf: Vec<Box<dyn Transform>> = Vec::new();
-    if config.augment {
-        let [_, h, w] = train.shape;
-        train_tf.push(Box::new(RandomCrop {
-            size: [h, w],
-            padding: common::crop_padding(h),
-            mode: nabla_core::PaddingMode::Replicate,
-        }));
-    }
-    train_tf.push(Box::new(normalize.clone()));
-    let classes = train.classes();
-    let input = train.shape;
-    let spec = ModelSpec {
-        input,
-        classes: classes.len(),
-    };
-    let model = build_model(&config.model, &spec)?;
+    let mut config = config;
+    let (train_loader, test_loader, classes, input) = loaders(&mut config, args.data_dir.as_deref())?;
+    let outputs = if config.regression { 1 } else { classes.len() };
+    let model = build_model(&config.model, &ModelSpec { input, classes: outputs })?;
     let optimizer = config.optimizer(model.named_parameters())?;
     let scheduler = config.scheduler()?;
-    let loader_cfg = LoaderConfig {
-        batch_size: config.batch_size,
-        shuffle: true,
-        drop_last: false,
-        seed: config.seed,
-        workers: 1,
-        prefetch: 4,
-    };
-    let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
-    let test_loader = DataLoader::new(
-        Arc::new(test),
-        Some(Arc::new(Compose(vec![Box::new(normalize)]))),
-        LoaderConfig {
-            batch_size: 1000,
-            shuffle: false,
-            ..loader_cfg
-        },
-    );
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -241,7 +217,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     let summary = trainer.run(start)?;
-    if !args.quiet {
+    if !args.quiet && config.regression {
+        let std = config.target_scale.map_or(1.0, |s| s.1);
+        println!(
+            "test MSE {:.4} (standardised target), RMSE {:.3} in target units  ({:.0} s in all)",
+            summary.test_loss,
+            summary.test_loss.sqrt() * std,
+            summary.seconds
+        );
+    } else if !args.quiet {
         println!(
             "test top-1 {:.2}%  top-5 {:.2}%  loss {:.4}  ({:.0} training samples/s, {:.0} s in all)",
             100.0 * summary.test_top1,
@@ -255,4 +239,62 @@ pub fn run(args: TrainArgs) -> Result<()> {
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// The training and test loaders, the class names and the input shape `[C, H, W]` (`[F, 1, 1]`
+/// for tables) of `config`'s dataset.
+fn loaders(config: &mut TrainConfig, data_dir: Option<&std::path::Path>) -> Result<(DataLoader, DataLoader, Vec<String>, [usize; 3])> {
+    let loader_cfg = LoaderConfig { batch_size: config.batch_size, shuffle: true, drop_last: false, seed: config.seed, workers: 1, prefetch: 4 };
+    let test_cfg = LoaderConfig { batch_size: 1000, shuffle: false, ..loader_cfg };
+    if let Some(path) = config.dataset.strip_prefix("csv:") {
+        let target = config.target.as_deref().ok_or_else(|| Error::Argument { op: "train", msg: "--dataset csv:PATH needs --target COLUMN".into() })?;
+        let task = if config.regression { Task::Regression } else { Task::Classification };
+        let table = read_csv(std::path::Path::new(path), target, task)?;
+        // A seeded 80/20 split; features standardised with the training rows' statistics.
+        let (mut train, mut test) = table.split(0.2, config.seed);
+        if config.train_subset > 0 {
+            train = train.take(config.train_subset);
+        }
+        if config.test_subset > 0 {
+            test = test.take(config.test_subset);
+        }
+        let stats = train.feature_stats();
+        train.standardize(&stats);
+        test.standardize(&stats);
+        if config.regression {
+            // Standardise the target too, so one learning rate suits any unit; remember how.
+            let n = train.targets.len().max(1) as f64;
+            let mean = train.targets.iter().map(|&t| t as f64).sum::<f64>() / n;
+            let std = (train.targets.iter().map(|&t| (t as f64 - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
+            for t in train.targets.iter_mut().chain(test.targets.iter_mut()) {
+                *t = ((*t as f64 - mean) / std) as f32;
+            }
+            config.target_scale = Some((mean, std));
+        }
+        let classes = if config.regression { vec![target.to_string()] } else { train.classes.clone() };
+        let input = [train.num_features(), 1, 1];
+        return Ok((DataLoader::new(Arc::new(train), None, loader_cfg), DataLoader::new(Arc::new(test), None, test_cfg), classes, input));
+    }
+    if config.regression {
+        return Err(Error::Argument { op: "train", msg: "--regression needs a table: --dataset csv:PATH --target COLUMN".into() });
+    }
+    let train = common::training_set(config, data_dir)?;
+    let test = common::test_set(config, data_dir, config.test_subset)?;
+
+    let normalize = common::normalization(&train);
+    let mut train_tf: Vec<Box<dyn Transform>> = Vec::new();
+    if config.augment {
+        let [c, h, w] = train.shape;
+        train_tf.push(Box::new(RandomCrop { size: [h, w], padding: common::crop_padding(h), mode: nabla_core::PaddingMode::Replicate }));
+        if c == 3 {
+            // Natural images (CIFAR, photo folders) may be mirrored; digits and clothes stay as they are.
+            train_tf.push(Box::new(nabla_data::transforms::RandomHorizontalFlip(0.5)));
+        }
+    }
+    train_tf.push(Box::new(normalize.clone()));
+    let classes = train.classes();
+    let input = train.shape;
+    let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
+    let test_loader = DataLoader::new(Arc::new(test), Some(Arc::new(Compose(vec![Box::new(normalize)]))), test_cfg);
+    Ok((train_loader, test_loader, classes, input))
 }

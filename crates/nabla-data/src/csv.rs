@@ -192,6 +192,48 @@ impl TabularDataset {
         self
     }
 
+    /// The rows at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Self {
+        let f = self.num_features();
+        TabularDataset {
+            features: rows.iter().flat_map(|&i| self.features[i * f..(i + 1) * f].iter().copied()).collect(),
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            targets: if self.targets.is_empty() { Vec::new() } else { rows.iter().map(|&i| self.targets[i]).collect() },
+            ..self.clone_meta()
+        }
+    }
+
+    fn clone_meta(&self) -> Self {
+        TabularDataset {
+            features: Vec::new(),
+            feature_names: self.feature_names.clone(),
+            target_name: self.target_name.clone(),
+            task: self.task,
+            labels: Vec::new(),
+            targets: Vec::new(),
+            classes: self.classes.clone(),
+        }
+    }
+
+    /// A seeded random split into (train, test) with `test_fraction` of the rows in test.
+    pub fn split(&self, test_fraction: f64, seed: u64) -> (Self, Self) {
+        let n = self.labels.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        nabla_core::Generator::seed_from_u64(seed).shuffle(&mut order);
+        let n_test = ((n as f64) * test_fraction).round() as usize;
+        (self.select(&order[n_test..]), self.select(&order[..n_test]))
+    }
+
+    /// (x − mean) / std per feature, with statistics computed elsewhere (the training rows).
+    pub fn standardize(&mut self, stats: &[(f64, f64)]) {
+        let f = self.num_features();
+        for row in self.features.chunks_mut(f.max(1)) {
+            for (v, (m, s)) in row.iter_mut().zip(stats) {
+                *v = ((*v as f64 - m) / s.max(1e-12)) as f32;
+            }
+        }
+    }
+
     /// Mean and standard deviation of each feature column (for normalisation).
     pub fn feature_stats(&self) -> Vec<(f64, f64)> {
         let f = self.num_features();

@@ -99,31 +99,35 @@ impl DataLoader {
         let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(order.len())];
         let mut xs = Vec::new();
         let mut ys = Vec::with_capacity(idx.len());
+        let mut targets = Vec::new();
         let mut shape = dataset.sample_shape();
         for &i in idx {
             let (data, y) = dataset.get(i);
-            let s = Sample {
-                data,
-                shape: [shape[0], shape[1], shape[2]],
+            // Transforms work on [C, H, W] images; other samples (table rows) pass unchanged.
+            let data = match (transform, shape.len()) {
+                (Some(t), 3) => {
+                    let s = Sample { data, shape: [shape[0], shape[1], shape[2]] };
+                    let s = t.apply(s, &mut Generator::seed_from_u64(mix(cfg.seed, epoch as u64, 2 + i as u64)));
+                    shape = s.shape.to_vec();
+                    s.data
+                }
+                _ => data,
             };
-            let s = match transform {
-                Some(t) => t.apply(
-                    s,
-                    &mut Generator::seed_from_u64(mix(cfg.seed, epoch as u64, 2 + i as u64)),
-                ),
-                None => s,
-            };
-            shape = s.shape.to_vec();
-            xs.extend_from_slice(&s.data);
+            xs.extend_from_slice(&data);
             ys.push(y);
+            if let Some(t) = dataset.target(i) {
+                targets.push(t);
+            }
         }
         let mut dims = vec![idx.len()];
         dims.extend(&shape);
-        Ok(Batch {
-            x: Tensor::from_vec(xs, dims)?,
-            y: Tensor::from_vec(ys, (idx.len(),))?,
-            index: b,
-        })
+        // Regression: the targets as a [B, 1] f32 column; classification: the labels [B] (i64).
+        let y = if targets.len() == idx.len() && !idx.is_empty() {
+            Tensor::from_vec(targets, (idx.len(), 1))?
+        } else {
+            Tensor::from_vec(ys, (idx.len(),))?
+        };
+        Ok(Batch { x: Tensor::from_vec(xs, dims)?, y, index: b })
     }
 
     /// The batches of `epoch` from batch `start` on (for resuming mid-epoch).

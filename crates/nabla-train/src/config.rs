@@ -51,6 +51,16 @@ pub struct TrainConfig {
     pub train_subset: usize,
     /// Use only the first N test images (0: all).
     pub test_subset: usize,
+    /// For `csv:PATH` datasets: the target column.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// For `csv:PATH` datasets: predict a number (mean squared error) instead of a class.
+    #[serde(default)]
+    pub regression: bool,
+    /// For regression: the (mean, std) the targets were standardised with; predictions in the
+    /// target's units are mean + std·output.
+    #[serde(default)]
+    pub target_scale: Option<(f64, f64)>,
 }
 
 impl Default for TrainConfig {
@@ -74,6 +84,9 @@ impl Default for TrainConfig {
             seed: 42,
             train_subset: 0,
             test_subset: 0,
+            target: None,
+            regression: false,
+            target_scale: None,
         }
     }
 }

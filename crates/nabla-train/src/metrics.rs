@@ -45,6 +45,8 @@ pub struct Evaluation {
     pub top5: usize,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
+    /// A regression: the loss is the mean squared error, and accuracies are NaN.
+    pub regression: bool,
 }
 
 impl Evaluation {
@@ -75,13 +77,26 @@ impl Evaluation {
         self.loss_sum += loss_sum;
     }
 
+    /// Adds a regression batch: its summed squared error over `n` targets.
+    pub fn add_regression(&mut self, squared_error_sum: f64, n: usize) {
+        self.regression = true;
+        self.count += n;
+        self.loss_sum += squared_error_sum;
+    }
+
     pub fn loss(&self) -> f64 {
         self.loss_sum / self.count.max(1) as f64
     }
     pub fn top1(&self) -> f64 {
+        if self.regression {
+            return f64::NAN;
+        }
         self.top1 as f64 / self.count.max(1) as f64
     }
     pub fn top5(&self) -> f64 {
+        if self.regression {
+            return f64::NAN;
+        }
         self.top5 as f64 / self.count.max(1) as f64
     }
 }

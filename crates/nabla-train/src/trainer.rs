@@ -13,7 +13,7 @@ use crate::metrics::{EpochMetrics, Evaluation};
 use nabla_core::{Error, Result, no_grad};
 use nabla_data::DataLoader;
 use nabla_nn::Module;
-use nabla_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy};
+use nabla_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::LrScheduler;
 use serde::Serialize;
@@ -103,16 +103,16 @@ impl Trainer {
         let _guard = nabla_core::NoGradGuard::new();
         for batch in loader.epoch(0, 0) {
             let batch = batch?;
-            let logits = model.forward(&batch.x)?;
-            let loss = cross_entropy(
-                &logits,
-                &batch.y,
-                &CrossEntropyOptions {
-                    reduction: Reduction::Sum,
-                    ..Default::default()
-                },
-            )?;
-            eval.add(&logits.to_vec::<f32>()?, &batch.y.to_vec::<i64>()?, loss.item()?);
+            let out = model.forward(&batch.x)?;
+            if batch.y.dtype() == nabla_core::DType::F32 {
+                // Regression: the summed squared error; accuracy does not apply.
+                let loss = mse_loss(&out, &batch.y, Reduction::Sum)?;
+                eval.add_regression(loss.item()?, batch.y.elem_count());
+                continue;
+            }
+            let opts = CrossEntropyOptions { reduction: Reduction::Sum, ..Default::default() };
+            let loss = cross_entropy(&out, &batch.y, &opts)?;
+            eval.add(&out.to_vec::<f32>()?, &batch.y.to_vec::<i64>()?, loss.item()?);
         }
         Ok(eval)
     }
@@ -162,7 +162,12 @@ impl Trainer {
             for batch in self.train.epoch(epoch, first_batch) {
                 let batch = batch?;
                 let logits = self.model.forward(&batch.x)?;
-                let loss = cross_entropy(&logits, &batch.y, &ce)?;
+                let regression = batch.y.dtype() == nabla_core::DType::F32;
+                let loss = if regression {
+                    mse_loss(&logits, &batch.y, Reduction::Mean)?
+                } else {
+                    cross_entropy(&logits, &batch.y, &ce)?
+                };
                 let loss_v = loss.item()?;
                 let grads = loss.backward()?;
                 if !loss_v.is_finite() || self.first_non_finite(&grads).is_some() {
@@ -181,12 +186,10 @@ impl Trainer {
                 }
                 self.optimizer.step(&grads)?;
                 let n = batch.y.elem_count();
-                let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
-                p.correct += pred
-                    .iter()
-                    .zip(batch.y.to_vec::<i64>()?)
-                    .filter(|(a, b)| **a == *b)
-                    .count();
+                if !regression {
+                    let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
+                    p.correct += pred.iter().zip(batch.y.to_vec::<i64>()?).filter(|(a, b)| **a == *b).count();
+                }
                 p.loss_sum += loss_v * n as f64;
                 p.count += n;
                 if let Some(b) = &bar {
@@ -232,7 +235,7 @@ impl Trainer {
             let m = EpochMetrics {
                 epoch: epoch + 1,
                 train_loss: p.loss_sum / p.count.max(1) as f64,
-                train_acc: p.correct as f64 / p.count.max(1) as f64,
+                train_acc: if eval.regression { f64::NAN } else { p.correct as f64 / p.count.max(1) as f64 },
                 test_loss: eval.loss(),
                 test_top1: eval.top1(),
                 test_top5: eval.top5(),
@@ -240,7 +243,19 @@ impl Trainer {
                 seconds,
                 train_samples_per_s: p.count as f64 / seconds.max(1e-9),
             };
-            if self.verbose {
+            if self.verbose && eval.regression {
+                let scale = self.config.target_scale.map_or(1.0, |(_, std)| std);
+                eprintln!(
+                    "epoch {:>2}/{}  train MSE {:.4}  test MSE {:.4} (standardised target; test RMSE {:.3} in target units)  lr {:.4}  {:.1}s",
+                    m.epoch,
+                    self.config.epochs,
+                    m.train_loss,
+                    m.test_loss,
+                    m.test_loss.sqrt() * scale,
+                    m.lr,
+                    m.seconds
+                );
+            } else if self.verbose {
                 eprintln!(
                     "epoch {:>2}/{}  train loss {:.4} acc {:.2}%  test loss {:.4} top-1 {:.2}% top-5 {:.2}%  lr {:.4}  {:.1}s  {:.0} samples/s",
                     m.epoch,
