@@ -24,7 +24,10 @@ pub fn load_dataset(name: &str, dir: Option<&Path>, split: Split) -> Result<Imag
             Split::Train => "train",
             Split::Test => "test",
         };
-        let opts = FolderOptions { mode: ColorMode::Rgb, size: [32, 32] };
+        let opts = FolderOptions {
+            mode: ColorMode::Rgb,
+            size: [32, 32],
+        };
         return load_image_folder(&Path::new(root).join(part), &opts);
     }
     match name {

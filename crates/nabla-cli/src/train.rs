@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::common;
 use clap::Args;
 use nabla_core::{Error, Result, manual_seed};
-use nabla_data::transforms::{Compose, RandomCrop, Transform};
 use nabla_data::csv::{Task, read_csv};
+use nabla_data::transforms::{Compose, RandomCrop, Transform};
 use nabla_data::{DataLoader, Dataset, LoaderConfig};
 use nabla_models::{ModelSpec, build_model};
 use nabla_train::checkpoint::Checkpoint;
@@ -170,7 +170,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut config = config;
     let (train_loader, test_loader, classes, input) = loaders(&mut config, args.data_dir.as_deref())?;
     let outputs = if config.regression { 1 } else { classes.len() };
-    let model = build_model(&config.model, &ModelSpec { input, classes: outputs })?;
+    let model = build_model(
+        &config.model,
+        &ModelSpec {
+            input,
+            classes: outputs,
+        },
+    )?;
     let optimizer = config.optimizer(model.named_parameters())?;
     let scheduler = config.scheduler()?;
 
@@ -243,12 +249,33 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// The training and test loaders, the class names and the input shape `[C, H, W]` (`[F, 1, 1]`
 /// for tables) of `config`'s dataset.
-fn loaders(config: &mut TrainConfig, data_dir: Option<&std::path::Path>) -> Result<(DataLoader, DataLoader, Vec<String>, [usize; 3])> {
-    let loader_cfg = LoaderConfig { batch_size: config.batch_size, shuffle: true, drop_last: false, seed: config.seed, workers: 1, prefetch: 4 };
-    let test_cfg = LoaderConfig { batch_size: 1000, shuffle: false, ..loader_cfg };
+fn loaders(
+    config: &mut TrainConfig,
+    data_dir: Option<&std::path::Path>,
+) -> Result<(DataLoader, DataLoader, Vec<String>, [usize; 3])> {
+    let loader_cfg = LoaderConfig {
+        batch_size: config.batch_size,
+        shuffle: true,
+        drop_last: false,
+        seed: config.seed,
+        workers: 1,
+        prefetch: 4,
+    };
+    let test_cfg = LoaderConfig {
+        batch_size: 1000,
+        shuffle: false,
+        ..loader_cfg
+    };
     if let Some(path) = config.dataset.strip_prefix("csv:") {
-        let target = config.target.as_deref().ok_or_else(|| Error::Argument { op: "train", msg: "--dataset csv:PATH needs --target COLUMN".into() })?;
-        let task = if config.regression { Task::Regression } else { Task::Classification };
+        let target = config.target.as_deref().ok_or_else(|| Error::Argument {
+            op: "train",
+            msg: "--dataset csv:PATH needs --target COLUMN".into(),
+        })?;
+        let task = if config.regression {
+            Task::Regression
+        } else {
+            Task::Classification
+        };
         let table = read_csv(std::path::Path::new(path), target, task)?;
         // A seeded 80/20 split; features standardised with the training rows' statistics.
         let (mut train, mut test) = table.split(0.2, config.seed);
@@ -265,18 +292,32 @@ fn loaders(config: &mut TrainConfig, data_dir: Option<&std::path::Path>) -> Resu
             // Standardise the target too, so one learning rate suits any unit; remember how.
             let n = train.targets.len().max(1) as f64;
             let mean = train.targets.iter().map(|&t| t as f64).sum::<f64>() / n;
-            let std = (train.targets.iter().map(|&t| (t as f64 - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
+            let std = (train.targets.iter().map(|&t| (t as f64 - mean).powi(2)).sum::<f64>() / n)
+                .sqrt()
+                .max(1e-12);
             for t in train.targets.iter_mut().chain(test.targets.iter_mut()) {
                 *t = ((*t as f64 - mean) / std) as f32;
             }
             config.target_scale = Some((mean, std));
         }
-        let classes = if config.regression { vec![target.to_string()] } else { train.classes.clone() };
+        let classes = if config.regression {
+            vec![target.to_string()]
+        } else {
+            train.classes.clone()
+        };
         let input = [train.num_features(), 1, 1];
-        return Ok((DataLoader::new(Arc::new(train), None, loader_cfg), DataLoader::new(Arc::new(test), None, test_cfg), classes, input));
+        return Ok((
+            DataLoader::new(Arc::new(train), None, loader_cfg),
+            DataLoader::new(Arc::new(test), None, test_cfg),
+            classes,
+            input,
+        ));
     }
     if config.regression {
-        return Err(Error::Argument { op: "train", msg: "--regression needs a table: --dataset csv:PATH --target COLUMN".into() });
+        return Err(Error::Argument {
+            op: "train",
+            msg: "--regression needs a table: --dataset csv:PATH --target COLUMN".into(),
+        });
     }
     let train = common::training_set(config, data_dir)?;
     let test = common::test_set(config, data_dir, config.test_subset)?;
@@ -285,7 +326,11 @@ fn loaders(config: &mut TrainConfig, data_dir: Option<&std::path::Path>) -> Resu
     let mut train_tf: Vec<Box<dyn Transform>> = Vec::new();
     if config.augment {
         let [c, h, w] = train.shape;
-        train_tf.push(Box::new(RandomCrop { size: [h, w], padding: common::crop_padding(h), mode: nabla_core::PaddingMode::Replicate }));
+        train_tf.push(Box::new(RandomCrop {
+            size: [h, w],
+            padding: common::crop_padding(h),
+            mode: nabla_core::PaddingMode::Replicate,
+        }));
         if c == 3 {
             // Natural images (CIFAR, photo folders) may be mirrored; digits and clothes stay as they are.
             train_tf.push(Box::new(nabla_data::transforms::RandomHorizontalFlip(0.5)));
@@ -295,6 +340,10 @@ fn loaders(config: &mut TrainConfig, data_dir: Option<&std::path::Path>) -> Resu
     let classes = train.classes();
     let input = train.shape;
     let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
-    let test_loader = DataLoader::new(Arc::new(test), Some(Arc::new(Compose(vec![Box::new(normalize)]))), test_cfg);
+    let test_loader = DataLoader::new(
+        Arc::new(test),
+        Some(Arc::new(Compose(vec![Box::new(normalize)]))),
+        test_cfg,
+    );
     Ok((train_loader, test_loader, classes, input))
 }

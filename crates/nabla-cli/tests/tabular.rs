@@ -4,7 +4,11 @@
 use std::process::Command;
 
 fn nabla(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nabla")).args(args).env("NABLA_NUM_THREADS", "1").output().expect("the nabla binary runs")
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(args)
+        .env("NABLA_NUM_THREADS", "1")
+        .output()
+        .expect("the nabla binary runs")
 }
 
 fn data(name: &str) -> String {
@@ -12,7 +16,10 @@ fn data(name: &str) -> String {
 }
 
 fn tmp(name: &str) -> String {
-    std::env::temp_dir().join(format!("nabla-tabular-{name}-{}", std::process::id())).display().to_string()
+    std::env::temp_dir()
+        .join(format!("nabla-tabular-{name}-{}", std::process::id()))
+        .display()
+        .to_string()
 }
 
 fn summary(dir: &str) -> serde_json::Value {
@@ -23,7 +30,24 @@ fn summary(dir: &str) -> serde_json::Value {
 fn breast_cancer_classification_from_the_command_line() {
     let out = tmp("bc");
     let ds = data("breast_cancer.csv");
-    let o = nabla(&["train", "--quiet", "--dataset", &ds, "--target", "malignant", "--model", "mlp:16", "--epochs", "20", "--batch-size", "32", "--optimizer", "adam", "--out", &out]);
+    let o = nabla(&[
+        "train",
+        "--quiet",
+        "--dataset",
+        &ds,
+        "--target",
+        "malignant",
+        "--model",
+        "mlp:16",
+        "--epochs",
+        "20",
+        "--batch-size",
+        "32",
+        "--optimizer",
+        "adam",
+        "--out",
+        &out,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let top1 = summary(&out)["test_top1"].as_f64().unwrap();
     // A constant guess gets 63% (357 benign of 569); a fitted model gets above 90%.
@@ -35,7 +59,27 @@ fn breast_cancer_classification_from_the_command_line() {
 fn diabetes_regression_from_the_command_line() {
     let out = tmp("diab");
     let ds = data("diabetes.csv");
-    let o = nabla(&["train", "--quiet", "--dataset", &ds, "--target", "progression", "--regression", "--model", "mlp:32", "--epochs", "30", "--batch-size", "32", "--optimizer", "adam", "--lr", "0.003", "--out", &out]);
+    let o = nabla(&[
+        "train",
+        "--quiet",
+        "--dataset",
+        &ds,
+        "--target",
+        "progression",
+        "--regression",
+        "--model",
+        "mlp:32",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "32",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.003",
+        "--out",
+        &out,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Test MSE of the standardised target: predicting the mean gives about 1; a fit explains
     // roughly half the variance (R² ≈ 0.4–0.5 on this data set).
@@ -48,10 +92,31 @@ fn diabetes_regression_from_the_command_line() {
 fn a_diverging_run_names_the_step_and_the_layer() {
     let out = tmp("nan");
     let ds = data("diabetes.csv");
-    let o = nabla(&["train", "--quiet", "--dataset", &ds, "--target", "progression", "--regression", "--model", "mlp:32", "--epochs", "3", "--lr", "1e30", "--warmup-epochs", "0", "--out", &out]);
+    let o = nabla(&[
+        "train",
+        "--quiet",
+        "--dataset",
+        &ds,
+        "--target",
+        "progression",
+        "--regression",
+        "--model",
+        "mlp:32",
+        "--epochs",
+        "3",
+        "--lr",
+        "1e30",
+        "--warmup-epochs",
+        "0",
+        "--out",
+        &out,
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.starts_with("error: train: non-finite loss or gradient at epoch 1 step"), "{err}");
+    assert!(
+        err.starts_with("error: train: non-finite loss or gradient at epoch 1 step"),
+        "{err}"
+    );
     assert!(err.contains("layers.") || err.contains("the loss itself"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     std::fs::remove_dir_all(&out).ok();
@@ -60,10 +125,33 @@ fn a_diverging_run_names_the_step_and_the_layer() {
 #[test]
 fn a_table_needs_a_target_column() {
     let ds = data("diabetes.csv");
-    let o = nabla(&["train", "--quiet", "--dataset", &ds, "--model", "mlp:8", "--out", &tmp("nt")]);
+    let o = nabla(&[
+        "train",
+        "--quiet",
+        "--dataset",
+        &ds,
+        "--model",
+        "mlp:8",
+        "--out",
+        &tmp("nt"),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "error: train: --dataset csv:PATH needs --target COLUMN");
-    let o = nabla(&["train", "--quiet", "--dataset", &ds, "--target", "nope", "--model", "mlp:8", "--out", &tmp("nc")]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "error: train: --dataset csv:PATH needs --target COLUMN"
+    );
+    let o = nabla(&[
+        "train",
+        "--quiet",
+        "--dataset",
+        &ds,
+        "--target",
+        "nope",
+        "--model",
+        "mlp:8",
+        "--out",
+        &tmp("nc"),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
 }

@@ -196,9 +196,16 @@ impl TabularDataset {
     pub fn select(&self, rows: &[usize]) -> Self {
         let f = self.num_features();
         TabularDataset {
-            features: rows.iter().flat_map(|&i| self.features[i * f..(i + 1) * f].iter().copied()).collect(),
+            features: rows
+                .iter()
+                .flat_map(|&i| self.features[i * f..(i + 1) * f].iter().copied())
+                .collect(),
             labels: rows.iter().map(|&i| self.labels[i]).collect(),
-            targets: if self.targets.is_empty() { Vec::new() } else { rows.iter().map(|&i| self.targets[i]).collect() },
+            targets: if self.targets.is_empty() {
+                Vec::new()
+            } else {
+                rows.iter().map(|&i| self.targets[i]).collect()
+            },
             ..self.clone_meta()
         }
     }

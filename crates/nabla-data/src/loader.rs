@@ -106,8 +106,14 @@ impl DataLoader {
             // Transforms work on [C, H, W] images; other samples (table rows) pass unchanged.
             let data = match (transform, shape.len()) {
                 (Some(t), 3) => {
-                    let s = Sample { data, shape: [shape[0], shape[1], shape[2]] };
-                    let s = t.apply(s, &mut Generator::seed_from_u64(mix(cfg.seed, epoch as u64, 2 + i as u64)));
+                    let s = Sample {
+                        data,
+                        shape: [shape[0], shape[1], shape[2]],
+                    };
+                    let s = t.apply(
+                        s,
+                        &mut Generator::seed_from_u64(mix(cfg.seed, epoch as u64, 2 + i as u64)),
+                    );
                     shape = s.shape.to_vec();
                     s.data
                 }
@@ -127,7 +133,11 @@ impl DataLoader {
         } else {
             Tensor::from_vec(ys, (idx.len(),))?
         };
-        Ok(Batch { x: Tensor::from_vec(xs, dims)?, y, index: b })
+        Ok(Batch {
+            x: Tensor::from_vec(xs, dims)?,
+            y,
+            index: b,
+        })
     }
 
     /// The batches of `epoch` from batch `start` on (for resuming mid-epoch).

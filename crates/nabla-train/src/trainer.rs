@@ -110,7 +110,10 @@ impl Trainer {
                 eval.add_regression(loss.item()?, batch.y.elem_count());
                 continue;
             }
-            let opts = CrossEntropyOptions { reduction: Reduction::Sum, ..Default::default() };
+            let opts = CrossEntropyOptions {
+                reduction: Reduction::Sum,
+                ..Default::default()
+            };
             let loss = cross_entropy(&out, &batch.y, &opts)?;
             eval.add(&out.to_vec::<f32>()?, &batch.y.to_vec::<i64>()?, loss.item()?);
         }
@@ -188,7 +191,11 @@ impl Trainer {
                 let n = batch.y.elem_count();
                 if !regression {
                     let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
-                    p.correct += pred.iter().zip(batch.y.to_vec::<i64>()?).filter(|(a, b)| **a == *b).count();
+                    p.correct += pred
+                        .iter()
+                        .zip(batch.y.to_vec::<i64>()?)
+                        .filter(|(a, b)| **a == *b)
+                        .count();
                 }
                 p.loss_sum += loss_v * n as f64;
                 p.count += n;
@@ -235,7 +242,11 @@ impl Trainer {
             let m = EpochMetrics {
                 epoch: epoch + 1,
                 train_loss: p.loss_sum / p.count.max(1) as f64,
-                train_acc: if eval.regression { f64::NAN } else { p.correct as f64 / p.count.max(1) as f64 },
+                train_acc: if eval.regression {
+                    f64::NAN
+                } else {
+                    p.correct as f64 / p.count.max(1) as f64
+                },
                 test_loss: eval.loss(),
                 test_top1: eval.top1(),
                 test_top5: eval.top5(),
