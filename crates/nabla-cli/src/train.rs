@@ -16,12 +16,12 @@ use nabla_train::{OptimizerKind, ScheduleKind, TrainConfig, Trainer};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Model name: lenet5, lenet5-classic, mlp, mlp:H1,H2,...
-    #[arg(long, default_value = "lenet5")]
-    model: String,
-    /// Dataset: fashion-mnist (bundled)
-    #[arg(long, default_value = "fashion-mnist")]
-    dataset: String,
+    /// Model: lenet5 (default), lenet5-classic, mlp, mlp:H1,H2,..., a zoo name, or an architecture file PATH.toml
+    #[arg(long)]
+    model: Option<String>,
+    /// Dataset: fashion-mnist (default, bundled), mnist, kmnist, cifar10, cifar100, folder:PATH, csv:PATH
+    #[arg(long)]
+    dataset: Option<String>,
     /// Folder with the dataset's files (default: the bundled copy)
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -96,8 +96,8 @@ impl TrainArgs {
     fn config(&self) -> TrainConfig {
         let d = TrainConfig::default();
         TrainConfig {
-            model: self.model.clone(),
-            dataset: self.dataset.clone(),
+            model: self.model.clone().unwrap_or(d.model),
+            dataset: self.dataset.clone().unwrap_or(d.dataset),
             epochs: self.epochs.unwrap_or(d.epochs),
             batch_size: self.batch_size.unwrap_or(d.batch_size),
             optimizer: self.optimizer.unwrap_or(d.optimizer),
@@ -133,17 +133,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         nabla_core::set_num_threads(t);
     }
     let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "runs/{}-{}-seed{}",
-            args.model
-                .trim_end_matches(".toml")
-                .rsplit('/')
-                .next()
-                .unwrap_or("model")
-                .replace([':', ','], "_"),
-            args.dataset,
-            args.seed.unwrap_or(42)
-        ))
+        let model = args.model.as_deref().unwrap_or("lenet5");
+        let model = model.trim_end_matches(".toml").rsplit('/').next().unwrap_or("model").replace([':', ','], "_");
+        let dataset = args.dataset.as_deref().unwrap_or("fashion-mnist");
+        let dataset = dataset.trim_end_matches(".csv").rsplit(['/', ':']).next().unwrap_or("data").to_string();
+        PathBuf::from(format!("runs/{model}-{dataset}-seed{}", args.seed.unwrap_or(42)))
     });
     let checkpoint = if args.resume {
         let path = out.join("checkpoint.safetensors");
@@ -158,10 +152,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None
     };
     let config = match &checkpoint {
-        Some(ck) => TrainConfig {
-            epochs: args.epochs.unwrap_or(ck.meta.config.epochs),
-            ..ck.meta.config.clone()
-        },
+        Some(ck) => {
+            // A resumed run keeps its model and data; asking for others is a mistake.
+            let saved = &ck.meta.config;
+            for (flag, asked, was) in [("--model", &args.model, &saved.model), ("--dataset", &args.dataset, &saved.dataset)] {
+                if let Some(asked) = asked.as_ref().filter(|a| a != &was) {
+                    return Err(Error::Argument {
+                        op: "train",
+                        msg: format!("the checkpoint in {} was trained with {flag} {was}, not {asked}; use another --out for a new run", out.display()),
+                    });
+                }
+            }
+            TrainConfig { epochs: args.epochs.unwrap_or(saved.epochs), ..saved.clone() }
+        }
         None => args.config(),
     };
     config.validate()?;
@@ -221,6 +224,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             config.lr,
             out.display()
         );
+    }
+    if config.model.ends_with(".toml") {
+        // The run directory keeps the architecture it was trained with.
+        let dst = out.join("architecture.toml");
+        std::fs::create_dir_all(&out).map_err(|e| Error::File { path: out.display().to_string(), msg: e.to_string() })?;
+        if std::path::Path::new(&config.model) != dst {
+            std::fs::copy(&config.model, &dst).map_err(|e| Error::File { path: config.model.clone(), msg: e.to_string() })?;
+        }
     }
     let summary = trainer.run(start)?;
     if !args.quiet && config.regression {
