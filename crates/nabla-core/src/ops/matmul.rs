@@ -91,19 +91,33 @@ impl Tensor {
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("matmul", &[self, rhs], move |g| {
-            let ga = if ta {
+            // NOTE: when an operand is a transposed view (a Linear layer's Wᵀ), its gradient is
+            // computed transposed, (δCᵀ·A)ᵀ instead of Aᵀ·δC, so that it reaches the weight in
+            // the weight's own row-major layout: no strided copy in the optimiser.
+            let ga = if !ta {
+                None
+            } else if is_transposed(&a) {
+                Some(b.matmul(&g.transpose(-1, -2)?)?.transpose(-1, -2)?.sum_to_shape(a.shape())?)
+            } else {
                 Some(g.matmul(&b.transpose(-1, -2)?)?.sum_to_shape(a.shape())?)
-            } else {
-                None
             };
-            let gb = if tb {
-                Some(a.transpose(-1, -2)?.matmul(g)?.sum_to_shape(b.shape())?)
-            } else {
+            let gb = if !tb {
                 None
+            } else if is_transposed(&b) {
+                Some(g.transpose(-1, -2)?.matmul(&a)?.transpose(-1, -2)?.sum_to_shape(b.shape())?)
+            } else {
+                Some(a.transpose(-1, -2)?.matmul(g)?.sum_to_shape(b.shape())?)
             };
             Ok(vec![ga, gb])
         }))
     }
+}
+
+/// True for a matrix (or batch of them) stored column-major: a transposed row-major tensor.
+fn is_transposed(t: &Tensor) -> bool {
+    let r = t.rank();
+    let (d, st) = (t.dims(), t.layout().strides());
+    r >= 2 && d[r - 1] > 1 && d[r - 2] > 1 && st[r - 2] == 1 && st[r - 1] == d[r - 2]
 }
 
 /// One GEMM per batch entry; batch entries run in parallel when there are enough of them.
