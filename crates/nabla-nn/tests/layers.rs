@@ -342,10 +342,13 @@ fn train_and_eval_reach_every_child() {
     assert!(y.iter().all(|v| (v - expected).abs() < 1e-6), "{y:?}");
     net.train();
     let y = net.forward(&x).unwrap().to_vec_f64();
-    assert!(
-        y.iter().all(|v| v.abs() < 1e-3),
-        "training mode: a constant batch normalises to 0, got {y:?}"
-    );
+    // In training mode batch norm uses the batch's statistics: every channel has mean 0
+    // whatever dropout did to the constant input (NOTE: dropout draws from the shared default
+    // generator, so which units it drops depends on the other tests running beside this one).
+    for c in 0..2 {
+        let mean = (0..4).map(|r| y[r * 2 + c]).sum::<f64>() / 4.0;
+        assert!(mean.abs() < 1e-5, "training mode: channel {c} has mean {mean}: {y:?}");
+    }
 }
 
 /// Every case of the fixture file is named by a test here, in losses.rs or in state.rs, and
