@@ -4,7 +4,7 @@
 //! across crate upgrades: checkpoints, dropout masks and initial weights must stay
 //! reproducible for a run to resume exactly.
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 /// xoshiro256++ (Blackman & Vigna, 2019). Its state is four words, saved in checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,27 +89,31 @@ impl Generator {
     }
 }
 
-static DEFAULT: Mutex<Option<Generator>> = Mutex::new(None);
+thread_local! {
+    /// The default generator. NOTE: one per thread, not one per process: a training loop
+    /// runs on one thread, and parallel tests (or programs) that each call `manual_seed` then
+    /// draw cannot disturb one another's sequences.
+    static DEFAULT: RefCell<Option<Generator>> = const { RefCell::new(None) };
+}
 
-/// Seeds the process-wide default generator (PyTorch's `torch.manual_seed`).
+/// Seeds this thread's default generator (PyTorch's `torch.manual_seed`).
 pub fn manual_seed(seed: u64) {
-    *DEFAULT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Generator::seed_from_u64(seed));
+    DEFAULT.with(|d| *d.borrow_mut() = Some(Generator::seed_from_u64(seed)));
 }
 
-/// Runs `f` with the process-wide default generator (seeded with 0 unless `manual_seed` was called).
+/// Runs `f` with this thread's default generator (seeded with 0 unless `manual_seed` was called).
 pub fn with_default_generator<R>(f: impl FnOnce(&mut Generator) -> R) -> R {
-    let mut guard = DEFAULT.lock().unwrap_or_else(|e| e.into_inner());
-    f(guard.get_or_insert_with(|| Generator::seed_from_u64(0)))
+    DEFAULT.with(|d| f(d.borrow_mut().get_or_insert_with(|| Generator::seed_from_u64(0))))
 }
 
-/// The state of the process-wide default generator (saved in checkpoints).
+/// The state of this thread's default generator (saved in checkpoints).
 pub fn default_generator_state() -> [u64; 4] {
     with_default_generator(|g| g.state())
 }
 
-/// Restores the process-wide default generator (resuming from a checkpoint).
+/// Restores this thread's default generator (resuming from a checkpoint).
 pub fn set_default_generator_state(state: [u64; 4]) {
-    *DEFAULT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Generator::from_state(state));
+    DEFAULT.with(|d| *d.borrow_mut() = Some(Generator::from_state(state)));
 }
 
 #[cfg(test)]

@@ -97,14 +97,23 @@ impl Tensor {
             let ga = if !ta {
                 None
             } else if is_transposed(&a) {
-                Some(b.matmul(&g.transpose(-1, -2)?)?.transpose(-1, -2)?.sum_to_shape(a.shape())?)
+                Some(
+                    b.matmul(&g.transpose(-1, -2)?)?
+                        .transpose(-1, -2)?
+                        .sum_to_shape(a.shape())?,
+                )
             } else {
                 Some(g.matmul(&b.transpose(-1, -2)?)?.sum_to_shape(a.shape())?)
             };
             let gb = if !tb {
                 None
             } else if is_transposed(&b) {
-                Some(g.transpose(-1, -2)?.matmul(&a)?.transpose(-1, -2)?.sum_to_shape(b.shape())?)
+                Some(
+                    g.transpose(-1, -2)?
+                        .matmul(&a)?
+                        .transpose(-1, -2)?
+                        .sum_to_shape(b.shape())?,
+                )
             } else {
                 Some(a.transpose(-1, -2)?.matmul(g)?.sum_to_shape(b.shape())?)
             };
