@@ -27,6 +27,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of lines
     #[arg(long)]
     json: bool,
+    /// After the run, train 20 more steps and print the time per layer, forward and backward
+    #[arg(long)]
+    profile: bool,
 }
 
 /// The peers' shuffle: Fisher–Yates driven by splitmix64, j = z mod (i + 1), state carried over epochs.
@@ -133,6 +136,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             accuracy(model.as_ref(), &xte, &test.labels).map(|_| t0.elapsed().as_secs_f64())
         })
         .collect::<Result<_>>()?;
+    if args.profile {
+        profile_steps(model.as_ref(), &mut opt, &xtr, &ytr, args.batch_size, 20)?;
+    }
     let train_sps = n as f64 / median(&mut epoch_secs[..args.epochs.min(3)].to_vec());
     let infer_sps = nt as f64 / median(&mut inf);
     let threads = rayon_threads();
@@ -158,4 +164,58 @@ pub fn run(args: BenchArgs) -> Result<()> {
 fn rayon_threads() -> usize {
     nabla_core::cpu::ensure_thread_pool();
     rayon::current_num_threads()
+}
+
+/// Trains `steps` more steps with the profiler on and prints where the time goes.
+fn profile_steps(model: &dyn Module, opt: &mut Sgd, x: &Tensor, y: &Tensor, batch: usize, steps: usize) -> Result<()> {
+    model.train();
+    nabla_core::profile::enable(true);
+    let _ = nabla_core::profile::take_report();
+    let ce = CrossEntropyOptions::default();
+    let t0 = Instant::now();
+    let (mut loss_s, mut step_s) = (0.0, 0.0);
+    for s in 0..steps {
+        let start = (s * batch) % (y.elem_count() - batch);
+        let (xb, yb) = (x.narrow(0, start, batch)?, y.narrow(0, start, batch)?);
+        let out = nabla_core::profile::scope("model", || model.forward(&xb))?;
+        let t = Instant::now();
+        let loss = cross_entropy(&out, &yb, &ce)?;
+        let grads = loss.backward()?;
+        loss_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        opt.step(&grads)?;
+        step_s += t.elapsed().as_secs_f64();
+    }
+    let total = t0.elapsed().as_secs_f64();
+    nabla_core::profile::enable(false);
+    let report = nabla_core::profile::take_report();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / steps as f64;
+    println!(
+        "\nprofile: {steps} steps of batch {batch}, {:.3} ms per step",
+        total * 1e3 / steps as f64
+    );
+    println!("{:<60} {:>10} {:>10}", "layer", "fwd ms", "bwd ms");
+    for (name, e) in &report {
+        let depth = name.matches('/').count();
+        let short = name.rsplit('/').next().unwrap_or(name);
+        println!(
+            "{:<60} {:>10.3} {:>10.3}",
+            format!("{}{short}", "  ".repeat(depth)),
+            ms(e.forward),
+            ms(e.backward)
+        );
+    }
+    println!(
+        "{:<60} {:>10} {:>10.3}",
+        "loss + backward (all layers, incl. autograd overhead)",
+        "",
+        loss_s * 1e3 / steps as f64
+    );
+    println!(
+        "{:<60} {:>10} {:>10.3}",
+        "optimiser step",
+        "",
+        step_s * 1e3 / steps as f64
+    );
+    Ok(())
 }

@@ -134,9 +134,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| {
         let model = args.model.as_deref().unwrap_or("lenet5");
-        let model = model.trim_end_matches(".toml").rsplit('/').next().unwrap_or("model").replace([':', ','], "_");
+        let model = model
+            .trim_end_matches(".toml")
+            .rsplit('/')
+            .next()
+            .unwrap_or("model")
+            .replace([':', ','], "_");
         let dataset = args.dataset.as_deref().unwrap_or("fashion-mnist");
-        let dataset = dataset.trim_end_matches(".csv").rsplit(['/', ':']).next().unwrap_or("data").to_string();
+        let dataset = dataset
+            .trim_end_matches(".csv")
+            .rsplit(['/', ':'])
+            .next()
+            .unwrap_or("data")
+            .to_string();
         PathBuf::from(format!("runs/{model}-{dataset}-seed{}", args.seed.unwrap_or(42)))
     });
     let checkpoint = if args.resume {
@@ -155,15 +165,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(ck) => {
             // A resumed run keeps its model and data; asking for others is a mistake.
             let saved = &ck.meta.config;
-            for (flag, asked, was) in [("--model", &args.model, &saved.model), ("--dataset", &args.dataset, &saved.dataset)] {
+            for (flag, asked, was) in [
+                ("--model", &args.model, &saved.model),
+                ("--dataset", &args.dataset, &saved.dataset),
+            ] {
                 if let Some(asked) = asked.as_ref().filter(|a| a != &was) {
                     return Err(Error::Argument {
                         op: "train",
-                        msg: format!("the checkpoint in {} was trained with {flag} {was}, not {asked}; use another --out for a new run", out.display()),
+                        msg: format!(
+                            "the checkpoint in {} was trained with {flag} {was}, not {asked}; use another --out for a new run",
+                            out.display()
+                        ),
                     });
                 }
             }
-            TrainConfig { epochs: args.epochs.unwrap_or(saved.epochs), ..saved.clone() }
+            TrainConfig {
+                epochs: args.epochs.unwrap_or(saved.epochs),
+                ..saved.clone()
+            }
         }
         None => args.config(),
     };
@@ -228,9 +247,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if config.model.ends_with(".toml") {
         // The run directory keeps the architecture it was trained with.
         let dst = out.join("architecture.toml");
-        std::fs::create_dir_all(&out).map_err(|e| Error::File { path: out.display().to_string(), msg: e.to_string() })?;
+        std::fs::create_dir_all(&out).map_err(|e| Error::File {
+            path: out.display().to_string(),
+            msg: e.to_string(),
+        })?;
         if std::path::Path::new(&config.model) != dst {
-            std::fs::copy(&config.model, &dst).map_err(|e| Error::File { path: config.model.clone(), msg: e.to_string() })?;
+            std::fs::copy(&config.model, &dst).map_err(|e| Error::File {
+                path: config.model.clone(),
+                msg: e.to_string(),
+            })?;
         }
     }
     let summary = trainer.run(start)?;

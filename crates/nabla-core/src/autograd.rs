@@ -18,6 +18,8 @@ pub(crate) type BackwardFn = Box<dyn FnOnce(&Tensor) -> Result<Vec<Option<Tensor
 /// One recorded op of the graph.
 pub(crate) struct Node {
     pub(crate) op: &'static str,
+    /// The layer that recorded this op, when profiling.
+    pub(crate) scope: Option<std::sync::Arc<str>>,
     pub(crate) inputs: Mutex<Vec<Tensor>>,
     pub(crate) backward: Mutex<Option<BackwardFn>>,
 }
@@ -178,7 +180,11 @@ impl Tensor {
                 ))
             })?;
             let inputs = std::mem::take(&mut *node.inputs.lock().unwrap_or_else(|e| e.into_inner()));
+            let started = node.scope.as_ref().map(|_| std::time::Instant::now());
             let input_grads = backward(&delta)?;
+            if let (Some(scope), Some(t)) = (&node.scope, started) {
+                crate::profile::add_backward(scope, t.elapsed());
+            }
             drop(delta);
             for (input, g) in inputs.iter().zip(input_grads) {
                 let Some(g) = g else { continue };

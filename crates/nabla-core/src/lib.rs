@@ -22,6 +22,7 @@ mod dtype;
 mod error;
 pub mod gradcheck;
 pub mod ops;
+pub mod profile;
 pub mod rng;
 mod shape;
 pub mod storage;

@@ -290,6 +290,7 @@ impl Tensor {
         let backward: BackwardFn = Box::new(backward);
         let node = Node {
             op,
+            scope: crate::profile::current_scope(),
             inputs: Mutex::new(inputs.iter().map(|t| (*t).clone()).collect()),
             backward: Mutex::new(Some(backward)),
         };

@@ -71,7 +71,8 @@ impl LeNet5 {
 
 impl Module for LeNet5 {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.classifier.forward(&self.features.forward(x)?)
+        let f = nabla_core::profile::scope("features", || self.features.forward(x))?;
+        nabla_core::profile::scope("classifier", || self.classifier.forward(&f))
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         self.features.visit_parameters(&join(prefix, "features"), f);

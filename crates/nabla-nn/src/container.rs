@@ -36,8 +36,12 @@ impl Sequential {
 impl Module for Sequential {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
-        for layer in &self.layers {
-            h = layer.forward(&h)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = if nabla_core::profile::is_enabled() {
+                nabla_core::profile::scope(&format!("{i}: {}", layer.describe()), || layer.forward(&h))?
+            } else {
+                layer.forward(&h)?
+            };
         }
         Ok(h)
     }
