@@ -27,6 +27,14 @@ pub fn max_pool2d_forward<T: Float>(x: &[T], g: &PoolGeometry) -> (Vec<T>, Vec<u
         .enumerate()
         .for_each(|(p, (o, ix))| {
             let plane = &x[p * hw..(p + 1) * hw];
+            let inside = g.oh > 0
+                && g.ow > 0
+                && (g.oh - 1) * g.stride[0] + g.kernel[0] <= g.h
+                && (g.ow - 1) * g.stride[1] + g.kernel[1] <= g.w;
+            if g.padding == [0, 0] && g.dilation == [1, 1] && inside {
+                max_pool_plane_unpadded(plane, g, o, ix);
+                return;
+            }
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let mut best = T::neg_infinity();
@@ -59,6 +67,33 @@ pub fn max_pool2d_forward<T: Float>(x: &[T], g: &PoolGeometry) -> (Vec<T>, Vec<u
             }
         });
     (out, idx)
+}
+
+/// Max pooling of one plane when every window lies inside it (no padding, no dilation, no
+/// partial window from ceil_mode): the
+/// common case, without the bounds checks of the general loop.
+fn max_pool_plane_unpadded<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T], ix: &mut [u32]) {
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let base = oy * sh * g.w + ox * sw;
+            let mut best_i = base;
+            let mut best = plane[base];
+            for ki in 0..kh {
+                let row = &plane[base + ki * g.w..base + ki * g.w + kw];
+                for (kj, &v) in row.iter().enumerate() {
+                    // Strictly greater keeps the first maximum on ties; NaN propagates (PyTorch).
+                    if (v > best || v.is_nan()) && !best.is_nan() {
+                        best = v;
+                        best_i = base + ki * g.w + kj;
+                    }
+                }
+            }
+            o[oy * g.ow + ox] = best;
+            ix[oy * g.ow + ox] = best_i as u32;
+        }
+    }
 }
 
 /// δx[argmax] += δy, window by window.
