@@ -75,6 +75,9 @@ pub fn max_pool2d_forward<T: Float>(x: &[T], g: &PoolGeometry) -> (Vec<T>, Vec<u
 fn max_pool_plane_unpadded<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T], ix: &mut [u32]) {
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
+    if [kh, kw, sh, sw] == [2, 2, 2, 2] {
+        return max_pool_plane_2x2(plane, g, o, ix);
+    }
     for oy in 0..g.oh {
         for ox in 0..g.ow {
             let base = oy * sh * g.w + ox * sw;
@@ -92,6 +95,40 @@ fn max_pool_plane_unpadded<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T],
             }
             o[oy * g.ow + ox] = best;
             ix[oy * g.ow + ox] = best_i as u32;
+        }
+    }
+}
+
+/// The 2×2, stride-2 case (LeNet-5, VGG): branch-free selects the compiler can vectorise.
+/// Ties keep the first maximum in scan order; a NaN wins as in the general loop.
+fn max_pool_plane_2x2<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T], ix: &mut [u32]) {
+    let w = g.w;
+    for oy in 0..g.oh {
+        let r0 = &plane[2 * oy * w..2 * oy * w + 2 * g.ow];
+        let r1 = &plane[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * g.ow];
+        let (orow, irow) = (&mut o[oy * g.ow..(oy + 1) * g.ow], &mut ix[oy * g.ow..(oy + 1) * g.ow]);
+        let base = (2 * oy * w) as u32;
+        for (ox, ((out, idx), (p0, p1))) in orow
+            .iter_mut()
+            .zip(irow.iter_mut())
+            .zip(r0.chunks_exact(2).zip(r1.chunks_exact(2)))
+            .enumerate()
+        {
+            let (a, b, c, d) = (p0[0], p0[1], p1[0], p1[1]);
+            let col = base + 2 * ox as u32;
+            let (mut m, mut i) = (a, col);
+            let take = |m: T, v: T| (v > m || v.is_nan()) && !m.is_nan();
+            if take(m, b) {
+                (m, i) = (b, col + 1);
+            }
+            if take(m, c) {
+                (m, i) = (c, col + w as u32);
+            }
+            if take(m, d) {
+                (m, i) = (d, col + w as u32 + 1);
+            }
+            *out = m;
+            *idx = i;
         }
     }
 }
