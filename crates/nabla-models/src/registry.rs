@@ -25,6 +25,9 @@ pub fn model_names() -> &'static [&'static str] {
 /// Builds a model by name: `lenet5`, `lenet5-classic`, `mlp` (784-512-256-10 on MNIST-sized
 /// input) or `mlp:300,100` (hidden sizes given).
 pub fn build_model(name: &str, spec: &ModelSpec) -> Result<Box<dyn Module>> {
+    if let Some(model) = crate::zoo::build_zoo(name, spec.input, spec.classes) {
+        return model;
+    }
     let [c, h, w] = spec.input;
     match name {
         "lenet5" | "lenet" => Ok(Box::new(LeNet5::new(c, spec.classes, LeNetStyle::Modern)?)),
@@ -49,7 +52,11 @@ pub fn build_model(name: &str, spec: &ModelSpec) -> Result<Box<dyn Module>> {
         )?)),
         other => Err(Error::Argument {
             op: "model",
-            msg: format!("unknown model '{other}' (known: {})", model_names().join(", ")),
+            msg: format!(
+                "unknown model '{other}' (known: {}, {})",
+                model_names().join(", "),
+                crate::zoo::zoo_names().join(", ")
+            ),
         }),
     }
 }
