@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn nabla(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nabla")).args(args).env("NABLA_NUM_THREADS", "1").output().expect("the nabla binary runs")
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(args)
+        .env("NABLA_NUM_THREADS", "1")
+        .output()
+        .expect("the nabla binary runs")
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -21,7 +25,10 @@ fn fails_with(args: &[&str], needle: &str) -> String {
     assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("error: ") && err.contains(needle), "{needle:?} not in {err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(needle),
+        "{needle:?} not in {err}"
+    );
     err
 }
 
@@ -29,11 +36,37 @@ fn fails_with(args: &[&str], needle: &str) -> String {
 fn architecture_files_with_unknown_layers_or_bad_shapes() {
     let d = scratch("arch");
     let unknown = d.join("unknown.toml");
-    std::fs::write(&unknown, "[[layer]]\ntype = \"flatten\"\n\n[[layer]]\ntype = \"dense_relu\"\nout = 10\n").unwrap();
-    fails_with(&["train", "--model", unknown.to_str().unwrap(), "--out", d.join("r1").to_str().unwrap()], "line 4: layer 1 (dense_relu): unknown layer type 'dense_relu'");
+    std::fs::write(
+        &unknown,
+        "[[layer]]\ntype = \"flatten\"\n\n[[layer]]\ntype = \"dense_relu\"\nout = 10\n",
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "train",
+            "--model",
+            unknown.to_str().unwrap(),
+            "--out",
+            d.join("r1").to_str().unwrap(),
+        ],
+        "line 4: layer 1 (dense_relu): unknown layer type 'dense_relu'",
+    );
     let shapes = d.join("shapes.toml");
-    std::fs::write(&shapes, "[[layer]]\ntype = \"flatten\"\n\n[[layer]]\ntype = \"conv2d\"\nout = 4\nkernel = 3\n").unwrap();
-    fails_with(&["train", "--model", shapes.to_str().unwrap(), "--out", d.join("r2").to_str().unwrap()], "line 4: layer 1 (conv2d): does not fit its input [1, 784]");
+    std::fs::write(
+        &shapes,
+        "[[layer]]\ntype = \"flatten\"\n\n[[layer]]\ntype = \"conv2d\"\nout = 4\nkernel = 3\n",
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "train",
+            "--model",
+            shapes.to_str().unwrap(),
+            "--out",
+            d.join("r2").to_str().unwrap(),
+        ],
+        "line 4: layer 1 (conv2d): does not fit its input [1, 784]",
+    );
     std::fs::remove_dir_all(&d).ok();
 }
 
@@ -42,10 +75,24 @@ fn a_wrong_idx_magic_number_names_the_file_and_the_byte() {
     let d = scratch("idx");
     let data = d.join("fashion-mnist");
     std::fs::create_dir_all(&data).unwrap();
-    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+    for f in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
         std::fs::write(data.join(f), [0x12u8, 0x34, 0x08, 0x03, 0, 0, 0, 0]).unwrap();
     }
-    fails_with(&["train", "--data-dir", data.to_str().unwrap(), "--out", d.join("r").to_str().unwrap()], "wrong IDX magic number at byte 0");
+    fails_with(
+        &[
+            "train",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            d.join("r").to_str().unwrap(),
+        ],
+        "wrong IDX magic number at byte 0",
+    );
     std::fs::remove_dir_all(&d).ok();
 }
 
@@ -54,11 +101,25 @@ fn resuming_with_another_architecture_is_refused_and_keeps_the_checkpoint() {
     let d = scratch("resume");
     let run = d.join("run");
     let r = run.to_str().unwrap();
-    let o = nabla(&["train", "--quiet", "--train-subset", "300", "--test-subset", "100", "--epochs", "1", "--out", r]);
+    let o = nabla(&[
+        "train",
+        "--quiet",
+        "--train-subset",
+        "300",
+        "--test-subset",
+        "100",
+        "--epochs",
+        "1",
+        "--out",
+        r,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ck = run.join("checkpoint.safetensors");
     let before = std::fs::read(&ck).unwrap();
-    fails_with(&["train", "--resume", "--model", "mlp", "--out", r], "was trained with --model lenet5, not mlp");
+    fails_with(
+        &["train", "--resume", "--model", "mlp", "--out", r],
+        "was trained with --model lenet5, not mlp",
+    );
     assert_eq!(std::fs::read(&ck).unwrap(), before, "the checkpoint is untouched");
     // A checkpoint that is not one: a clear error, nothing else.
     std::fs::write(run.join("checkpoint.safetensors"), b"not a checkpoint").unwrap();
@@ -70,13 +131,34 @@ fn resuming_with_another_architecture_is_refused_and_keeps_the_checkpoint() {
 fn short_training_on_a_fashion_mnist_subset_beats_a_threshold() {
     let d = scratch("short");
     let r = d.join("run");
-    let o = nabla(&["train", "--quiet", "--train-subset", "5000", "--test-subset", "1000", "--epochs", "2", "--optimizer", "adam", "--out", r.to_str().unwrap()]);
+    let o = nabla(&[
+        "train",
+        "--quiet",
+        "--train-subset",
+        "5000",
+        "--test-subset",
+        "1000",
+        "--epochs",
+        "2",
+        "--optimizer",
+        "adam",
+        "--out",
+        r.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(r.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.join("summary.json")).unwrap()).unwrap();
     let top1 = summary["test_top1"].as_f64().unwrap();
     // LeNet-5 on 5,000 images for two epochs: well above 70% (chance is 10%).
     assert!(top1 > 0.7, "test top-1 {top1}");
-    for key in ["test_top1", "test_top5", "test_loss", "train_samples_per_s", "epochs", "seed"] {
+    for key in [
+        "test_top1",
+        "test_top5",
+        "test_loss",
+        "train_samples_per_s",
+        "epochs",
+        "seed",
+    ] {
         assert!(!summary[key].is_null(), "summary.json lacks {key}");
     }
     std::fs::remove_dir_all(&d).ok();

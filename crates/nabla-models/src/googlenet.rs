@@ -364,6 +364,14 @@ impl Module for GoogLeNet {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.run(x, false)?.0)
     }
+    /// In training mode, the main logits and both auxiliary heads with weight 0.3.
+    fn forward_with_aux(&self, x: &Tensor) -> Result<(Tensor, Vec<(f64, Tensor)>)> {
+        let (logits, a1, a2) = self.run(x, true)?;
+        Ok((
+            logits,
+            [a1, a2].into_iter().flatten().map(|a| (AUX_LOSS_WEIGHT, a)).collect(),
+        ))
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
     }

@@ -28,6 +28,13 @@ pub trait Module: Send + Sync {
             .to_string()
     }
 
+    /// The forward pass of training with the weighted outputs of auxiliary classifiers
+    /// (GoogLeNet's two heads, weight 0.3): the training loss is L(main) + Σ wᵢ·L(auxᵢ).
+    /// Models without auxiliary heads return none.
+    fn forward_with_aux(&self, x: &Tensor) -> Result<(Tensor, Vec<(f64, Tensor)>)> {
+        Ok((self.forward(x)?, Vec::new()))
+    }
+
     /// The direct sub-modules with their names (the parts of their parameter names), in the
     /// order the forward pass uses them; empty for a leaf layer. Summaries walk this tree.
     fn children(&self) -> Vec<(String, &dyn Module)> {
@@ -86,6 +93,9 @@ pub fn join(prefix: &str, name: &str) -> String {
 impl<M: Module + ?Sized> Module for Box<M> {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         (**self).forward(x)
+    }
+    fn forward_with_aux(&self, x: &Tensor) -> Result<(Tensor, Vec<(f64, Tensor)>)> {
+        (**self).forward_with_aux(x)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         (**self).visit_parameters(prefix, f)

@@ -164,12 +164,16 @@ impl Trainer {
             let seconds_before = p.seconds;
             for batch in self.train.epoch(epoch, first_batch) {
                 let batch = batch?;
-                let logits = self.model.forward(&batch.x)?;
+                let (logits, aux) = self.model.forward_with_aux(&batch.x)?;
                 let regression = batch.y.dtype() == nabla_core::DType::F32;
                 let loss = if regression {
                     mse_loss(&logits, &batch.y, Reduction::Mean)?
                 } else {
-                    cross_entropy(&logits, &batch.y, &ce)?
+                    // Auxiliary classifiers (GoogLeNet) add their weighted losses in training.
+                    aux.iter()
+                        .try_fold(cross_entropy(&logits, &batch.y, &ce)?, |l, (w, a)| {
+                            l.add(&cross_entropy(a, &batch.y, &ce)?.mul_scalar(*w)?)
+                        })?
                 };
                 let loss_v = loss.item()?;
                 let grads = loss.backward()?;
