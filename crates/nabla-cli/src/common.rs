@@ -90,3 +90,30 @@ pub fn top_k(probs: &[f64], k: usize) -> Vec<(usize, f64)> {
     order.truncate(k);
     order
 }
+
+/// Parses `CxHxW` (e.g. `3x224x224`).
+pub fn parse_input(s: &str) -> std::result::Result<[usize; 3], String> {
+    let parts: Vec<usize> = s
+        .split(['x', 'X'])
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| format!("'{s}' is not CxHxW (e.g. 3x32x32)"))?;
+    match parts[..] {
+        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok([c, h, w]),
+        _ => Err(format!("'{s}' is not CxHxW with three positive sizes (e.g. 3x32x32)")),
+    }
+}
+
+/// The normalisation for a model input of `input` channels: the training images' statistics,
+/// repeated when grey images are turned into RGB, averaged when RGB becomes grey.
+pub fn normalization_for(train: &ImageDataset, input: [usize; 3], n: Normalize) -> Normalize {
+    if train.shape[0] == input[0] {
+        return n;
+    }
+    let avg = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+    let _ = train;
+    Normalize {
+        mean: vec![avg(&n.mean); input[0]],
+        std: vec![avg(&n.std); input[0]],
+    }
+}

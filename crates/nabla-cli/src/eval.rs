@@ -98,7 +98,10 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
             .find(|m| m.ck.meta.config.train_subset == ck.meta.config.train_subset)
         {
             Some(m) => m.normalize.clone(),
-            None => common::normalization(&common::training_set(&ck.meta.config, args.data_dir.as_deref())?),
+            None => {
+                let train = common::training_set(&ck.meta.config, args.data_dir.as_deref())?;
+                common::normalization_for(&train, ck.meta.input, common::normalization(&train))
+            }
         };
         out.push(Member {
             path: path.clone(),
@@ -130,6 +133,9 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<
     let per_batch = (args.batch_size / args.tta.crops_per_image()).max(1);
     let _guard = NoGradGuard::new();
     let indices: Vec<usize> = (0..test.len()).collect();
+    // Images of another size or colour mode than the model's input are converted as in training.
+    let fit = nabla_data::transforms::fit_input(test.shape, input);
+    let mut rng = nabla_core::Generator::seed_from_u64(0);
     for chunk in indices.chunks(per_batch) {
         let mut labels = Vec::with_capacity(chunk.len());
         let images: Vec<Sample> = chunk
@@ -141,6 +147,7 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<
                     data,
                     shape: test.shape,
                 };
+                let s = fit.iter().fold(s, |s, t| t.apply(s, &mut rng));
                 crop_source(s, args.tta, input)
             })
             .collect();
@@ -173,12 +180,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let members = members(&args)?;
     let meta = &members[0].ck.meta;
     let test = common::test_set(&meta.config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;
-    if test.shape[0] != meta.input[0] {
-        return Err(bad(format!(
-            "the test images have {} channels, the model takes {}",
-            test.shape[0], meta.input[0]
-        )));
-    }
     let eval = evaluate(&members, &test, &args)?;
     if args.json {
         let json = serde_json::json!({

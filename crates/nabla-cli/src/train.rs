@@ -74,6 +74,9 @@ pub struct TrainArgs {
     /// For --dataset csv:PATH: predict a number with a linear output and mean squared error
     #[arg(long)]
     regression: bool,
+    /// The model's input as CxHxW (e.g. 3x224x224 for AlexNet); images are converted and resized to it
+    #[arg(long, value_parser = crate::common::parse_input)]
+    input: Option<[usize; 3]>,
     /// Print nothing but errors
     #[arg(long, short)]
     quiet: bool,
@@ -122,6 +125,7 @@ impl TrainArgs {
             target: self.target.clone(),
             regression: self.regression,
             target_scale: None,
+            input: self.input,
             train_subset: self.train_subset.unwrap_or(0),
             test_subset: self.test_subset.unwrap_or(0),
         }
@@ -359,9 +363,11 @@ fn loaders(
     let test = common::test_set(config, data_dir, config.test_subset)?;
 
     let normalize = common::normalization(&train);
-    let mut train_tf: Vec<Box<dyn Transform>> = Vec::new();
+    let input = config.input.unwrap_or(train.shape);
+    let mut train_tf: Vec<Box<dyn Transform>> = nabla_data::transforms::fit_input(train.shape, input);
+    let normalize = common::normalization_for(&train, input, normalize);
     if config.augment {
-        let [c, h, w] = train.shape;
+        let [c, h, w] = input;
         train_tf.push(Box::new(RandomCrop {
             size: [h, w],
             padding: common::crop_padding(h),
@@ -374,12 +380,9 @@ fn loaders(
     }
     train_tf.push(Box::new(normalize.clone()));
     let classes = train.classes();
-    let input = train.shape;
+    let mut test_tf = nabla_data::transforms::fit_input(test.shape, input);
+    test_tf.push(Box::new(normalize));
     let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
-    let test_loader = DataLoader::new(
-        Arc::new(test),
-        Some(Arc::new(Compose(vec![Box::new(normalize)]))),
-        test_cfg,
-    );
+    let test_loader = DataLoader::new(Arc::new(test), Some(Arc::new(Compose(test_tf))), test_cfg);
     Ok((train_loader, test_loader, classes, input))
 }

@@ -100,15 +100,17 @@ impl DataLoader {
         let mut xs = Vec::new();
         let mut ys = Vec::with_capacity(idx.len());
         let mut targets = Vec::new();
-        let mut shape = dataset.sample_shape();
+        // NOTE: every sample starts from the dataset's shape; `shape` becomes the transformed one.
+        let in_shape = dataset.sample_shape();
+        let mut shape = in_shape.clone();
         for &i in idx {
             let (data, y) = dataset.get(i);
             // Transforms work on [C, H, W] images; other samples (table rows) pass unchanged.
-            let data = match (transform, shape.len()) {
+            let data = match (transform, in_shape.len()) {
                 (Some(t), 3) => {
                     let s = Sample {
                         data,
-                        shape: [shape[0], shape[1], shape[2]],
+                        shape: [in_shape[0], in_shape[1], in_shape[2]],
                     };
                     let s = t.apply(
                         s,

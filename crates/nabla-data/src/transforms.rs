@@ -234,6 +234,50 @@ impl Transform for Resize {
     }
 }
 
+/// Converts to `channels` channels: grey to RGB by repeating the plane, RGB to grey by the
+/// Rec. 709 luma weights (as the image readers do); otherwise unchanged.
+pub struct ToChannels(pub usize);
+
+impl Transform for ToChannels {
+    fn apply(&self, s: Sample, _: &mut Generator) -> Sample {
+        let [c, h, w] = s.shape;
+        let hw = h * w;
+        match (c, self.0) {
+            (1, n) if n > 1 => Sample {
+                data: s.data.repeat(n),
+                shape: [n, h, w],
+            },
+            (3, 1) => {
+                let grey = (0..hw)
+                    .map(|i| 0.2126 * s.data[i] + 0.7152 * s.data[hw + i] + 0.0722 * s.data[2 * hw + i])
+                    .collect();
+                Sample {
+                    data: grey,
+                    shape: [1, h, w],
+                }
+            }
+            _ => s,
+        }
+    }
+}
+
+/// Makes images of `from` = [C, H, W] fit a model's `to` input: channels converted, then the
+/// shorter side resized to cover the target and the centre cut out. Empty when they agree.
+pub fn fit_input(from: [usize; 3], to: [usize; 3]) -> Vec<Box<dyn Transform>> {
+    let mut steps: Vec<Box<dyn Transform>> = Vec::new();
+    if from[0] != to[0] {
+        steps.push(Box::new(ToChannels(to[0])));
+    }
+    if from[1] != to[1] || from[2] != to[2] {
+        // Scale so that both sides cover the target, then crop the centre.
+        let scale = (to[1] as f64 / from[1] as f64).max(to[2] as f64 / from[2] as f64);
+        let shorter = (from[1].min(from[2]) as f64 * scale).ceil() as usize;
+        steps.push(Box::new(Resize { size: shorter }));
+        steps.push(Box::new(CenterCrop { size: [to[1], to[2]] }));
+    }
+    steps
+}
+
 /// The central `size` window (torchvision's rounding: top = round((H − h)/2), ties to even);
 /// zero-padded where the image is smaller than the window.
 pub struct CenterCrop {
@@ -678,5 +722,29 @@ mod tests {
         for c in 0..3 {
             assert!((l.eigvec[c][0].abs() - 1.0 / 3f32.sqrt()).abs() < 1e-6);
         }
+    }
+}
+
+#[cfg(test)]
+mod fit_input_tests {
+    use super::*;
+
+    #[test]
+    fn grey_becomes_rgb_and_sizes_are_covered() {
+        let mut rng = Generator::seed_from_u64(0);
+        let s = Sample {
+            data: vec![0.25; 4],
+            shape: [1, 2, 2],
+        };
+        let rgb = ToChannels(3).apply(s.clone(), &mut rng);
+        assert_eq!((rgb.shape, rgb.data.len()), ([3, 2, 2], 12));
+        let grey = ToChannels(1).apply(rgb, &mut rng);
+        assert!(grey.data.iter().all(|v| (v - 0.25).abs() < 1e-6), "{:?}", grey.data);
+        let fitted = fit_input([1, 2, 2], [3, 4, 4])
+            .iter()
+            .fold(s, |s, t| t.apply(s, &mut rng));
+        assert_eq!(fitted.shape, [3, 4, 4]);
+        assert!(fitted.data.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        assert!(fit_input([3, 32, 32], [3, 32, 32]).is_empty());
     }
 }

@@ -17,7 +17,12 @@ fn auxiliary_heads_enter_the_training_loss_with_weight_0_3() {
     let (logits, aux) = net.forward_with_aux(&x).unwrap();
     assert_eq!(aux.len(), 2);
     assert!(aux.iter().all(|(w, a)| *w == 0.3 && a.dims() == [2, 10]));
-    let ce = |z: &Tensor| cross_entropy(z, &y, &CrossEntropyOptions::default()).unwrap().item().unwrap();
+    let ce = |z: &Tensor| {
+        cross_entropy(z, &y, &CrossEntropyOptions::default())
+            .unwrap()
+            .item()
+            .unwrap()
+    };
     let generic = ce(&logits) + aux.iter().map(|(w, a)| w * ce(a)).sum::<f64>();
     let own = net.training_loss(&x, &y).unwrap().item().unwrap();
     assert!((generic - own).abs() < 1e-5, "{generic} vs {own}");
@@ -25,5 +30,11 @@ fn auxiliary_heads_enter_the_training_loss_with_weight_0_3() {
     // Evaluation uses the main head only, and a model without heads reports none.
     assert_eq!(net.forward(&x).unwrap().to_vec_f64(), logits.to_vec_f64());
     let resnet = build_zoo("resnet20", [3, 32, 32], 10).unwrap().unwrap();
-    assert!(resnet.forward_with_aux(&Tensor::zeros((1, 3, 32, 32), DType::F32)).unwrap().1.is_empty());
+    assert!(
+        resnet
+            .forward_with_aux(&Tensor::zeros((1, 3, 32, 32), DType::F32))
+            .unwrap()
+            .1
+            .is_empty()
+    );
 }

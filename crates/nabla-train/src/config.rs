@@ -61,6 +61,10 @@ pub struct TrainConfig {
     /// target's units are mean + std·output.
     #[serde(default)]
     pub target_scale: Option<(f64, f64)>,
+    /// The model's input [C, H, W] when it differs from the images' (they are converted and
+    /// resized to it, in training and evaluation alike).
+    #[serde(default)]
+    pub input: Option<[usize; 3]>,
 }
 
 impl Default for TrainConfig {
@@ -87,6 +91,7 @@ impl Default for TrainConfig {
             target: None,
             regression: false,
             target_scale: None,
+            input: None,
         }
     }
 }
