@@ -219,6 +219,14 @@ impl Plan {
                 .min((1 << 20) / (k * l).max(1))
                 .clamp(1, g.n.max(1))
         };
+        // Balance the threads: round the number of chunks up to a multiple of the thread count
+        // (LeNet-5's batch of 128 in chunks of 21 left one thread idle for a seventh of the time).
+        let chunk = if chunk > 1 && chunk < g.n {
+            let count = g.n.div_ceil(chunk).next_multiple_of(threads.max(1));
+            g.n.div_ceil(count).max(1)
+        } else {
+            chunk
+        };
         let chunks = g.n.div_ceil(chunk);
         let flops_per_chunk = 2 * g.c_out * l * k * chunk;
         let chunk_parallel = threads > 1 && chunks >= threads && flops_per_chunk < (1 << 26);
@@ -280,6 +288,10 @@ pub fn conv2d_forward_saving<T: Float>(
     let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
     let sample_in = g.c_in * g.h * g.w;
     let sample_out = g.c_out * l;
+    if !keep && g.n > 0 && super::conv_direct::direct_applies(g) {
+        // Inference of a small layer: no unfolding at all (see conv_direct.rs).
+        return (super::conv_direct::conv2d_forward_direct(x, weight, bias, g), None);
+    }
     let mut out = vec![T::zero(); g.n * sample_out];
     if sample_out == 0 || g.n == 0 {
         return (out, None);

@@ -1,6 +1,7 @@
 //! CPU kernels. The naive reference kernels stay beside the fast ones as oracles.
 
 pub mod conv;
+pub mod conv_direct;
 pub mod gemm;
 pub mod pool;
 pub mod strided;
