@@ -219,14 +219,6 @@ impl Plan {
                 .min((1 << 20) / (k * l).max(1))
                 .clamp(1, g.n.max(1))
         };
-        // Balance the threads: round the number of chunks up to a multiple of the thread count
-        // (LeNet-5's batch of 128 in chunks of 21 left one thread idle for a seventh of the time).
-        let chunk = if chunk > 1 && chunk < g.n {
-            let count = g.n.div_ceil(chunk).next_multiple_of(threads.max(1));
-            g.n.div_ceil(count).max(1)
-        } else {
-            chunk
-        };
         let chunks = g.n.div_ceil(chunk);
         let flops_per_chunk = 2 * g.c_out * l * k * chunk;
         let chunk_parallel = threads > 1 && chunks >= threads && flops_per_chunk < (1 << 26);
