@@ -143,7 +143,14 @@ impl Tensor {
 
     /// Uniform on [lo, hi), drawn from `gen`.
     pub fn uniform_with(lo: f64, hi: f64, shape: impl Into<Shape>, dtype: DType, g: &mut Generator) -> Result<Tensor> {
-        Tensor::sampled(shape, dtype, || g.uniform(lo, hi))
+        // NOTE: values are drawn in f64; rounding to f32 can reach `hi` itself (about once in
+        // 3·10⁷ draws for [0, 1)), so such a value becomes the largest f32 below `hi`.
+        let top = (hi as f32).next_down() as f64;
+        let f32_out = dtype == DType::F32 && lo < hi;
+        Tensor::sampled(shape, dtype, || {
+            let v = g.uniform(lo, hi);
+            if f32_out && v as f32 >= hi as f32 { top } else { v }
+        })
     }
     /// N(mean, std²), drawn from `gen`.
     pub fn normal_with(

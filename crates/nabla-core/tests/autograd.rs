@@ -497,3 +497,13 @@ fn display() {
         "[0.0, 1.0, 2.0, ..., 7.0, 8.0, 9.0]\nTensor[10] F64"
     );
 }
+
+/// f32 uniform draws stay below the upper bound even where f64 → f32 rounding would reach it.
+#[test]
+fn f32_uniform_never_returns_the_upper_bound() {
+    // 1 − 2⁻³⁰ rounds to 1.0 in f32; any f64 in [1 − 2⁻²⁵, 1) does.
+    let mut g = nabla_core::Generator::seed_from_u64(0);
+    let t = nabla_core::Tensor::uniform_with(1.0 - 1e-9, 1.0, (1000,), nabla_core::DType::F32, &mut g).unwrap();
+    let v = t.to_vec::<f32>().unwrap();
+    assert!(v.iter().all(|&x| x < 1.0), "{:?}", v.iter().find(|&&x| x >= 1.0));
+}
