@@ -4,7 +4,7 @@
 //! A network with one hidden layer of 16 ReLU units and a sigmoid output, trained with
 //! log loss L = −[y ln a + (1 − y) ln(1 − a)] by mini-batch gradient descent with momentum.
 //!
-//! Run: `cargo run --release -p nabla --example breast_cancer`
+//! Run: `cargo run --release -p nabla --example breast_cancer` (the file lives in examples/).
 
 use nabla::data::csv::{Task, read_csv};
 use nabla::prelude::*;
