@@ -384,10 +384,19 @@ impl Tensor {
                 ),
             );
         }
-        let values = src.contiguous()?;
-        let src_storage = values.storage().clone();
+        if self.same_storage(src) {
+            // Source and destination share a buffer: read the values out before writing.
+            let buffer = src.storage().cpu().clone();
+            let len = buffer.len();
+            let values = Tensor::from_storage(buffer, (len,)).with_layout(src.layout().clone());
+            let read = values.storage();
+            let mut dst = self.storage_mut();
+            return crate::cpu::strided::scatter_into(dst.cpu_mut(), self.layout(), read.cpu(), values.layout());
+        }
+        // NOTE: no copy of the source: this runs for every parameter at every optimiser step.
+        let read = src.storage();
         let mut dst = self.storage_mut();
-        crate::cpu::strided::scatter_into(dst.cpu_mut(), self.layout(), src_storage.cpu(), values.layout())
+        crate::cpu::strided::scatter_into(dst.cpu_mut(), self.layout(), read.cpu(), src.layout())
     }
 }
 

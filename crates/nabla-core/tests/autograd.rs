@@ -507,3 +507,11 @@ fn f32_uniform_never_returns_the_upper_bound() {
     let v = t.to_vec::<f32>().unwrap();
     assert!(v.iter().all(|&x| x < 1.0), "{:?}", v.iter().find(|&&x| x >= 1.0));
 }
+
+/// `copy_` from a view of the same buffer reads every value before writing any.
+#[test]
+fn copy_from_a_view_of_itself_reads_before_writing() {
+    let a = nabla_core::Tensor::from_vec(vec![0f32, 1., 2., 3.], (2, 2)).unwrap();
+    a.copy_(&a.t().unwrap()).unwrap();
+    assert_eq!(a.to_vec::<f32>().unwrap(), vec![0., 2., 1., 3.]);
+}
