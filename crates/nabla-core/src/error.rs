@@ -42,6 +42,15 @@ pub enum Error {
     #[error("{path}: {msg}")]
     File { path: String, msg: String },
 
+    /// An op that has no kernel on this device. There is no silent fallback to another device.
+    #[error("{op}: not implemented on {device}")]
+    Unimplemented { op: &'static str, device: Device },
+
+    /// A failure of the CUDA driver or of one of its libraries (cuBLAS, cuDNN, NVRTC), or a
+    /// library that could not be loaded.
+    #[error("{op} on {device}: {msg}")]
+    Cuda { op: &'static str, device: Device, msg: String },
+
     /// Misuse of the autograd machinery (backward on a non-scalar, twice through one graph, ...).
     #[error("backward: {0}")]
     Backward(String),

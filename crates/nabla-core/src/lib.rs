@@ -16,6 +16,8 @@
 
 pub mod autograd;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod device;
 mod display;
 mod dtype;
