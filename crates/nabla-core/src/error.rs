@@ -49,7 +49,11 @@ pub enum Error {
     /// A failure of the CUDA driver or of one of its libraries (cuBLAS, cuDNN, NVRTC), or a
     /// library that could not be loaded.
     #[error("{op} on {device}: {msg}")]
-    Cuda { op: &'static str, device: Device, msg: String },
+    Cuda {
+        op: &'static str,
+        device: Device,
+        msg: String,
+    },
 
     /// Misuse of the autograd machinery (backward on a non-scalar, twice through one graph, ...).
     #[error("backward: {0}")]

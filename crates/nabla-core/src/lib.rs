@@ -36,7 +36,7 @@ pub use device::Device;
 pub use dtype::{DType, Float, WithDType};
 pub use error::{Error, Result};
 pub use gradcheck::{GradcheckOptions, gradcheck};
-pub use ops::{AvgPool2dOptions, Conv2dOptions, MaxPool2dOptions, PaddingMode};
+pub use ops::{AdamUpdate, AvgPool2dOptions, Conv2dOptions, MaxPool2dOptions, PaddingMode, SgdUpdate};
 pub use rng::{Generator, manual_seed};
 pub use shape::{Layout, Shape};
 pub use tensor::{Tensor, TensorId};

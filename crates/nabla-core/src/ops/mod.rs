@@ -10,11 +10,13 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod softmax;
+pub mod update;
 pub mod view;
 
 pub use conv::Conv2dOptions;
 pub use pad::PaddingMode;
 pub use pool::{AvgPool2dOptions, MaxPool2dOptions};
+pub use update::{AdamUpdate, SgdUpdate};
 
 /// Applies `|x: T| body` to every element of a float tensor; `T` is f32 or f64 in the body.
 macro_rules! map_float {

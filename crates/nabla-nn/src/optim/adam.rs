@@ -17,9 +17,9 @@
 //!   less — the flaw AdamW fixes.
 //! * [`AdamW`] decouples it: w ← (1 − αλ)·w before the Adam step, independent of the moments.
 
-use nabla_core::{GradStore, NoGradGuard, Result, Tensor};
+use nabla_core::{AdamUpdate, GradStore, NoGradGuard, Result, Tensor};
 
-use super::{Optimizer, OptimizerState, ParamGroup, ParamSet, StateReader, arg, div_exact, lerp, non_negative};
+use super::{Optimizer, OptimizerState, ParamGroup, ParamSet, StateReader, arg, non_negative, snapshot};
 
 /// Hyper-parameters of [`Adam`]; the defaults are PyTorch's.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -202,42 +202,29 @@ impl AdamCore {
             let st = &mut self.state[i];
             st.step += 1;
 
-            // Weight decay: AdamW shrinks the weights, Adam adds λw to the gradient.
-            let (w, g) = if wd == 0.0 {
-                (p.clone(), g.clone())
-            } else if decoupled {
-                (p.mul_scalar(1.0 - lr * wd)?, g.clone())
-            } else {
-                (p.clone(), g.add(&p.mul_scalar(wd)?)?)
-            };
-
             let zeros = || Tensor::zeros_like(p);
-            let m = st.exp_avg.take().map_or_else(zeros, Ok)?;
-            let v = st.exp_avg_sq.take().map_or_else(zeros, Ok)?;
-            // m ← β₁m + (1 − β₁)g ;  v ← β₂v + (1 − β₂)g²
-            let m = lerp(&m, &g, 1.0 - beta1)?;
-            let v = v.mul_scalar(beta2)?.add(&g.mul_scalar(1.0 - beta2)?.mul(&g)?)?;
-
-            let t = st.step as f64;
-            let bias_correction1 = 1.0 - beta1.powf(t);
-            let bias_correction2 = 1.0 - beta2.powf(t);
-            let step_size = lr / bias_correction1;
-            let v_for_denom = if amsgrad {
-                let vmax = match st.max_exp_avg_sq.take() {
-                    Some(prev) => prev.maximum(&v)?,
-                    None => Tensor::zeros_like(p)?.maximum(&v)?,
-                };
-                st.max_exp_avg_sq = Some(vmax.clone());
-                vmax
-            } else {
-                v.clone()
+            if st.exp_avg.is_none() {
+                st.exp_avg = Some(zeros()?);
+            }
+            if st.exp_avg_sq.is_none() {
+                st.exp_avg_sq = Some(zeros()?);
+            }
+            if amsgrad && st.max_exp_avg_sq.is_none() {
+                st.max_exp_avg_sq = Some(zeros()?);
+            }
+            // One fused pass over w, g, m, v (and v̄): the formulas are on `AdamUpdate`.
+            let update = AdamUpdate {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay: wd,
+                decoupled,
+                step: st.step,
             };
-            // √v̂ + ε = √v / √(1 − β₂ᵗ) + ε ;  w ← w − (α / (1 − β₁ᵗ)) · m / (√v̂ + ε)
-            let denom = div_exact(&v_for_denom.sqrt()?, bias_correction2.sqrt())?.add_scalar(eps)?;
-            let new = w.add(&m.mul_scalar(-step_size)?.div(&denom)?)?;
-            p.copy_(&new)?;
-            st.exp_avg = Some(m);
-            st.exp_avg_sq = Some(v);
+            let (m, v) = (st.exp_avg.as_ref().expect("set"), st.exp_avg_sq.as_ref().expect("set"));
+            let v_max = if amsgrad { st.max_exp_avg_sq.as_ref() } else { None };
+            p.adam_update_(&g, m, v, v_max, update)?;
         }
         Ok(())
     }
@@ -255,7 +242,7 @@ impl AdamCore {
                 ("max_exp_avg_sq", &st.max_exp_avg_sq),
             ] {
                 if let Some(b) = buf {
-                    s.tensors.push((format!("{}.{key}", slot.name), b.clone()));
+                    s.tensors.push((format!("{}.{key}", slot.name), snapshot(b)));
                 }
             }
         }

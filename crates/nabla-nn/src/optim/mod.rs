@@ -387,8 +387,8 @@ impl<'a> StateReader<'a> {
         if !t.dtype().is_float() {
             return arg(self.op, format!("state tensor `{key}` has dtype {:?}", t.dtype()));
         }
-        // A private copy: the optimiser never writes into its buffers, but neither should the
-        // caller's tensors be able to change the optimiser's state behind its back.
+        // A private copy: the optimiser writes its buffers in place, and the caller's tensors
+        // must not change the optimiser's state behind its back (nor the reverse).
         let owned = t.detach().to_dtype(slot.param.dtype())?;
         let owned = if owned.same_storage(t) { copy_of(&owned)? } else { owned };
         Ok(Some(owned))
@@ -435,7 +435,10 @@ pub(crate) fn lerp(a: &Tensor, b: &Tensor, w: f64) -> Result<Tensor> {
     }
 }
 
-/// t / c with a true division (`div_scalar` multiplies by 1/c, which rounds differently).
-pub(crate) fn div_exact(t: &Tensor, c: f64) -> Result<Tensor> {
-    t.div(&Tensor::scalar(c, t.dtype()))
+/// A copy of a state buffer for `Optimizer::state`: the fused updates write the live buffers
+/// in place, so a saved state must not share their storage.
+pub(crate) fn snapshot(t: &Tensor) -> Tensor {
+    // NOTE: a dense copy of a CPU float tensor cannot fail; the fallback only keeps this
+    // signature infallible.
+    t.contiguous_copy().unwrap_or_else(|_| t.clone())
 }

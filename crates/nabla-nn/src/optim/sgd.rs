@@ -23,9 +23,9 @@
 //!   first steps are short (v₁ = (1 − β)·g₁). With constant gradients the two forms differ by
 //!   the factor (1 − β): α_exponential = α_PyTorch / (1 − β) gives the same steady-state step.
 
-use nabla_core::{GradStore, NoGradGuard, Result, Tensor};
+use nabla_core::{GradStore, NoGradGuard, Result, SgdUpdate, Tensor};
 
-use super::{Optimizer, OptimizerState, ParamGroup, ParamSet, StateReader, arg, non_negative, unit_interval};
+use super::{Optimizer, OptimizerState, ParamGroup, ParamSet, StateReader, arg, non_negative, snapshot, unit_interval};
 
 /// How the momentum buffer is accumulated (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,32 +174,25 @@ impl Optimizer for Sgd {
             };
             let p = &self.params.slots[i].param;
             let (lr, wd) = (self.params.lr_of(i), self.params.weight_decay_of(i));
-            // g ← g + λw: the gradient of J + λ/2‖w‖².
-            let mut d = if wd != 0.0 {
-                g.add(&p.mul_scalar(wd)?)?
-            } else {
-                g.clone()
+            // b ← μb + c·d with b₀ = 0: PyTorch's first step takes b₁ = d (c = 1, no dampening);
+            // the exponential form has v₁ = (1 − β)·d.
+            let buffer_gain = match (momentum_form, self.momentum[i].is_some()) {
+                (MomentumForm::PyTorch, false) => 1.0,
+                (MomentumForm::PyTorch, true) => 1.0 - dampening,
+                (MomentumForm::Exponential, _) => 1.0 - mu,
             };
-            if mu != 0.0 {
-                let buf = match (momentum_form, self.momentum[i].take()) {
-                    // b₁ = g₁ (no dampening on the first step, as in PyTorch).
-                    (MomentumForm::PyTorch, None) => d.clone(),
-                    (MomentumForm::PyTorch, Some(b)) => b.mul_scalar(mu)?.add(&d.mul_scalar(1.0 - dampening)?)?,
-                    // v₀ = 0, so v₁ = (1 − β)·g₁.
-                    (MomentumForm::Exponential, None) => d.mul_scalar(1.0 - mu)?,
-                    (MomentumForm::Exponential, Some(v)) => v.mul_scalar(mu)?.add(&d.mul_scalar(1.0 - mu)?)?,
-                };
-                d = if nesterov {
-                    d.add(&buf.mul_scalar(mu)?)?
-                } else {
-                    buf.clone()
-                };
-                self.momentum[i] = Some(buf);
+            if mu != 0.0 && self.momentum[i].is_none() {
+                self.momentum[i] = Some(Tensor::zeros_like(p)?);
             }
-            // NOTE: a new tensor, then copy_: the parameter keeps its identity (the GradStore
-            // key and the model's handle) and its dtype.
-            let new = p.add(&d.mul_scalar(-lr)?)?;
-            p.copy_(&new)?;
+            // One fused pass: d = g + λw; b ← μb + c·d; w ← w − η·(Nesterov ? d + μb : b).
+            let update = SgdUpdate {
+                lr,
+                weight_decay: wd,
+                momentum: mu,
+                buffer_gain,
+                nesterov,
+            };
+            p.sgd_update_(&g, self.momentum[i].as_ref(), update)?;
         }
         Ok(())
     }
@@ -216,7 +209,7 @@ impl Optimizer for Sgd {
         let mut s = self.params.save_common();
         for (slot, buf) in self.params.slots.iter().zip(&self.momentum) {
             if let Some(b) = buf {
-                s.tensors.push((format!("{}.momentum_buffer", slot.name), b.clone()));
+                s.tensors.push((format!("{}.momentum_buffer", slot.name), snapshot(b)));
             }
         }
         s
