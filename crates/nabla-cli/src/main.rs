@@ -34,6 +34,7 @@ enum Command {
 }
 
 fn main() {
+    nabla_core::cpu::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(*args),

@@ -21,6 +21,7 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn main() -> Result<()> {
+    nabla_core::cpu::keep_freed_memory();
     let json = std::env::args().any(|a| a == "--json");
     nabla_core::manual_seed(0);
     let mut out: Vec<(String, f64)> = vec![("threads".into(), rayon_threads() as f64)];

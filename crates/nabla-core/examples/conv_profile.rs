@@ -2,6 +2,7 @@
 //! Run: `cargo run --release -p nabla-core --example conv_profile`
 use nabla_core::{Conv2dOptions, DType, Result, Tensor, no_grad};
 fn main() -> Result<()> {
+    nabla_core::cpu::keep_freed_memory();
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
     let (b, ci, h, co, k, p) = if args.len() == 6 {
         (args[0], args[1], args[2], args[3], args[4], args[5])

@@ -1,5 +1,6 @@
 //! CPU kernels. The naive reference kernels stay beside the fast ones as oracles.
 
+mod alloc;
 pub mod conv;
 pub mod conv_direct;
 pub mod gemm;
@@ -7,6 +8,8 @@ pub mod pool;
 pub mod strided;
 
 use std::sync::Once;
+
+pub use alloc::keep_freed_memory;
 
 /// Sizes rayon's global pool once from `NABLA_NUM_THREADS` (all cores otherwise), so that
 /// every kernel shares one pool and threads are never oversubscribed.

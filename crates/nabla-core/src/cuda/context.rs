@@ -163,6 +163,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The device state for `ordinal` if it was already created (never creates one).
+pub(crate) fn existing_device(ordinal: usize) -> Option<Arc<CudaDevice>> {
+    lock(registry()).get(&ordinal).cloned()
+}
+
 /// The number of CUDA devices, or an error naming the missing driver.
 pub fn device_count() -> Result<usize> {
     const OP: &str = "cuda::device_count";

@@ -22,6 +22,6 @@ pub mod kernels;
 pub mod ops;
 pub mod storage;
 
-pub use allocator::{MemoryStats, empty_cache, memory_stats};
+pub use allocator::{MemoryStats, empty_cache, memory_stats, reset_peak};
 pub use context::{device_count, is_available, synchronize};
 pub use storage::CudaStorage;

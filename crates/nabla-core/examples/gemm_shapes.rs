@@ -1,0 +1,37 @@
+//! Times the matrix products of the benchmark MLP (batch 128) through `Tensor::matmul`, with
+//! the operand layouts the layers use: `cargo run --release -p nabla-core --example gemm_shapes`.
+
+use nabla_core::{DType, Tensor};
+use std::time::Instant;
+
+fn time(label: &str, a: &Tensor, b: &Tensor) {
+    let (m, k, n) = (a.dims()[0], a.dims()[1], b.dims()[1]);
+    for _ in 0..20 {
+        a.matmul(b).unwrap();
+    }
+    let mut ts: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..50 {
+                a.matmul(b).unwrap();
+            }
+            t.elapsed().as_secs_f64() / 50.0
+        })
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    let t = ts[3];
+    println!("{label:<28} m={m} k={k} n={n}: {:.3} ms {:.1} GFLOP/s", t * 1e3, 2.0 * (m * n * k) as f64 / t / 1e9);
+}
+
+fn main() {
+    let r = |s: &[usize]| Tensor::randn(s.to_vec(), DType::F32).unwrap();
+    for (b, i, o) in [(128, 784, 512), (128, 512, 256)] {
+        let x = r(&[b, i]);
+        let w = r(&[o, i]);
+        let dy = r(&[b, o]);
+        time("forward x·Wᵀ", &x, &w.t().unwrap());
+        time("input grad dy·W", &dy, &w);
+        time("weight grad dyᵀ·x", &dy.t().unwrap(), &x);
+        time("forward x·W (contiguous)", &x, &w.t().unwrap().contiguous().unwrap());
+    }
+}
