@@ -224,7 +224,7 @@ impl AdamCore {
             };
             let (m, v) = (st.exp_avg.as_ref().expect("set"), st.exp_avg_sq.as_ref().expect("set"));
             let v_max = if amsgrad { st.max_exp_avg_sq.as_ref() } else { None };
-            p.adam_update_(&g, m, v, v_max, update)?;
+            p.adam_update_(g, m, v, v_max, update)?;
         }
         Ok(())
     }

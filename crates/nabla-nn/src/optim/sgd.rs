@@ -192,7 +192,7 @@ impl Optimizer for Sgd {
                 buffer_gain,
                 nesterov,
             };
-            p.sgd_update_(&g, self.momentum[i].as_ref(), update)?;
+            p.sgd_update_(g, self.momentum[i].as_ref(), update)?;
         }
         Ok(())
     }
