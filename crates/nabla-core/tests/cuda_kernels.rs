@@ -19,7 +19,12 @@ fn nvrtc_compiles_every_kernel() {
                 Ok(ptx) => {
                     let text = ptx.to_src();
                     let n = text.matches(".entry").count();
-                    println!("{:>8} {:<12} {n:>3} kernels, {:>7} bytes of PTX", m.name, arch.unwrap_or("default"), text.len());
+                    println!(
+                        "{:>8} {:<12} {n:>3} kernels, {:>7} bytes of PTX",
+                        m.name,
+                        arch.unwrap_or("default"),
+                        text.len()
+                    );
                     if let Ok(dir) = std::env::var("NABLA_PTX_DIR") {
                         let file = format!("{dir}/{}_{}.ptx", m.name, arch.unwrap_or("default"));
                         std::fs::write(&file, text).unwrap();

@@ -62,7 +62,13 @@ pub struct Buffer {
 
 impl std::fmt::Debug for Buffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Buffer({:#x}, {} bytes, cuda:{})", self.ptr, self.size, self.dev.ordinal())
+        write!(
+            f,
+            "Buffer({:#x}, {} bytes, cuda:{})",
+            self.ptr,
+            self.size,
+            self.dev.ordinal()
+        )
     }
 }
 

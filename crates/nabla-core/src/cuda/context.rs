@@ -212,7 +212,10 @@ pub fn device(ordinal: usize) -> Result<Arc<CudaDevice>> {
         let map = |e| cuda_err(OP, ordinal, Library::Driver, e);
         let ctx = CudaContext::new(ordinal).map_err(map)?;
         let stream = ctx.new_stream().map_err(map)?;
-        let arch = ctx.compute_capability().ok().and_then(|(ma, mi)| kernels::arch_name(ma, mi));
+        let arch = ctx
+            .compute_capability()
+            .ok()
+            .and_then(|(ma, mi)| kernels::arch_name(ma, mi));
         Ok(CudaDevice {
             ordinal,
             ctx,
@@ -287,9 +290,13 @@ impl CudaDevice {
                 lock(&self.modules).entry(module.name).or_insert(m).clone()
             }
         };
-        let f = m
-            .load_function(name)
-            .map_err(|e| self.err(op, Library::Driver, format!("kernel {name} in module {}: {e}", module.name)))?;
+        let f = m.load_function(name).map_err(|e| {
+            self.err(
+                op,
+                Library::Driver,
+                format!("kernel {name} in module {}: {e}", module.name),
+            )
+        })?;
         lock(&self.functions).insert(name.to_string(), f.clone());
         Ok(f)
     }
@@ -318,7 +325,11 @@ impl CudaDevice {
     }
 
     /// Runs `f` with this device's cuDNN handle (created on first use, bound to the stream).
-    pub(crate) fn with_cudnn<R>(&self, op: &'static str, f: impl FnOnce(dnn_sys::cudnnHandle_t) -> Result<R>) -> Result<R> {
+    pub(crate) fn with_cudnn<R>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(dnn_sys::cudnnHandle_t) -> Result<R>,
+    ) -> Result<R> {
         Library::Cudnn.require(op, self.device())?;
         self.bind(op)?;
         let mut guard = lock(&self.dnn);

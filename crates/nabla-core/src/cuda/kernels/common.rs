@@ -54,6 +54,14 @@ __device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); 
 
 template <typename T> __device__ __forceinline__ bool is_nan(T x) { return x != x; }
 
+/* NOTE: INFINITY and NAN come from <math.h>, which NVRTC does not provide here. */
+template <typename T> __device__ __forceinline__ T inf_value();
+template <> __device__ __forceinline__ float inf_value<float>() { return __int_as_float(0x7f800000); }
+template <> __device__ __forceinline__ double inf_value<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
+template <typename T> __device__ __forceinline__ T nan_value();
+template <> __device__ __forceinline__ float nan_value<float>() { return __int_as_float(0x7fc00000); }
+template <> __device__ __forceinline__ double nan_value<double>() { return __longlong_as_double(0x7ff8000000000000LL); }
+
 /* Sum over the block (blockDim.x == BLOCK); every thread gets the result. */
 template <typename T> __device__ T block_sum(T v) {
     __shared__ T buf[BLOCK];

@@ -18,7 +18,7 @@ pub static SOFTMAX: KernelModule = KernelModule {
     fmad: true,
     source: r#"
 template <typename T> __device__ void row_max_lse(const T* x, u64 cols, T* m_out, T* lse_out) {
-    T m = -INFINITY;
+    T m = -inf_value<T>();
     for (u64 j = threadIdx.x; j < cols; j += BLOCK) { T v = x[j]; if (is_nan(v) || v > m) m = v; }
     m = block_max(m);
     T s = (T)0;
@@ -59,12 +59,12 @@ template <typename T> __device__ void softmax_xent(u64 rows, u64 cols, const T* 
         bool ok = t >= 0 && (u64)t < cols;
         T m, lse;
         row_max_lse(xr, cols, &m, &lse);
-        if (threadIdx.x == 0) loss[r] = ok ? lse - xr[t] : (T)NAN;
+        if (threadIdx.x == 0) loss[r] = ok ? lse - xr[t] : nan_value<T>();
         if (write_grad) {
             T* gr = grad + r * cols;
             for (u64 j = threadIdx.x; j < cols; j += BLOCK) {
                 T p = m_exp(xr[j] - lse) - ((i64)j == t ? (T)1 : (T)0);
-                gr[j] = ok ? p * scale : (T)NAN;
+                gr[j] = ok ? p * scale : nan_value<T>();
             }
         }
     }
