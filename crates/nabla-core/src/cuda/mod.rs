@@ -18,10 +18,14 @@
 
 pub mod allocator;
 pub mod context;
+pub mod cudnn;
 pub mod kernels;
+pub mod matmul;
 pub mod ops;
 pub mod storage;
 
 pub use allocator::{MemoryStats, empty_cache, memory_stats, reset_peak};
 pub use context::{device_count, is_available, synchronize};
+pub use cudnn::{conv_tf32, set_conv_tf32};
+pub use matmul::{matmul_tf32, set_matmul_tf32};
 pub use storage::CudaStorage;

@@ -78,7 +78,7 @@ pub fn uniform(
     offset: u64,
 ) -> Result<CudaStorage> {
     const OP: &str = "cuda::uniform";
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         return arg_err(OP, format!("empty range [{lo}, {hi})"));
     }
     draw(OP, "uniform", ordinal, dtype, len, seed, offset, lo, hi)
@@ -95,7 +95,7 @@ pub fn normal(
     offset: u64,
 ) -> Result<CudaStorage> {
     const OP: &str = "cuda::normal";
-    if !(std >= 0.0) {
+    if std.is_nan() || std < 0.0 {
         return arg_err(OP, format!("standard deviation {std} < 0"));
     }
     draw(OP, "normal", ordinal, dtype, len, seed, offset, mean, std)

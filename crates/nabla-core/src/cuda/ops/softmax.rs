@@ -47,7 +47,7 @@ pub fn softmax_backward(y: &CudaStorage, dy: &CudaStorage, cols: usize, log: boo
     float_only(OP, y.dtype())?;
     same_dtype(OP, y.dtype(), dy.dtype())?;
     let dev = same_device(OP, y, &[dy])?;
-    if y.len() != dy.len() || cols == 0 || y.len() % cols != 0 {
+    if y.len() != dy.len() || cols == 0 || !y.len().is_multiple_of(cols) {
         return shape_err(
             OP,
             format!("y has {} elements, δy {}, rows of {cols}", y.len(), dy.len()),
