@@ -200,6 +200,7 @@ pub fn device(ordinal: usize) -> Result<Arc<CudaDevice>> {
     if let Some(d) = lock(registry()).get(&ordinal) {
         return Ok(d.clone());
     }
+    Library::Driver.require(OP, Device::Cuda(ordinal))?;
     let count = device_count()?;
     if ordinal >= count {
         return Err(Error::Cuda {
