@@ -1,27 +1,71 @@
-//! Times LeNet-5's second convolution, forward and backward, for profiling.
-//! Run: `cargo run --release -p nabla-core --example conv_profile`
-use nabla_core::{Conv2dOptions, DType, Result, Tensor, no_grad};
-fn main() -> Result<()> {
+//! Times each pass of a convolution (LeNet-5's second by default) both ways: the direct kernels
+//! and im2col + GEMM. Run: `cargo run --release -p nabla-core --example conv_profile [b ci h co k pad]`
+use nabla_core::cpu::conv::{self, ConvGeometry};
+use nabla_core::cpu::conv_direct as direct;
+use std::time::Instant;
+
+fn time(label: &str, mut f: impl FnMut()) {
+    for _ in 0..5 {
+        f();
+    }
+    let mut ts: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..20 {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e3 / 20.0
+        })
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    println!("{label:<22} {:.3} ms", ts[3]);
+}
+
+fn main() {
     nabla_core::cpu::keep_freed_memory();
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
-    let (b, ci, h, co, k, p) = if args.len() == 6 {
+    let (n, c_in, h, c_out, k, p) = if args.len() == 6 {
         (args[0], args[1], args[2], args[3], args[4], args[5])
     } else {
         (128, 6, 14, 16, 5, 0)
     };
-    let x = Tensor::randn((b, ci, h, h), DType::F32)?.requires_grad_();
-    let w = Tensor::randn((co, ci, k, k), DType::F32)?.requires_grad_();
-    let opts = Conv2dOptions::default().padding(p);
-    let t = std::time::Instant::now();
-    for _ in 0..200 {
-        no_grad(|| x.conv2d(&w, None, &opts))?;
-    }
-    println!("fwd {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / 200.0);
-    let t = std::time::Instant::now();
-    for _ in 0..100 {
-        let y = x.conv2d(&w, None, &opts)?;
-        y.backward_with(&Tensor::ones_like(&y)?)?;
-    }
-    println!("fwd+bwd {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / 100.0);
-    Ok(())
+    let o = h + 2 * p - k + 1;
+    let g = ConvGeometry {
+        n,
+        c_in,
+        h,
+        w: h,
+        c_out,
+        kh: k,
+        kw: k,
+        stride: [1, 1],
+        dilation: [1, 1],
+        pad_top: p,
+        pad_left: p,
+        oh: o,
+        ow: o,
+        groups: 1,
+    };
+    let val = |len: usize| {
+        (0..len)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect::<Vec<f32>>()
+    };
+    let (x, w, dy) = (val(n * c_in * h * h), val(c_out * c_in * k * k), val(n * c_out * o * o));
+    println!("conv {n}×{c_in}×{h}×{h} → {c_out} channels, {k}×{k}, padding {p}");
+    time("forward direct", || {
+        drop(direct::conv2d_forward_direct(&x, &w, None, &g))
+    });
+    time("forward im2col", || {
+        drop(conv::conv2d_forward_im2col(&x, &w, None, &g, false))
+    });
+    time("δW direct", || drop(direct::conv2d_weight_grad_direct(&x, &dy, &g)));
+    let (_, saved) = conv::conv2d_forward_im2col(&x, &w, None, &g, true);
+    time("δW im2col (saved)", || {
+        drop(conv::conv2d_backward_weight_im2col(&x, &dy, &g, saved.as_ref()))
+    });
+    time("δW im2col", || {
+        drop(conv::conv2d_backward_weight_im2col(&x, &dy, &g, None))
+    });
+    time("δx im2col", || drop(conv::conv2d_backward_input(&dy, &w, &g)));
 }

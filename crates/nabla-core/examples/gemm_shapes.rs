@@ -20,7 +20,11 @@ fn time(label: &str, a: &Tensor, b: &Tensor) {
         .collect();
     ts.sort_by(f64::total_cmp);
     let t = ts[3];
-    println!("{label:<28} m={m} k={k} n={n}: {:.3} ms {:.1} GFLOP/s", t * 1e3, 2.0 * (m * n * k) as f64 / t / 1e9);
+    println!(
+        "{label:<28} m={m} k={k} n={n}: {:.3} ms {:.1} GFLOP/s",
+        t * 1e3,
+        2.0 * (m * n * k) as f64 / t / 1e9
+    );
 }
 
 fn main() {

@@ -340,3 +340,20 @@ fn bad_dims_are_errors() {
         Err(Error::UnsupportedDType { .. })
     ));
 }
+
+#[test]
+fn sum_over_outer_and_inner_blocks_keeps_the_middle() {
+    // x[a, b, c] = 100a + 10b + c, shape [2, 3, 4]: Σ over a and c of x = 2·4·10b + 4·(0 + 100) + 2·(0+1+2+3).
+    let v: Vec<f64> = (0..2)
+        .flat_map(|a| (0..3).flat_map(move |b| (0..4).map(move |c| (100 * a + 10 * b + c) as f64)))
+        .collect();
+    let x = nabla_core::Tensor::from_vec(v, (2, 3, 4)).unwrap();
+    let s = x.sum(&[0, 2], false).unwrap().to_vec::<f64>().unwrap();
+    let expect: Vec<f64> = (0..3).map(|b| (80 * b + 400 + 12) as f64).collect();
+    assert_eq!(s, expect);
+    // Row sums (A = 1) of a 2-D slice, and a view that is not contiguous takes the general path.
+    let rows = x.narrow(0, 1, 1).unwrap().squeeze(0).unwrap();
+    assert_eq!(rows.sum(&[1], false).unwrap().to_vec::<f64>().unwrap(), vec![406.0, 446.0, 486.0]);
+    let t = x.transpose(0, 2).unwrap();
+    assert_eq!(t.sum(&[0, 2], false).unwrap().to_vec::<f64>().unwrap(), expect);
+}

@@ -55,16 +55,24 @@ fn a_transposed_or_broadcast_gradient_gives_the_same_update() {
         nesterov: false,
     };
     let g = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]);
-    let (p1, b1) = (Tensor::ones((2, 3), nabla_core::DType::F64), Tensor::zeros((2, 3), nabla_core::DType::F64));
-    let (p2, b2) = (Tensor::ones((2, 3), nabla_core::DType::F64), Tensor::zeros((2, 3), nabla_core::DType::F64));
+    let (p1, b1) = (
+        Tensor::ones((2, 3), nabla_core::DType::F64),
+        Tensor::zeros((2, 3), nabla_core::DType::F64),
+    );
+    let (p2, b2) = (
+        Tensor::ones((2, 3), nabla_core::DType::F64),
+        Tensor::zeros((2, 3), nabla_core::DType::F64),
+    );
     p1.sgd_update_(&g.t().unwrap(), Some(&b1), u).unwrap();
-    p2.sgd_update_(&g.t().unwrap().contiguous().unwrap(), Some(&b2), u).unwrap();
+    p2.sgd_update_(&g.t().unwrap().contiguous().unwrap(), Some(&b2), u)
+        .unwrap();
     assert_eq!(p1.to_vec::<f64>().unwrap(), p2.to_vec::<f64>().unwrap());
     close(&p1.to_vec::<f64>().unwrap(), &[0.9, 0.7, 0.5, 0.8, 0.6, 0.4]);
     // A gradient broadcast from one row.
     let p3 = Tensor::ones((2, 3), nabla_core::DType::F64);
     let row = t(&[1.0, 2.0, 3.0], &[3]).broadcast_to((2, 3)).unwrap();
-    p3.sgd_update_(&row, Some(&Tensor::zeros((2, 3), nabla_core::DType::F64)), u).unwrap();
+    p3.sgd_update_(&row, Some(&Tensor::zeros((2, 3), nabla_core::DType::F64)), u)
+        .unwrap();
     close(&p3.to_vec::<f64>().unwrap(), &[0.9, 0.8, 0.7, 0.9, 0.8, 0.7]);
 }
 
@@ -126,7 +134,9 @@ fn mismatched_or_aliased_state_is_an_error() {
         buffer_gain: 1.0,
         nesterov: false,
     };
-    let err = p.sgd_update_(&t(&[1.0], &[1]), Some(&t(&[0.0, 0.0], &[2])), u).unwrap_err();
+    let err = p
+        .sgd_update_(&t(&[1.0], &[1]), Some(&t(&[0.0, 0.0], &[2])), u)
+        .unwrap_err();
     assert!(err.to_string().contains("gradient [1]"), "{err}");
     let err = p.sgd_update_(&t(&[1.0, 1.0], &[2]), Some(&p.clone()), u).unwrap_err();
     assert!(err.to_string().contains("shares its storage"), "{err}");

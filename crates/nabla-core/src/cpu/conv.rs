@@ -35,7 +35,7 @@ impl ConvGeometry {
         self.c_out / self.groups
     }
     /// Rows of the im2col matrix per group: c_in/groups · kh · kw.
-    fn k(&self) -> usize {
+    pub(crate) fn k(&self) -> usize {
         self.cin_g() * self.kh * self.kw
     }
     /// Columns of the im2col matrix: output positions.
@@ -277,13 +277,24 @@ pub fn conv2d_forward_saving<T: Float>(
     g: &ConvGeometry,
     keep: bool,
 ) -> (Vec<T>, Option<SavedColumns<T>>) {
+    if super::conv_direct::direct_applies(g) {
+        // A small layer: no unfolding at all, and nothing to keep (see conv_direct.rs).
+        return (super::conv_direct::conv2d_forward_direct(x, weight, bias, g), None);
+    }
+    conv2d_forward_im2col(x, weight, bias, g, keep)
+}
+
+/// The forward pass as im2col + GEMM; with `keep`, also the unfolded inputs if they are small.
+pub fn conv2d_forward_im2col<T: Float>(
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    g: &ConvGeometry,
+    keep: bool,
+) -> (Vec<T>, Option<SavedColumns<T>>) {
     let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
     let sample_in = g.c_in * g.h * g.w;
     let sample_out = g.c_out * l;
-    if !keep && g.n > 0 && super::conv_direct::direct_applies(g) {
-        // Inference of a small layer: no unfolding at all (see conv_direct.rs).
-        return (super::conv_direct::conv2d_forward_direct(x, weight, bias, g), None);
-    }
     let mut out = vec![T::zero(); g.n * sample_out];
     if sample_out == 0 || g.n == 0 {
         return (out, None);
@@ -444,9 +455,23 @@ pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
     dx
 }
 
+/// δW for contiguous `x` and `dy`: directly for small layers (whose forward pass kept nothing),
+/// else from the unfolded inputs (`saved` when the forward pass kept them).
+pub fn conv2d_backward_weight<T: Float>(
+    x: &[T],
+    dy: &[T],
+    g: &ConvGeometry,
+    saved: Option<&SavedColumns<T>>,
+) -> Vec<T> {
+    if saved.is_none() && super::conv_direct::direct_applies(g) {
+        return super::conv_direct::conv2d_weight_grad_direct(x, dy, g);
+    }
+    conv2d_backward_weight_im2col(x, dy, g, saved)
+}
+
 /// δW = Σ δy_chunk · col_chunkᵀ, accumulated per thread over its chunks, then summed.
 /// `saved` holds the forward pass's unfolded inputs, if it kept them.
-pub fn conv2d_backward_weight<T: Float>(
+pub fn conv2d_backward_weight_im2col<T: Float>(
     x: &[T],
     dy: &[T],
     g: &ConvGeometry,

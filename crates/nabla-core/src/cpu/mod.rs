@@ -3,6 +3,7 @@
 mod alloc;
 pub mod conv;
 pub mod conv_direct;
+mod conv_direct_avx2;
 pub mod gemm;
 pub mod pool;
 pub mod strided;
