@@ -971,3 +971,58 @@ fn lrn_and_batch_norm_match_host() {
     assert_close("batch norm δγ", &down(&gg), &dg, 1e-9);
     assert_close("batch norm δβ", &down(&gb), &db, 1e-9);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Indexing
+
+#[test]
+fn index_select_gather_and_adjoints_match_host() {
+    if !gpu() {
+        return;
+    }
+    // x: [3, 5, 2]; index_select along dim 1 with repeats.
+    let x = rand_vec(30, 28, -1.0, 1.0);
+    let xl = Layout::contiguous([3, 5, 2]);
+    let idx = [4.0, 0.0, 4.0, 2.0];
+    let is = up(&idx, DType::I64);
+    let y = ops::index_select(&up(&x, DType::F64), &xl, 1, &is).unwrap();
+    let mut want = Vec::new();
+    for o in 0..3 {
+        for &k in &idx {
+            for i in 0..2 {
+                want.push(x[(o * 5 + k as usize) * 2 + i]);
+            }
+        }
+    }
+    assert_close("index_select", &down(&y), &want, 0.0);
+    let src = rand_vec(24, 29, -1.0, 1.0);
+    let mut dst = CudaStorage::zeros(0, DType::F64, 30).unwrap();
+    ops::index_add(&mut dst, &[3, 5, 2], 1, &is, &up(&src, DType::F64)).unwrap();
+    let mut add = vec![0.0; 30];
+    for o in 0..3 {
+        for (j, &k) in idx.iter().enumerate() {
+            for i in 0..2 {
+                add[(o * 5 + k as usize) * 2 + i] += src[(o * 4 + j) * 2 + i];
+            }
+        }
+    }
+    assert_close("index_add", &down(&dst), &add, 1e-12);
+    assert!(ops::check_indices("test", &is, 1, 5).is_ok());
+    assert!(ops::check_indices("test", &up(&[0.0, 5.0], DType::I64), 1, 5).is_err());
+    // gather along dim 1 of [3, 5] with an index of shape [3, 2] (cross-entropy's pick).
+    let x2 = rand_vec(15, 30, -1.0, 1.0);
+    let g_idx = [1.0, 4.0, 0.0, 0.0, 3.0, 2.0];
+    let gi = up(&g_idx, DType::I64);
+    let y2 = ops::gather(&up(&x2, DType::F32), &Layout::contiguous([3, 5]), 1, &gi, &[3, 2]).unwrap();
+    let want2: Vec<f64> = (0..6)
+        .map(|p| x2[(p / 2) * 5 + g_idx[p] as usize] as f32 as f64)
+        .collect();
+    assert_close("gather", &down(&y2), &want2, 0.0);
+    let mut d2 = CudaStorage::zeros(0, DType::F32, 15).unwrap();
+    ops::scatter_add(&mut d2, &[3, 5], 1, &gi, &[3, 2], &up(&[1.0; 6], DType::F32)).unwrap();
+    let mut want3 = vec![0.0; 15];
+    for p in 0..6 {
+        want3[(p / 2) * 5 + g_idx[p] as usize] += 1.0;
+    }
+    assert_close("scatter_add", &down(&d2), &want3, 0.0);
+}

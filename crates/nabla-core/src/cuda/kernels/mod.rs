@@ -7,6 +7,7 @@
 
 pub mod common;
 pub mod elementwise;
+pub mod index;
 pub mod optim;
 pub mod random;
 pub mod reduce;
@@ -33,7 +34,7 @@ impl KernelModule {
 }
 
 /// Every kernel module, for the compile-everything test and `tools/nvrtc_check.sh`.
-pub static MODULES: [&KernelModule; 8] = [
+pub static MODULES: [&KernelModule; 9] = [
     &elementwise::UNARY,
     &elementwise::BINARY,
     &elementwise::WHERE,
@@ -42,6 +43,7 @@ pub static MODULES: [&KernelModule; 8] = [
     &softmax::SOFTMAX,
     &random::RANDOM,
     &optim::OPTIM,
+    &index::INDEX,
 ];
 
 /// Compiles `module` to PTX for `arch` (`compute_XY`; NVRTC's default, the oldest supported

@@ -5,6 +5,7 @@
 //! unless the function says "in place".
 
 mod elementwise;
+mod index;
 mod optim;
 mod random;
 mod reduce;
@@ -13,6 +14,7 @@ mod softmax;
 pub use elementwise::{
     BinaryOp, UnaryOp, binary, cast, contiguous, copy_strided, fill, pad2d, pad2d_backward, unary, where_cond,
 };
+pub use index::{check_indices, gather, index_add, index_select, scatter_add};
 pub use optim::{adam_update, sgd_update};
 pub use random::{dropout_mask, normal, philox_counters, uniform};
 pub use reduce::{ReduceOp, reduce};
