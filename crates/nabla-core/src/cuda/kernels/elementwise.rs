@@ -9,7 +9,7 @@
 use super::KernelModule;
 
 /// Unary maps. Codes and formulas (p0, p1 are scalar parameters):
-/// 0 −x · 1 eˣ · 2 ln x · 3 √x · 4 |x| · 5 relu = x·1[x>0] · 6 σ(x) = 1/(1+e⁻ˣ) · 7 tanh x ·
+/// 0 −x · 1 eˣ · 2 ln x · 3 √x · 4 |x| · 5 relu = x·𝟙(x > 0) · 6 σ(x) = 1/(1+e⁻ˣ) · 7 tanh x ·
 /// 8 softplus = ln(1+eˣ) (x for x > 20) · 9 leaky_relu = x > 0 ? x : p0·x · 10 affine = p0·x + p1 ·
 /// 11 xᵖ⁰ · 12 clamp(x, p0, p1) (NaN passes) · 13 1/x · 14 x² · 15 sin x · 16 cos x · 17 sign x.
 /// i64 supports 0, 4, 5, 10, 12, 14, 17.
@@ -67,7 +67,7 @@ UNARY_KERNEL(unary_i64, i64, unary_int)
 /// Binary maps with broadcasting (each operand has its own strides over the output shape).
 /// Codes: 0 a+b · 1 a−b · 2 a·b · 3 a/b · 4 max (NaN-propagating) · 5 min · 6 aᵇ ·
 /// 7 a=b · 8 a≠b · 9 a<b · 10 a≤b · 11 a>b · 12 a≥b (1 or 0 in the dtype) ·
-/// 13 relu backward (a = x, b = δy): δy·1[x>0] · 14 sigmoid backward (a = y, b = δy): δy·y(1−y) ·
+/// 13 relu backward (a = x, b = δy): δy·𝟙(x > 0) · 14 sigmoid backward (a = y, b = δy): δy·y(1−y) ·
 /// 15 tanh backward (a = y, b = δy): δy(1−y²).  i64 supports 0–2, 4, 5, 7–12.
 pub static BINARY: KernelModule = KernelModule {
     name: "binary",

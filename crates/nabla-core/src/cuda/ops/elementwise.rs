@@ -89,7 +89,7 @@ pub enum BinaryOp {
     Le,
     Gt,
     Ge,
-    /// a = x (the relu input), b = δy: δx = δy·1[x > 0].
+    /// a = x (the relu input), b = δy: δx = δy·𝟙(x > 0).
     ReluBackward,
     /// a = y = σ(x), b = δy: δx = δy·y(1 − y).
     SigmoidBackward,

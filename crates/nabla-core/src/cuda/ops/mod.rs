@@ -1,5 +1,5 @@
 //! Public entry points of the CUDA kernels, one file per family. Each takes [`CudaStorage`]
-//! plus the [`Layout`](crate::Layout) through which the Tensor sees it, checks what a user
+//! plus the `Layout` through which the Tensor sees it, checks what a user
 //! could get wrong (shapes, dtypes, devices, layouts that reach past the buffer) and returns
 //! errors, then queues one kernel on the device's stream. Outputs are new, contiguous buffers
 //! unless the function says "in place".
