@@ -1,6 +1,9 @@
 //! Storage: the buffer behind one or more tensors, one variant per device.
 
-use crate::DType;
+#[cfg(feature = "cuda")]
+use crate::error::Error;
+use crate::error::Result;
+use crate::{DType, Device};
 
 /// A buffer in host memory.
 #[derive(Clone, Debug)]
@@ -38,27 +41,73 @@ impl CpuStorage {
     }
 }
 
-/// The storage of a tensor on some device. Only the CPU exists in the default build;
-/// the CUDA variant arrives with the `cuda` feature.
-#[derive(Clone, Debug)]
+/// The storage of a tensor on some device: host memory always, NVIDIA GPUs with the `cuda`
+/// feature. Kernels take their device's variant through [`Storage::cpu`] (or `cuda`), which is
+/// an error, not a silent copy, when the tensor lives elsewhere.
+#[derive(Debug)]
 pub enum Storage {
     Cpu(CpuStorage),
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaStorage),
 }
 
 impl Storage {
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(s) => s.dtype(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.dtype(),
         }
     }
-    pub fn cpu(&self) -> &CpuStorage {
+    pub fn device(&self) -> Device {
         match self {
-            Storage::Cpu(s) => s,
+            Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.device(),
         }
     }
-    pub fn cpu_mut(&mut self) -> &mut CpuStorage {
+    pub fn len(&self) -> usize {
         match self {
-            Storage::Cpu(s) => s,
+            Storage::Cpu(s) => s.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The host buffer, or an error naming `op` when the storage is on another device.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    pub fn cpu(&self, op: &'static str) -> Result<&CpuStorage> {
+        match self {
+            Storage::Cpu(s) => Ok(s),
+            #[cfg(feature = "cuda")]
+            other => Err(Error::Unimplemented {
+                op,
+                device: other.device(),
+            }),
+        }
+    }
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    pub fn cpu_mut(&mut self, op: &'static str) -> Result<&mut CpuStorage> {
+        match self {
+            Storage::Cpu(s) => Ok(s),
+            #[cfg(feature = "cuda")]
+            other => Err(Error::Unimplemented {
+                op,
+                device: other.device(),
+            }),
+        }
+    }
+    /// The GPU buffer, or an error naming `op` when the storage is on the host.
+    #[cfg(feature = "cuda")]
+    pub fn cuda(&self, op: &'static str) -> Result<&crate::cuda::CudaStorage> {
+        match self {
+            Storage::Cuda(s) => Ok(s),
+            other => Err(Error::Unimplemented {
+                op,
+                device: other.device(),
+            }),
         }
     }
 }

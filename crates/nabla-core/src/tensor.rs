@@ -26,7 +26,6 @@ pub(crate) struct TensorInner {
     storage: Arc<RwLock<Storage>>,
     layout: Layout,
     dtype: DType,
-    device: Device,
     node: Option<Arc<Node>>,
     requires_grad: bool,
 }
@@ -40,15 +39,19 @@ impl Tensor {
     // ------------------------------------------------------------------ construction
 
     pub(crate) fn from_storage(storage: CpuStorage, shape: impl Into<Shape>) -> Tensor {
+        Tensor::from_any_storage(Storage::Cpu(storage), shape)
+    }
+
+    /// A contiguous tensor over storage on any device.
+    pub(crate) fn from_any_storage(storage: Storage, shape: impl Into<Shape>) -> Tensor {
         let shape = shape.into();
         debug_assert_eq!(storage.len(), shape.elem_count());
         let dtype = storage.dtype();
         Tensor(Arc::new(TensorInner {
             id: TensorId::new(),
-            storage: Arc::new(RwLock::new(Storage::Cpu(storage))),
+            storage: Arc::new(RwLock::new(storage)),
             layout: Layout::contiguous(shape),
             dtype,
-            device: Device::Cpu,
             node: None,
             requires_grad: false,
         }))
@@ -103,14 +106,29 @@ impl Tensor {
     pub fn ones(shape: impl Into<Shape>, dtype: DType) -> Tensor {
         Tensor::full(1.0, shape, dtype)
     }
+    /// Zeros of `t`'s shape and dtype, on `t`'s device.
     pub fn zeros_like(t: &Tensor) -> Result<Tensor> {
-        Ok(Tensor::zeros(t.shape(), t.dtype()))
+        Tensor::full_like(t, 0.0)
     }
     pub fn ones_like(t: &Tensor) -> Result<Tensor> {
-        Ok(Tensor::ones(t.shape(), t.dtype()))
+        Tensor::full_like(t, 1.0)
     }
     pub fn full_like(t: &Tensor, value: f64) -> Result<Tensor> {
-        Ok(Tensor::full(value, t.shape(), t.dtype()))
+        Tensor::full_on(value, t.shape().clone(), t.dtype(), t.device())
+    }
+    /// `value` everywhere, on `device`.
+    pub fn full_on(value: f64, shape: impl Into<Shape>, dtype: DType, device: Device) -> Result<Tensor> {
+        let shape = shape.into();
+        match device {
+            Device::Cpu => Ok(Tensor::full(value, shape, dtype)),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => {
+                let s = crate::cuda::CudaStorage::full(n, dtype, shape.elem_count(), value)?;
+                Ok(Tensor::from_any_storage(Storage::Cuda(s), shape))
+            }
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => Tensor::full(value, shape, dtype).to_device(device),
+        }
     }
 
     /// `start, start + step, ...` up to but excluding `end`, as `torch.arange`.
@@ -202,8 +220,10 @@ impl Tensor {
     pub fn dtype(&self) -> DType {
         self.0.dtype
     }
+    /// Where the values live. Read from the storage, so that moving a shared buffer
+    /// ([`Tensor::move_to_`]) moves every handle and view of it.
     pub fn device(&self) -> Device {
-        self.0.device
+        self.storage().device()
     }
     pub fn layout(&self) -> &Layout {
         &self.0.layout
@@ -248,7 +268,6 @@ impl Tensor {
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
             dtype: self.0.dtype,
-            device: self.0.device,
             node: None,
             requires_grad: true,
         }))
@@ -264,7 +283,6 @@ impl Tensor {
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
             dtype: self.0.dtype,
-            device: self.0.device,
             node: None,
             requires_grad: false,
         }))
@@ -277,7 +295,6 @@ impl Tensor {
             storage: self.0.storage.clone(),
             layout,
             dtype: self.0.dtype,
-            device: self.0.device,
             node: None,
             requires_grad: false,
         }))
@@ -306,7 +323,6 @@ impl Tensor {
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
             dtype: self.0.dtype,
-            device: self.0.device,
             node: Some(Arc::new(node)),
             requires_grad: false,
         };
@@ -317,8 +333,11 @@ impl Tensor {
 
     /// All values in row-major order. The dtype must match `T`.
     pub fn to_vec<T: WithDType>(&self) -> Result<Vec<T>> {
+        if !self.device().is_cpu() {
+            return self.to_device(Device::Cpu)?.to_vec();
+        }
         let storage = self.storage();
-        let data = T::slice(storage.cpu()).ok_or(Error::DTypeMismatch {
+        let data = T::slice(storage.cpu("to_vec")?).ok_or(Error::DTypeMismatch {
             op: "to_vec",
             lhs: self.dtype(),
             rhs: T::DTYPE,
@@ -326,16 +345,32 @@ impl Tensor {
         Ok(crate::cpu::strided::gather_contiguous(data, self.layout()))
     }
 
-    /// All values converted to f64, whatever the dtype.
+    /// All values converted to f64, whatever the dtype and device (values on a GPU are copied
+    /// back first; if that copy fails, the result is empty).
     pub fn to_vec_f64(&self) -> Vec<f64> {
-        let storage = self.storage();
-        match storage.cpu() {
-            CpuStorage::F32(v) => crate::cpu::strided::gather_contiguous(v, self.layout())
+        let host;
+        let t = if self.device().is_cpu() {
+            self
+        } else {
+            match self.to_device(Device::Cpu) {
+                Ok(h) => {
+                    host = h;
+                    &host
+                }
+                Err(_) => return Vec::new(),
+            }
+        };
+        let storage = t.storage();
+        let Ok(cpu) = storage.cpu("to_vec_f64") else {
+            return Vec::new();
+        };
+        match cpu {
+            CpuStorage::F32(v) => crate::cpu::strided::gather_contiguous(v, t.layout())
                 .into_iter()
                 .map(f64::from)
                 .collect(),
-            CpuStorage::F64(v) => crate::cpu::strided::gather_contiguous(v, self.layout()),
-            CpuStorage::I64(v) => crate::cpu::strided::gather_contiguous(v, self.layout())
+            CpuStorage::F64(v) => crate::cpu::strided::gather_contiguous(v, t.layout()),
+            CpuStorage::I64(v) => crate::cpu::strided::gather_contiguous(v, t.layout())
                 .into_iter()
                 .map(|x| x as f64)
                 .collect(),
@@ -386,17 +421,22 @@ impl Tensor {
         }
         if self.same_storage(src) {
             // Source and destination share a buffer: read the values out before writing.
-            let buffer = src.storage().cpu().clone();
+            let buffer = src.storage().cpu("copy_")?.clone();
             let len = buffer.len();
             let values = Tensor::from_storage(buffer, (len,)).with_layout(src.layout().clone());
             let read = values.storage();
             let mut dst = self.storage_mut();
-            return crate::cpu::strided::scatter_into(dst.cpu_mut(), self.layout(), read.cpu(), values.layout());
+            return crate::cpu::strided::scatter_into(
+                dst.cpu_mut("copy_")?,
+                self.layout(),
+                read.cpu("copy_")?,
+                values.layout(),
+            );
         }
         // NOTE: no copy of the source: this runs for every parameter at every optimiser step.
         let read = src.storage();
         let mut dst = self.storage_mut();
-        crate::cpu::strided::scatter_into(dst.cpu_mut(), self.layout(), read.cpu(), src.layout())
+        crate::cpu::strided::scatter_into(dst.cpu_mut("copy_")?, self.layout(), read.cpu("copy_")?, src.layout())
     }
 }
 

@@ -353,7 +353,10 @@ fn sum_over_outer_and_inner_blocks_keeps_the_middle() {
     assert_eq!(s, expect);
     // Row sums (A = 1) of a 2-D slice, and a view that is not contiguous takes the general path.
     let rows = x.narrow(0, 1, 1).unwrap().squeeze(0).unwrap();
-    assert_eq!(rows.sum(&[1], false).unwrap().to_vec::<f64>().unwrap(), vec![406.0, 446.0, 486.0]);
+    assert_eq!(
+        rows.sum(&[1], false).unwrap().to_vec::<f64>().unwrap(),
+        vec![406.0, 446.0, 486.0]
+    );
     let t = x.transpose(0, 2).unwrap();
     assert_eq!(t.sum(&[0, 2], false).unwrap().to_vec::<f64>().unwrap(), expect);
 }

@@ -127,20 +127,22 @@ impl Tensor {
             let sb = b.as_ref().map(|b| b.storage());
             let (ox, ow) = (x.layout().offset(), w.layout().offset());
             let ob = b.as_ref().map_or(0, |b| b.layout().offset());
-            match (sx.cpu(), sw.cpu()) {
+            match (sx.cpu("conv2d")?, sw.cpu("conv2d")?) {
                 (CpuStorage::F32(xv), CpuStorage::F32(wv)) => {
-                    let bv = sb.as_ref().map(|s| match s.cpu() {
-                        CpuStorage::F32(v) => &v[ob..],
+                    let bv = match sb.as_ref().map(|s| s.cpu("conv2d")).transpose()? {
+                        Some(CpuStorage::F32(v)) => Some(&v[ob..]),
+                        None => None,
                         _ => unreachable!("dtype checked in conv_geometry"),
-                    });
+                    };
                     let (y, cols) = conv2d_forward_saving(&xv[ox..], &wv[ow..], bv, &geom, keep);
                     (CpuStorage::F32(y), cols.map(SavedCols::F32))
                 }
                 (CpuStorage::F64(xv), CpuStorage::F64(wv)) => {
-                    let bv = sb.as_ref().map(|s| match s.cpu() {
-                        CpuStorage::F64(v) => &v[ob..],
+                    let bv = match sb.as_ref().map(|s| s.cpu("conv2d")).transpose()? {
+                        Some(CpuStorage::F64(v)) => Some(&v[ob..]),
+                        None => None,
                         _ => unreachable!("dtype checked in conv_geometry"),
-                    });
+                    };
                     let (y, cols) = conv2d_forward_saving(&xv[ox..], &wv[ow..], bv, &geom, keep);
                     (CpuStorage::F64(y), cols.map(SavedCols::F64))
                 }
@@ -164,7 +166,7 @@ impl Tensor {
             let g = g.contiguous()?;
             let (sg, sx, sw) = (g.storage(), x.storage(), w.storage());
             let (og, ox, ow) = (g.layout().offset(), x.layout().offset(), w.layout().offset());
-            let (dx, dw) = match (sg.cpu(), sx.cpu(), sw.cpu()) {
+            let (dx, dw) = match (sg.cpu("conv2d")?, sx.cpu("conv2d")?, sw.cpu("conv2d")?) {
                 (CpuStorage::F32(gv), CpuStorage::F32(xv), CpuStorage::F32(wv)) => (
                     tx.then(|| CpuStorage::F32(conv2d_backward_input(&gv[og..], &wv[ow..], &geom))),
                     tw.then(|| {

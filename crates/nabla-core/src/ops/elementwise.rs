@@ -11,7 +11,7 @@ impl Tensor {
 
     /// a + b.  δa = δ, δb = δ (each summed over its broadcast dimensions).
     pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = zip_float!(self, rhs, "add", |x: T, y| x + y);
+        let out = zip_float!(self, rhs, "add", cuda: crate::cuda::ops::BinaryOp::Add, |x: T, y| x + y);
         let (ls, rs) = (self.shape().clone(), rhs.shape().clone());
         Ok(out.record("add", &[self, rhs], move |g| {
             Ok(vec![Some(g.sum_to_shape(&ls)?), Some(g.sum_to_shape(&rs)?)])
@@ -20,7 +20,7 @@ impl Tensor {
 
     /// a − b.  δa = δ, δb = −δ.
     pub fn sub(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = zip_float!(self, rhs, "sub", |x: T, y| x - y);
+        let out = zip_float!(self, rhs, "sub", cuda: crate::cuda::ops::BinaryOp::Sub, |x: T, y| x - y);
         let (ls, rs) = (self.shape().clone(), rhs.shape().clone());
         Ok(out.record("sub", &[self, rhs], move |g| {
             Ok(vec![Some(g.sum_to_shape(&ls)?), Some(g.neg()?.sum_to_shape(&rs)?)])
@@ -29,7 +29,7 @@ impl Tensor {
 
     /// a · b.  δa = δ·b, δb = δ·a.
     pub fn mul(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = zip_float!(self, rhs, "mul", |x: T, y| x * y);
+        let out = zip_float!(self, rhs, "mul", cuda: crate::cuda::ops::BinaryOp::Mul, |x: T, y| x * y);
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("mul", &[self, rhs], move |g| {
@@ -49,7 +49,7 @@ impl Tensor {
 
     /// a / b.  δa = δ/b, δb = −δ·a/b².
     pub fn div(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = zip_float!(self, rhs, "div", |x: T, y| x / y);
+        let out = zip_float!(self, rhs, "div", cuda: crate::cuda::ops::BinaryOp::Div, |x: T, y| x / y);
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("div", &[self, rhs], move |g| {
@@ -69,7 +69,7 @@ impl Tensor {
 
     /// aᵇ element-wise.  δa = δ·b·aᵇ⁻¹, δb = δ·aᵇ·ln a.
     pub fn pow(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = zip_float!(self, rhs, "pow", |x: T, y| x.powf(y));
+        let out = zip_float!(self, rhs, "pow", cuda: crate::cuda::ops::BinaryOp::Pow, |x: T, y| x.powf(y));
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("pow", &[self, rhs], move |g| {
@@ -101,13 +101,13 @@ impl Tensor {
 
     /// max(a, b).  δ goes to the larger input; on ties it is split in halves, as in PyTorch.
     pub fn maximum(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = zip_float!(self, rhs, "maximum", |x: T, y| if x >= y { x } else { y });
+        let out = zip_float!(self, rhs, "maximum", cuda: crate::cuda::ops::BinaryOp::Maximum, |x: T, y| if x >= y { x } else { y });
         self.record_extremum("maximum", rhs, out, 1.0)
     }
 
     /// min(a, b).  δ goes to the smaller input; on ties it is split in halves, as in PyTorch.
     pub fn minimum(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = zip_float!(self, rhs, "minimum", |x: T, y| if x <= y { x } else { y });
+        let out = zip_float!(self, rhs, "minimum", cuda: crate::cuda::ops::BinaryOp::Minimum, |x: T, y| if x <= y { x } else { y });
         self.record_extremum("minimum", rhs, out, -1.0)
     }
 
@@ -156,13 +156,13 @@ impl Tensor {
 
     /// y = m·x + c.  δx = m·δ.
     pub fn affine(&self, m: f64, c: f64) -> Result<Tensor> {
-        let out = map_float!(self, "affine", |x: T| x * T::from_f64(m) + T::from_f64(c));
+        let out = map_float!(self, "affine", cuda: crate::cuda::ops::UnaryOp::Affine { mul: m, add: c }, |x: T| x * T::from_f64(m) + T::from_f64(c));
         Ok(out.record("affine", &[self], move |g| Ok(vec![Some(g.affine(m, 0.0)?)])))
     }
 
     /// xᵉ for a constant exponent.  δx = δ·e·xᵉ⁻¹.
     pub fn powf(&self, e: f64) -> Result<Tensor> {
-        let out = map_float!(self, "powf", |x: T| x.powf(T::from_f64(e)));
+        let out = map_float!(self, "powf", cuda: crate::cuda::ops::UnaryOp::Powf(e), |x: T| x.powf(T::from_f64(e)));
         let x = self.detach();
         Ok(out.record("powf", &[self], move |g| {
             // NOTE: for e = 0 the formula gives 0·0⁻¹ = NaN at x = 0, but x⁰ = 1 is flat: δx = 0 (as PyTorch).
@@ -207,21 +207,21 @@ impl Tensor {
 
     /// eˣ.  δx = δ·y.
     pub fn exp(&self) -> Result<Tensor> {
-        let out = map_float!(self, "exp", |x: T| x.exp());
+        let out = map_float!(self, "exp", cuda: crate::cuda::ops::UnaryOp::Exp, |x: T| x.exp());
         let y = out.detach();
         Ok(out.record("exp", &[self], move |g| Ok(vec![Some(g.mul(&y)?)])))
     }
 
     /// ln x.  δx = δ/x.
     pub fn log(&self) -> Result<Tensor> {
-        let out = map_float!(self, "log", |x: T| x.ln());
+        let out = map_float!(self, "log", cuda: crate::cuda::ops::UnaryOp::Log, |x: T| x.ln());
         let x = self.detach();
         Ok(out.record("log", &[self], move |g| Ok(vec![Some(g.div(&x)?)])))
     }
 
     /// √x.  δx = δ/(2y).
     pub fn sqrt(&self) -> Result<Tensor> {
-        let out = map_float!(self, "sqrt", |x: T| x.sqrt());
+        let out = map_float!(self, "sqrt", cuda: crate::cuda::ops::UnaryOp::Sqrt, |x: T| x.sqrt());
         let y = out.detach();
         Ok(out.record("sqrt", &[self], move |g| {
             Ok(vec![Some(zip_float!(g, &y, "sqrt_backward", |g: T, y| g / (y + y)))])
@@ -230,7 +230,7 @@ impl Tensor {
 
     /// x².  δx = 2x·δ.
     pub fn sqr(&self) -> Result<Tensor> {
-        let out = map_float!(self, "sqr", |x: T| x * x);
+        let out = map_float!(self, "sqr", cuda: crate::cuda::ops::UnaryOp::Sqr, |x: T| x * x);
         let x = self.detach();
         Ok(out.record("sqr", &[self], move |g| {
             Ok(vec![Some(zip_float!(g, &x, "sqr_backward", |g: T, x| g * (x + x)))])
@@ -239,7 +239,7 @@ impl Tensor {
 
     /// |x|.  δx = δ·sign(x) (0 at 0, as in PyTorch).
     pub fn abs(&self) -> Result<Tensor> {
-        let out = map_float!(self, "abs", |x: T| x.abs());
+        let out = map_float!(self, "abs", cuda: crate::cuda::ops::UnaryOp::Abs, |x: T| x.abs());
         let x = self.detach();
         Ok(out.record("abs", &[self], move |g| {
             Ok(vec![Some(zip_float!(g, &x, "abs_backward", |g: T, x| if x > 0.0 {
@@ -254,7 +254,7 @@ impl Tensor {
 
     /// 1/x.  δx = −δ·y².
     pub fn recip(&self) -> Result<Tensor> {
-        let out = map_float!(self, "recip", |x: T| x.recip());
+        let out = map_float!(self, "recip", cuda: crate::cuda::ops::UnaryOp::Recip, |x: T| x.recip());
         let y = out.detach();
         Ok(out.record("recip", &[self], move |g| {
             Ok(vec![Some(zip_float!(g, &y, "recip_backward", |g: T, y| -g * y * y))])
@@ -265,11 +265,11 @@ impl Tensor {
 
     /// y = max(x, 0).  δx = δ·1[x > 0] (the subgradient at 0 is 0, as in PyTorch).
     pub fn relu(&self) -> Result<Tensor> {
-        let out = map_float!(self, "relu", |x: T| if x > 0.0 { x } else { 0.0 });
+        let out = map_float!(self, "relu", cuda: crate::cuda::ops::UnaryOp::Relu, |x: T| if x > 0.0 { x } else { 0.0 });
         let y = out.detach();
         // NOTE: the mask is taken from y, not x: y > 0 ⇔ x > 0, and y is kept alive anyway by the next layer.
         Ok(out.record("relu", &[self], move |g| {
-            Ok(vec![Some(zip_float!(g, &y, "relu_backward", |g: T, y| if y > 0.0 {
+            Ok(vec![Some(zip_float!(g, &y, "relu_backward", cuda_swapped: crate::cuda::ops::BinaryOp::ReluBackward, |g: T, y| if y > 0.0 {
                 g
             } else {
                 0.0
@@ -279,7 +279,7 @@ impl Tensor {
 
     /// y = x for x > 0, slope·x otherwise.  δx = δ·(1 or slope).
     pub fn leaky_relu(&self, slope: f64) -> Result<Tensor> {
-        let out = map_float!(self, "leaky_relu", |x: T| if x > 0.0 {
+        let out = map_float!(self, "leaky_relu", cuda: crate::cuda::ops::UnaryOp::LeakyRelu(slope), |x: T| if x > 0.0 {
             x
         } else {
             x * T::from_f64(slope)
@@ -297,7 +297,7 @@ impl Tensor {
 
     /// σ(x) = 1/(1 + e⁻ˣ), computed without overflow for large |x|.  δx = δ·y(1 − y).
     pub fn sigmoid(&self) -> Result<Tensor> {
-        let out = map_float!(self, "sigmoid", |x: T| if x >= 0.0 {
+        let out = map_float!(self, "sigmoid", cuda: crate::cuda::ops::UnaryOp::Sigmoid, |x: T| if x >= 0.0 {
             1.0 / (1.0 + (-x).exp())
         } else {
             let e = x.exp();
@@ -305,7 +305,7 @@ impl Tensor {
         });
         let y = out.detach();
         Ok(out.record("sigmoid", &[self], move |g| {
-            Ok(vec![Some(zip_float!(g, &y, "sigmoid_backward", |g: T, y| g
+            Ok(vec![Some(zip_float!(g, &y, "sigmoid_backward", cuda_swapped: crate::cuda::ops::BinaryOp::SigmoidBackward, |g: T, y| g
                 * y
                 * (1.0 - y)))])
         }))
@@ -313,18 +313,18 @@ impl Tensor {
 
     /// tanh x.  δx = δ·(1 − y²).
     pub fn tanh(&self) -> Result<Tensor> {
-        let out = map_float!(self, "tanh", |x: T| x.tanh());
+        let out = map_float!(self, "tanh", cuda: crate::cuda::ops::UnaryOp::Tanh, |x: T| x.tanh());
         let y = out.detach();
         Ok(out.record("tanh", &[self], move |g| {
             Ok(vec![Some(
-                zip_float!(g, &y, "tanh_backward", |g: T, y| g * (1.0 - y * y))
+                zip_float!(g, &y, "tanh_backward", cuda_swapped: crate::cuda::ops::BinaryOp::TanhBackward, |g: T, y| g * (1.0 - y * y))
             )])
         }))
     }
 
     /// softplus(x) = ln(1 + eˣ) (β = 1; linear above the threshold 20, as in PyTorch).  δx = δ·σ(x).
     pub fn softplus(&self) -> Result<Tensor> {
-        let out = map_float!(self, "softplus", |x: T| if x > 20.0 { x } else { x.exp().ln_1p() });
+        let out = map_float!(self, "softplus", cuda: crate::cuda::ops::UnaryOp::Softplus, |x: T| if x > 20.0 { x } else { x.exp().ln_1p() });
         let x = self.detach();
         Ok(out.record("softplus", &[self], move |g| {
             Ok(vec![Some(zip_float!(
@@ -353,7 +353,7 @@ impl Tensor {
             rhs.layout().broadcast_to(op, &shape)?,
         );
         let (sa, sb) = (self.storage(), rhs.storage());
-        let out = match (sa.cpu(), sb.cpu()) {
+        let out = match (sa.cpu("compare")?, sb.cpu("compare")?) {
             (CpuStorage::I64(va), CpuStorage::I64(vb)) => {
                 crate::cpu::strided::binary_map(va, &al, vb, &bl, |x, y| i64::from(pred(x as f64, y as f64)))
             }
@@ -383,7 +383,7 @@ impl Tensor {
     }
     fn compare_scalar(&self, c: f64, op: &'static str, pred: fn(f64, f64) -> bool) -> Result<Tensor> {
         let storage = self.storage();
-        if let CpuStorage::I64(v) = storage.cpu() {
+        if let CpuStorage::I64(v) = storage.cpu("compare_scalar")? {
             let out = crate::cpu::strided::unary_map(v, self.layout(), |x: i64| i64::from(pred(x as f64, c)));
             return Ok(Tensor::from_storage(CpuStorage::I64(out), self.shape().clone()));
         }
@@ -456,7 +456,7 @@ impl Tensor {
         let storage = self.storage();
         let l = self.layout();
         use crate::cpu::strided::cast;
-        let out = match (storage.cpu(), dtype) {
+        let out = match (storage.cpu("to_dtype")?, dtype) {
             (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(cast::<f32, f64>(v, l)),
             (CpuStorage::F32(v), DType::I64) => CpuStorage::I64(cast::<f32, i64>(v, l)),
             (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(cast::<f64, f32>(v, l)),

@@ -143,7 +143,12 @@ impl Tensor {
             let len = t.dims()[d];
             let view = out.with_layout(out.layout().narrow(d, start, len));
             let src = t.storage();
-            crate::cpu::strided::scatter_into(out.storage_mut().cpu_mut(), view.layout(), src.cpu(), t.layout())?;
+            crate::cpu::strided::scatter_into(
+                out.storage_mut().cpu_mut("cat")?,
+                view.layout(),
+                src.cpu("cat")?,
+                t.layout(),
+            )?;
             sizes.push(len);
             start += len;
         }
@@ -188,11 +193,15 @@ impl Tensor {
             );
         }
         let idx = read_indices("index_select", indices, d, self.dims()[d])?;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return self.index_select_cuda(d, indices);
+        }
         let x = self.contiguous()?.detach();
         let storage = x.storage();
         let off = x.layout().offset();
         let n = x.elem_count();
-        let out = any_dtype!(storage.cpu(), |v| index_select_kernel(
+        let out = any_dtype!(storage.cpu("index_select")?, |v| index_select_kernel(
             &v[off..off + n],
             x.dims(),
             d,
@@ -207,7 +216,7 @@ impl Tensor {
             let g = g.contiguous()?;
             let s = g.storage();
             let off = g.layout().offset();
-            let out = match s.cpu() {
+            let out = match s.cpu("index_select")? {
                 CpuStorage::F32(v) => CpuStorage::F32(index_add_kernel(&v[off..], &in_dims, d, &idx)),
                 CpuStorage::F64(v) => CpuStorage::F64(index_add_kernel(&v[off..], &in_dims, d, &idx)),
                 CpuStorage::I64(_) => {
@@ -244,11 +253,18 @@ impl Tensor {
             );
         }
         let idx = read_indices("gather", index, d, self.dims()[d])?;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return self.gather_cuda(d, index);
+        }
         let offsets = gather_offsets(self.dims(), index.dims(), d, &idx);
         let x = self.contiguous()?.detach();
         let storage = x.storage();
         let off = x.layout().offset();
-        let out = any_dtype!(storage.cpu(), |v| offsets.iter().map(|&o| v[off + o]).collect());
+        let out = any_dtype!(storage.cpu("gather")?, |v| offsets
+            .iter()
+            .map(|&o| v[off + o])
+            .collect());
         drop(storage);
         let out = Tensor::from_storage(out, index.shape().clone());
         let (in_shape, dtype) = (self.shape().clone(), self.dtype());
@@ -273,5 +289,66 @@ impl Tensor {
             .step_by(size)
             .map(|s| self.narrow(d as isize, s, size.min(n - s)))
             .collect()
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl Tensor {
+    /// index_select on a GPU (indices already checked); δx = index_add of δ.
+    fn index_select_cuda(&self, d: usize, indices: &Tensor) -> Result<Tensor> {
+        const OP: &str = "index_select";
+        let device = self.device();
+        let indices = indices.to_device(device)?.contiguous()?;
+        let mut dims = self.dims().to_vec();
+        dims[d] = indices.elem_count();
+        let out = {
+            let is = indices.storage();
+            let ic = is.cuda(OP)?;
+            super::on_cuda(self, OP, dims, |s, l| crate::cuda::ops::index_select(s, l, d, ic))?.expect("on a GPU")
+        };
+        let (in_shape, dtype) = (self.shape().clone(), self.dtype());
+        Ok(out.record(OP, &[self], move |g| {
+            let g = g.contiguous()?;
+            let full = Tensor::full_on(0.0, in_shape.clone(), dtype, device)?;
+            {
+                let mut dst = full.storage_mut();
+                let (gs, is) = (g.storage(), indices.storage());
+                let crate::storage::Storage::Cuda(dst) = &mut *dst else {
+                    unreachable!("made on the GPU above")
+                };
+                crate::cuda::ops::index_add(dst, in_shape.dims(), d, is.cuda(OP)?, gs.cuda(OP)?)?;
+            }
+            Ok(vec![Some(full)])
+        }))
+    }
+
+    /// gather on a GPU (index already checked); δx = scatter_add of δ.
+    fn gather_cuda(&self, d: usize, index: &Tensor) -> Result<Tensor> {
+        const OP: &str = "gather";
+        let device = self.device();
+        let index = index.to_device(device)?.contiguous()?;
+        let idims = index.dims().to_vec();
+        let out = {
+            let is = index.storage();
+            let ic = is.cuda(OP)?;
+            super::on_cuda(self, OP, idims.clone(), |s, l| {
+                crate::cuda::ops::gather(s, l, d, ic, &idims)
+            })?
+            .expect("on a GPU")
+        };
+        let (in_shape, dtype) = (self.shape().clone(), self.dtype());
+        Ok(out.record(OP, &[self], move |g| {
+            let g = g.contiguous()?;
+            let full = Tensor::full_on(0.0, in_shape.clone(), dtype, device)?;
+            {
+                let mut dst = full.storage_mut();
+                let (gs, is) = (g.storage(), index.storage());
+                let crate::storage::Storage::Cuda(dst) = &mut *dst else {
+                    unreachable!("made on the GPU above")
+                };
+                crate::cuda::ops::scatter_add(dst, in_shape.dims(), d, is.cuda(OP)?, &idims, gs.cuda(OP)?)?;
+            }
+            Ok(vec![Some(full)])
+        }))
     }
 }

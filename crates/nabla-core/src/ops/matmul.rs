@@ -76,18 +76,37 @@ impl Tensor {
         let mut out_dims = batch.dims().to_vec();
         out_dims.extend([m, n]);
         let (sl, sr) = (self.storage(), rhs.storage());
-        let out = match (sl.cpu(), sr.cpu()) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(batched_gemm(a, &ll, b, &rl, m, n, k)),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(batched_gemm(a, &ll, b, &rl, m, n, k)),
-            (a, _) => {
-                return Err(Error::UnsupportedDType {
+        #[cfg(feature = "cuda")]
+        let out = match (&*sl, &*sr) {
+            (crate::storage::Storage::Cuda(a), crate::storage::Storage::Cuda(b)) => Some(
+                crate::storage::Storage::Cuda(crate::cuda::matmul::matmul(a, &ll, b, &rl)?),
+            ),
+            (a, b) if a.device() != b.device() => {
+                return Err(Error::DeviceMismatch {
                     op: "matmul",
-                    dtype: a.dtype(),
+                    lhs: a.device(),
+                    rhs: b.device(),
                 });
             }
+            _ => None,
+        };
+        #[cfg(not(feature = "cuda"))]
+        let out: Option<crate::storage::Storage> = None;
+        let out = match out {
+            Some(out) => out,
+            None => crate::storage::Storage::Cpu(match (sl.cpu("matmul")?, sr.cpu("matmul")?) {
+                (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(batched_gemm(a, &ll, b, &rl, m, n, k)),
+                (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(batched_gemm(a, &ll, b, &rl, m, n, k)),
+                (a, _) => {
+                    return Err(Error::UnsupportedDType {
+                        op: "matmul",
+                        dtype: a.dtype(),
+                    });
+                }
+            }),
         };
         drop((sl, sr));
-        let out = Tensor::from_storage(out, out_dims);
+        let out = Tensor::from_any_storage(out, out_dims);
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
         Ok(out.record("matmul", &[self, rhs], move |g| {

@@ -143,7 +143,7 @@ impl Tensor {
         let out = {
             let s = x.storage();
             let off = x.layout().offset();
-            match s.cpu() {
+            match s.cpu("pad2d")? {
                 CpuStorage::F32(v) => CpuStorage::F32(pad_forward(&v[off..], planes, h, w, &rows, &cols)),
                 CpuStorage::F64(v) => CpuStorage::F64(pad_forward(&v[off..], planes, h, w, &rows, &cols)),
                 other => {
@@ -163,7 +163,7 @@ impl Tensor {
             let g = g.contiguous()?;
             let s = g.storage();
             let off = g.layout().offset();
-            let dx = match s.cpu() {
+            let dx = match s.cpu("pad2d")? {
                 CpuStorage::F32(v) => CpuStorage::F32(pad_backward(&v[off..], planes, h, w, &rows, &cols)),
                 CpuStorage::F64(v) => CpuStorage::F64(pad_backward(&v[off..], planes, h, w, &rows, &cols)),
                 other => {

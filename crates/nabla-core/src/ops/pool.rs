@@ -183,7 +183,7 @@ impl Tensor {
         let (out, idx) = {
             let s = x.storage();
             let off = x.layout().offset();
-            match s.cpu() {
+            match s.cpu("max_pool2d")? {
                 CpuStorage::F32(v) => {
                     let (o, i) = k::max_pool2d_forward(&v[off..], &g);
                     (CpuStorage::F32(o), i)
@@ -206,7 +206,7 @@ impl Tensor {
             let dy = dy.contiguous()?;
             let s = dy.storage();
             let off = dy.layout().offset();
-            let dx = match s.cpu() {
+            let dx = match s.cpu("max_pool2d")? {
                 CpuStorage::F32(v) => CpuStorage::F32(k::max_pool2d_backward(&v[off..], &idx, &g)),
                 CpuStorage::F64(v) => CpuStorage::F64(k::max_pool2d_backward(&v[off..], &idx, &g)),
                 o => {
@@ -296,7 +296,7 @@ impl Tensor {
         let out = {
             let s = x.storage();
             let off = x.layout().offset();
-            match s.cpu() {
+            match s.cpu("pool_with")? {
                 CpuStorage::F32(v) => CpuStorage::F32(f32_fwd(&v[off..], g)),
                 CpuStorage::F64(v) => CpuStorage::F64(f64_fwd(&v[off..], g)),
                 o => return Err(Error::UnsupportedDType { op, dtype: o.dtype() }),
@@ -308,7 +308,7 @@ impl Tensor {
             let dy = dy.contiguous()?;
             let s = dy.storage();
             let off = dy.layout().offset();
-            let dx = match s.cpu() {
+            let dx = match s.cpu("pool_with")? {
                 CpuStorage::F32(v) => CpuStorage::F32(f32_bwd(&v[off..], &g)),
                 CpuStorage::F64(v) => CpuStorage::F64(f64_bwd(&v[off..], &g)),
                 o => return Err(Error::UnsupportedDType { op, dtype: o.dtype() }),

@@ -82,6 +82,16 @@ impl Tensor {
 
     fn sum_kernel(&self, mask: &[bool]) -> Result<Tensor> {
         let shape = reduced_shape(self.shape(), mask, true);
+        #[cfg(feature = "cuda")]
+        {
+            let dims: Vec<usize> = (0..mask.len()).filter(|&d| mask[d]).collect();
+            let sum = |s: &crate::cuda::CudaStorage, l: &crate::Layout| {
+                crate::cuda::ops::reduce(crate::cuda::ops::ReduceOp::Sum, s, l, &dims)
+            };
+            if let Some(out) = super::on_cuda(self, "sum", shape.clone(), sum)? {
+                return Ok(out);
+            }
+        }
         let rank = self.rank();
         // Fast path: a contiguous input reduced over a leading block (bias gradients: Σ over the batch).
         let lead = mask.iter().take_while(|&&m| m).count();
@@ -222,6 +232,10 @@ impl Tensor {
         }
         let mut mask = vec![false; self.rank()];
         mask[d] = true;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return self.extremum_cuda(op, d, keepdim, is_max);
+        }
         let (moved, rows, row) = self.reduced_last(&mask)?;
         let (values, indices) = with_float_slice!(&moved, op, |v: T| {
             let v = &v[moved.layout().offset()..];
@@ -294,5 +308,44 @@ impl Tensor {
     /// Σ of an i64 or float tensor, returned as f64 (for counting correct predictions).
     pub fn count_nonzero(&self) -> usize {
         self.to_vec_f64().iter().filter(|&&x| x != 0.0).count()
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl Tensor {
+    /// max/min along dimension `d` on a GPU: values and first indices by two reductions;
+    /// δx scatters δ to the chosen indices.
+    fn extremum_cuda(&self, op: &'static str, d: usize, keepdim: bool, is_max: bool) -> Result<(Tensor, Tensor)> {
+        use crate::cuda::ops::{ReduceOp, reduce};
+        let mut mask = vec![false; self.rank()];
+        mask[d] = true;
+        let kept = reduced_shape(self.shape(), &mask, true);
+        let out_shape = reduced_shape(self.shape(), &mask, keepdim);
+        let (vop, iop) = if is_max {
+            (ReduceOp::Max, ReduceOp::ArgMax)
+        } else {
+            (ReduceOp::Min, ReduceOp::ArgMin)
+        };
+        let values = super::on_cuda(self, op, kept.clone(), |s, l| reduce(vop, s, l, &[d]))?.expect("on a GPU");
+        let indices = super::on_cuda(self, op, kept.clone(), |s, l| reduce(iop, s, l, &[d]))?.expect("on a GPU");
+        let idx_out = indices.reshape(out_shape.clone())?;
+        let from = self.shape().clone();
+        let dtype = self.dtype();
+        let device = self.device();
+        let values = values.reshape(out_shape)?.record(op, &[self], move |g| {
+            let g = g.reshape(kept.clone())?.contiguous()?;
+            let mut full = Tensor::zeros(from.clone(), dtype).to_device(device)?.detach();
+            {
+                let mut dst = full.storage_mut();
+                let (gs, is) = (g.storage(), indices.storage());
+                let crate::storage::Storage::Cuda(dst) = &mut *dst else {
+                    unreachable!("moved to the GPU above")
+                };
+                crate::cuda::ops::scatter_add(dst, from.dims(), d, is.cuda(op)?, kept.dims(), gs.cuda(op)?)?;
+            }
+            full = full.detach();
+            Ok(vec![Some(full)])
+        });
+        Ok((values, idx_out))
     }
 }

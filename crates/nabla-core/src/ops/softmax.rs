@@ -65,6 +65,12 @@ impl Tensor {
         if row == 0 || moved.elem_count() == 0 {
             return Ok(self.detach());
         }
+        #[cfg(feature = "cuda")]
+        if let Some(out) = super::on_cuda(&moved, "softmax", moved.shape().clone(), |s, l| {
+            crate::cuda::ops::softmax(s, l, log)
+        })? {
+            return out.transpose(d as isize, last as isize)?.contiguous();
+        }
         let out = with_float_slice!(&moved, "softmax", |v: T| {
             let off = moved.layout().offset();
             T::into_storage(softmax_rows(&v[off..off + moved.elem_count()], row, log))

@@ -113,14 +113,14 @@ macro_rules! with_dense_slices {
             #[allow(unused_mut)]
             let mut $st = $st;
         )*
-        match (pw.cpu_mut(), gs.cpu()) {
+        match (pw.cpu_mut($op)?, gs.cpu($op)?) {
             (CpuStorage::F32(pv), CpuStorage::F32(gv)) => {
                 #[allow(dead_code)]
                 type $T = f32;
                 let $p = &mut pv[pr];
                 let $g = &gv[gr];
                 $(
-                    let $st = match $st.1.cpu_mut() {
+                    let $st = match $st.1.cpu_mut($op)? {
                         CpuStorage::F32(v) => &mut v[$st.0.clone()],
                         _ => unreachable!("dtype checked"),
                     };
@@ -133,7 +133,7 @@ macro_rules! with_dense_slices {
                 let $p = &mut pv[pr];
                 let $g = &gv[gr];
                 $(
-                    let $st = match $st.1.cpu_mut() {
+                    let $st = match $st.1.cpu_mut($op)? {
                         CpuStorage::F64(v) => &mut v[$st.0.clone()],
                         _ => unreachable!("dtype checked"),
                     };
@@ -268,7 +268,7 @@ impl Tensor {
             return Ok(t);
         }
         let range = t.layout().contiguous_range().expect("contiguous");
-        let storage = match t.storage().cpu() {
+        let storage = match t.storage().cpu("contiguous_copy")? {
             CpuStorage::F32(v) => CpuStorage::F32(v[range].to_vec()),
             CpuStorage::F64(v) => CpuStorage::F64(v[range].to_vec()),
             CpuStorage::I64(v) => CpuStorage::I64(v[range].to_vec()),

@@ -11,10 +11,14 @@ impl Tensor {
         if self.is_contiguous() {
             return Ok(self.clone());
         }
+        #[cfg(feature = "cuda")]
+        if let Some(out) = super::on_cuda(self, "contiguous", self.shape().clone(), crate::cuda::ops::contiguous)? {
+            return Ok(out.record("contiguous", &[self], |g| Ok(vec![Some(g.clone())])));
+        }
         let storage = self.storage();
         let l = self.layout();
         use crate::cpu::strided::gather_contiguous as g;
-        let out = match storage.cpu() {
+        let out = match storage.cpu("contiguous")? {
             CpuStorage::F32(v) => CpuStorage::F32(g(v, l)),
             CpuStorage::F64(v) => CpuStorage::F64(g(v, l)),
             CpuStorage::I64(v) => CpuStorage::I64(g(v, l)),
