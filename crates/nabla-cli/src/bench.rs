@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// After the run, train 20 more steps and print the time per layer, forward and backward
     #[arg(long)]
     profile: bool,
+    /// Where to run: cpu, cuda or cuda:N (the data set is moved there once, as the peers do)
+    #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
+    device: nabla_core::Device,
 }
 
 /// The peers' shuffle: Fisher–Yates driven by splitmix64, j = z mod (i + 1), state carried over epochs.
@@ -99,6 +102,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (n, nt) = (train.labels.len(), test.labels.len());
     let (xtr, xte) = (to_x(&train.pixels, n)?, to_x(&test.pixels, nt)?);
     let ytr = Tensor::from_vec(train.labels.clone(), (n,))?;
+    model.to_device(args.device)?;
+    let (xtr, xte, ytr) = (
+        xtr.to_device(args.device)?,
+        xte.to_device(args.device)?,
+        ytr.to_device(args.device)?,
+    );
     let mut opt = Sgd::new(model.named_parameters(), SgdConfig::new(args.lr).momentum(0.9))?;
     let ce = CrossEntropyOptions::default();
     let mut state = 42u64;

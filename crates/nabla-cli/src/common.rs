@@ -70,8 +70,8 @@ pub fn crop_padding(height: usize) -> usize {
 }
 
 /// A checkpoint and the model it holds, rebuilt from its configuration, weights loaded, in
-/// evaluation mode.
-pub fn load_model(path: &Path) -> Result<(Box<dyn Module>, Checkpoint)> {
+/// evaluation mode, on `device`.
+pub fn load_model(path: &Path, device: nabla_core::Device) -> Result<(Box<dyn Module>, Checkpoint)> {
     let ck = Checkpoint::load(path)?;
     let spec = ModelSpec {
         input: ck.meta.input,
@@ -80,6 +80,7 @@ pub fn load_model(path: &Path) -> Result<(Box<dyn Module>, Checkpoint)> {
     let model = build_model(&ck.meta.config.model, &spec)?;
     nabla_nn::state::load_state_dict(model.as_ref(), &ck.model, &path.display().to_string())?;
     model.eval();
+    model.to_device(device)?;
     Ok((model, ck))
 }
 
@@ -89,6 +90,11 @@ pub fn top_k(probs: &[f64], k: usize) -> Vec<(usize, f64)> {
     order.sort_by(|a, b| b.1.total_cmp(&a.1));
     order.truncate(k);
     order
+}
+
+/// Parses `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(s: &str) -> std::result::Result<nabla_core::Device, String> {
+    nabla_core::Device::parse(s).map_err(|e| e.to_string())
 }
 
 /// Parses `CxHxW` (e.g. `3x224x224`).

@@ -46,6 +46,9 @@ pub struct EvalArgs {
     /// Print the results as JSON
     #[arg(long)]
     json: bool,
+    /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`)
+    #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
+    device: nabla_core::Device,
 }
 
 /// One member of the ensemble.
@@ -75,7 +78,7 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
     };
     let mut out: Vec<Member> = Vec::new();
     for (path, weight) in args.checkpoints.iter().zip(weights) {
-        let (model, ck) = common::load_model(path)?;
+        let (model, ck) = common::load_model(path, args.device)?;
         if let Some(first) = out.first() {
             let (a, b) = (&first.ck.meta, &ck.meta);
             if a.classes != b.classes || a.input != b.input || a.config.dataset != b.config.dataset {
@@ -154,7 +157,7 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<
         let mut probs = vec![0.0; chunk.len() * classes];
         for m in members {
             let p = tta::predict(
-                |x| m.model.forward(x),
+                |x| m.model.forward(&x.to_device(args.device)?),
                 &images,
                 args.tta,
                 [input[1], input[2]],

@@ -33,6 +33,9 @@ pub struct PredictArgs {
     /// Print the results as JSON
     #[arg(long)]
     json: bool,
+    /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`)
+    #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
+    device: nabla_core::Device,
 }
 
 /// Reads `path` as `[C, H, W]` values in [0, 1] sized for a model taking `input`.
@@ -81,7 +84,7 @@ pub fn read_image(path: &Path, input: [usize; 3]) -> Result<Sample> {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    let (model, ck) = common::load_model(&args.checkpoint)?;
+    let (model, ck) = common::load_model(&args.checkpoint, args.device)?;
     let meta = &ck.meta;
     // Read every file first, so that a bad one stops the command before any output.
     let images: Vec<Sample> = args
@@ -101,7 +104,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
         let [c, h, w] = meta.input;
         let x = Tensor::from_vec(data, (chunk.len(), c, h, w))?;
-        let probs = softmax_rows(&model.forward(&x)?.to_vec::<f32>()?, classes);
+        let probs = softmax_rows(&model.forward(&x.to_device(args.device)?)?.to_vec::<f32>()?, classes);
         for (path, row) in paths.iter().zip(probs.chunks_exact(classes)) {
             results.push((path, common::top_k(row, args.top.max(1))));
         }

@@ -83,6 +83,9 @@ pub struct TrainArgs {
     /// Stop as if interrupted after N steps (for testing --resume)
     #[arg(long, hide = true)]
     stop_after_steps: Option<usize>,
+    /// Where to train: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`)
+    #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
+    device: nabla_core::Device,
 }
 
 fn parse_optimizer(s: &str) -> std::result::Result<OptimizerKind, String> {
@@ -203,6 +206,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             classes: outputs,
         },
     )?;
+    model.to_device(args.device)?;
     let optimizer = config.optimizer(model.named_parameters())?;
     let scheduler = config.scheduler()?;
 
@@ -230,6 +234,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         history: Vec::new(),
         verbose: !args.quiet,
         stop_after_steps: args.stop_after_steps,
+        device: args.device,
     };
     let start = match &checkpoint {
         Some(ck) => trainer.restore(ck)?,

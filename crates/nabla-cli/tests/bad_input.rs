@@ -163,3 +163,33 @@ fn short_training_on_a_fashion_mnist_subset_beats_a_threshold() {
     }
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// Without the `cuda` feature, asking for a GPU is one clear error (and no run is started);
+/// a device name that is not one is refused by the argument parser.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_gpu_without_the_cuda_build_is_a_clear_error() {
+    let d = scratch("device");
+    let out = d.join("run");
+    fails_with(
+        &[
+            "train",
+            "--device",
+            "cuda",
+            "--epochs",
+            "1",
+            "--train-subset",
+            "64",
+            "--test-subset",
+            "64",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "rebuild with `--features cuda`",
+    );
+    assert!(!out.join("checkpoint.safetensors").exists());
+    let o = nabla(&["train", "--device", "gpu"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown device \"gpu\""), "{err}");
+}

@@ -419,6 +419,13 @@ impl Tensor {
                 ),
             );
         }
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return crate::ops::on_cuda::copy_into(self, src);
+        }
+        if !src.device().is_cpu() {
+            return self.copy_(&src.to_device(crate::Device::Cpu)?);
+        }
         if self.same_storage(src) {
             // Source and destination share a buffer: read the values out before writing.
             let buffer = src.storage().cpu("copy_")?.clone();

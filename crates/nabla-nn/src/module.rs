@@ -1,7 +1,7 @@
 //! The `Module` trait: a forward pass, named parameters and buffers with PyTorch's dotted
 //! names (`features.0.weight`, `layer1.0.bn1.running_mean`), and train/eval mode.
 
-use nabla_core::{Result, Tensor};
+use nabla_core::{Device, Error, Result, Tensor};
 
 /// A layer or a network. Parameters are leaf tensors that require grad; optimisers update
 /// them in place, so a module's tensors keep their identity for its whole life.
@@ -50,6 +50,26 @@ pub trait Module: Send + Sync {
 
     fn parameters(&self) -> Vec<Tensor> {
         self.named_parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Moves every parameter and buffer to `device` in place (PyTorch's `module.to(device)`):
+    /// the tensors keep their identity, so an optimiser built before the move still holds
+    /// them. Stops at the first tensor that cannot move and says which.
+    fn to_device(&self, device: Device) -> Result<()> {
+        let mut first_error = None;
+        let mut move_one = |name: String, t: &Tensor| {
+            if first_error.is_none()
+                && let Err(e) = t.move_to_(device)
+            {
+                first_error = Some(Error::Argument {
+                    op: "Module::to_device",
+                    msg: format!("`{name}`: {e}"),
+                });
+            }
+        };
+        self.visit_parameters("", &mut move_one);
+        self.visit_buffers("", &mut move_one);
+        first_error.map_or(Ok(()), Err)
     }
 
     fn named_buffers(&self) -> Vec<(String, Tensor)> {

@@ -51,6 +51,16 @@ pub struct Trainer {
     pub verbose: bool,
     /// Behave as if Ctrl-C came after this many steps of this process (tests of resuming).
     pub stop_after_steps: Option<usize>,
+    /// Where the model and each batch live (the model is moved there by the caller).
+    pub device: nabla_core::Device,
+}
+
+/// The device of a model's parameters (the CPU for a model without any).
+pub fn model_device(model: &dyn Module) -> nabla_core::Device {
+    model
+        .parameters()
+        .first()
+        .map_or(nabla_core::Device::Cpu, |p| p.device())
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -101,8 +111,10 @@ impl Trainer {
         model.eval();
         let mut eval = Evaluation::new(classes);
         let _guard = nabla_core::NoGradGuard::new();
+        let device = model_device(model);
         for batch in loader.epoch(0, 0) {
-            let batch = batch?;
+            let mut batch = batch?;
+            (batch.x, batch.y) = (batch.x.to_device(device)?, batch.y.to_device(device)?);
             let out = model.forward(&batch.x)?;
             if batch.y.dtype() == nabla_core::DType::F32 {
                 // Regression: the summed squared error; accuracy does not apply.
@@ -163,7 +175,8 @@ impl Trainer {
             let mut p = std::mem::take(&mut partial);
             let seconds_before = p.seconds;
             for batch in self.train.epoch(epoch, first_batch) {
-                let batch = batch?;
+                let mut batch = batch?;
+                (batch.x, batch.y) = (batch.x.to_device(self.device)?, batch.y.to_device(self.device)?);
                 let (logits, aux) = self.model.forward_with_aux(&batch.x)?;
                 let regression = batch.y.dtype() == nabla_core::DType::F32;
                 let loss = if regression {

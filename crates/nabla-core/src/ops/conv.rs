@@ -107,6 +107,22 @@ impl Tensor {
     /// assert_eq!(y.to_vec::<f32>().unwrap(), vec![12., 16., 24., 28.]);
     /// ```
     pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: &Conv2dOptions) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            // cuDNN pads in every mode itself (a pad kernel in front for the non-zero ones).
+            let zero = Conv2dOptions {
+                padding_mode: PaddingMode::Zeros,
+                ..*opts
+            };
+            let g = self.conv_geometry(weight, bias, &zero)?;
+            return super::on_cuda::conv2d(
+                self,
+                weight,
+                bias,
+                opts,
+                crate::Shape::new(vec![g.n, g.c_out, g.oh, g.ow]),
+            );
+        }
         if opts.padding_mode != PaddingMode::Zeros && opts.padding != [0; 4] {
             let padded = self.pad2d(opts.padding, opts.padding_mode)?;
             let zero_pad = Conv2dOptions {

@@ -9,8 +9,8 @@ use crate::{Shape, Tensor};
 impl Tensor {
     /// y = x ⊙ m / (1 − p), m ~ Bernoulli(1 − p) drawn from `rng`.  δx = δ ⊙ m / (1 − p).
     pub fn dropout(&self, p: f64, rng: &mut Generator) -> Result<Tensor> {
-        let mask = dropout_mask(self.shape(), p, rng)?;
-        self.mul(&mask.to_dtype(self.dtype())?)
+        let mask = self.dropout_mask_on_device(self.shape(), p, rng)?;
+        self.mul(&mask)
     }
 
     /// Channel dropout for `[N, C, ...]` inputs (PyTorch's `dropout2d`): whole feature maps are
@@ -24,8 +24,21 @@ impl Tensor {
         }
         let mut dims = vec![self.dims()[0], self.dims()[1]];
         dims.extend(std::iter::repeat_n(1, self.rank() - 2));
-        let mask = dropout_mask(&Shape::new(dims), p, rng)?;
-        self.mul(&mask.to_dtype(self.dtype())?)
+        let mask = self.dropout_mask_on_device(&Shape::new(dims), p, rng)?;
+        self.mul(&mask)
+    }
+
+    /// The mask in this tensor's dtype on its device: drawn on the host from `rng`, or on a
+    /// GPU by Philox seeded from `rng` (one draw), so a seeded run is reproducible on both.
+    fn dropout_mask_on_device(&self, shape: &Shape, p: f64, rng: &mut Generator) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if let crate::Device::Cuda(n) = self.device() {
+            if !(0.0..=1.0).contains(&p) {
+                return arg_err("dropout", format!("probability must be in [0, 1], got {p}"));
+            }
+            return super::on_cuda::dropout_mask(n, shape, p, self.dtype(), rng.next_u64());
+        }
+        dropout_mask(shape, p, rng)?.to_dtype(self.dtype())
     }
 }
 

@@ -339,6 +339,21 @@ impl Tensor {
     // ---------------------------------------------------------------- comparisons and where
 
     fn compare(&self, rhs: &Tensor, op: &'static str, pred: fn(f64, f64) -> bool) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        {
+            use crate::cuda::ops::BinaryOp;
+            let kind = match op {
+                "eq" => BinaryOp::Eq,
+                "ne" => BinaryOp::Ne,
+                "lt" => BinaryOp::Lt,
+                "le" => BinaryOp::Le,
+                "gt" => BinaryOp::Gt,
+                _ => BinaryOp::Ge,
+            };
+            if let Some(out) = super::cuda_binary(op, self, rhs, kind, false)? {
+                return Ok(out);
+            }
+        }
         if self.dtype() != DType::I64 || rhs.dtype() != DType::I64 {
             return Ok(zip_float!(self, rhs, op, |x: T, y| if pred(x.to_f64(), y.to_f64()) {
                 1.0
@@ -382,6 +397,9 @@ impl Tensor {
         self.compare(rhs, "ge", |x, y| x >= y)
     }
     fn compare_scalar(&self, c: f64, op: &'static str, pred: fn(f64, f64) -> bool) -> Result<Tensor> {
+        if self.device().is_cuda() {
+            return self.compare(&Tensor::full_on(c, (), self.dtype(), self.device())?, op, pred);
+        }
         let storage = self.storage();
         if let CpuStorage::I64(v) = storage.cpu("compare_scalar")? {
             let out = crate::cpu::strided::unary_map(v, self.layout(), |x: i64| i64::from(pred(x as f64, c)));
@@ -420,6 +438,10 @@ impl Tensor {
                 rhs: b.dtype(),
             });
         }
+        #[cfg(feature = "cuda")]
+        if a.device().is_cuda() || b.device().is_cuda() {
+            return super::on_cuda::where_cond(mask, a, b, shape);
+        }
         let picks: Vec<bool> = mask
             .broadcast_to(&shape)?
             .to_vec_f64()
@@ -453,6 +475,15 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
+        let from = self.dtype();
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            let out = super::on_cuda::to_dtype(self, dtype)?;
+            if !(from.is_float() && dtype.is_float()) {
+                return Ok(out);
+            }
+            return Ok(out.record("to_dtype", &[self], move |g| Ok(vec![Some(g.to_dtype(from)?)])));
+        }
         let storage = self.storage();
         let l = self.layout();
         use crate::cpu::strided::cast;
@@ -466,7 +497,6 @@ impl Tensor {
             _ => unreachable!("same dtype handled above"),
         };
         drop(storage);
-        let from = self.dtype();
         let out = Tensor::from_storage(out, self.shape().clone());
         if !(from.is_float() && dtype.is_float()) {
             return Ok(out);

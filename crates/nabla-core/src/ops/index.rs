@@ -136,12 +136,20 @@ impl Tensor {
         }
         let mut dims = first.dims().to_vec();
         dims[d] = total;
-        let out = Tensor::zeros(dims, first.dtype());
+        let device = Tensor::same_device("cat", tensors)?;
+        let out = Tensor::full_on(0.0, dims, first.dtype(), device)?;
         let mut start = 0;
         let mut sizes = Vec::with_capacity(tensors.len());
         for t in tensors {
             let len = t.dims()[d];
             let view = out.with_layout(out.layout().narrow(d, start, len));
+            #[cfg(feature = "cuda")]
+            if device.is_cuda() {
+                super::on_cuda::copy_into(&view, t)?;
+                sizes.push(len);
+                start += len;
+                continue;
+            }
             let src = t.storage();
             crate::cpu::strided::scatter_into(
                 out.storage_mut().cpu_mut("cat")?,

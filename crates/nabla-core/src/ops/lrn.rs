@@ -91,6 +91,10 @@ impl Tensor {
         if self.elem_count() == 0 {
             return Ok(self.clone());
         }
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return super::on_cuda::local_response_norm(self, size, alpha, beta, k);
+        }
         let x = self.contiguous()?.detach();
         let (out, scale) = with_float_slice!(&x, "local_response_norm", |v: T| {
             let v = &v[x.layout().offset()..x.layout().offset() + x.elem_count()];

@@ -7,6 +7,8 @@ pub mod elementwise;
 pub mod index;
 pub mod lrn;
 pub mod matmul;
+#[cfg(feature = "cuda")]
+pub(crate) mod on_cuda;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
@@ -212,6 +214,20 @@ pub(crate) fn cuda_binary(
     op: crate::cuda::ops::BinaryOp,
     swapped: bool,
 ) -> crate::Result<Option<crate::Tensor>> {
+    // A 0-d host tensor goes along with a GPU operand, as in PyTorch (scalars in formulas).
+    let (da, db) = (a.device(), b.device());
+    let moved;
+    let (a, b) = match (da.is_cuda(), db.is_cuda()) {
+        (true, false) if b.rank() == 0 => {
+            moved = b.to_device(da)?;
+            (a, &moved)
+        }
+        (false, true) if a.rank() == 0 => {
+            moved = a.to_device(db)?;
+            (&moved, b)
+        }
+        _ => (a, b),
+    };
     let device = crate::Tensor::same_device(name, &[a, b])?;
     if device.is_cpu() {
         return Ok(None);

@@ -139,6 +139,13 @@ impl Tensor {
         let planes: usize = self.dims()[..r - 2].iter().product();
         let rows = source_map("pad2d", h, sides[0], sides[1], mode)?;
         let cols = source_map("pad2d", w, sides[2], sides[3], mode)?;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            let mut dims = self.dims().to_vec();
+            dims[r - 2] = rows.len();
+            dims[r - 1] = cols.len();
+            return super::on_cuda::pad2d(self, sides, mode, crate::Shape::new(dims));
+        }
         let x = self.contiguous()?;
         let out = {
             let s = x.storage();

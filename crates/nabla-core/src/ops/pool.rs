@@ -179,6 +179,10 @@ impl Tensor {
             opts.dilation,
             opts.ceil_mode,
         )?;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return super::on_cuda::max_pool2d(self, opts, crate::Shape::new(self.pooled_shape(&g)));
+        }
         let x = self.contiguous()?;
         let (out, idx) = {
             let s = x.storage();
@@ -234,6 +238,10 @@ impl Tensor {
         if dov == Some(0) {
             return arg_err("avg_pool2d", "divisor_override must be positive");
         }
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return super::on_cuda::avg_pool2d(self, opts, crate::Shape::new(self.pooled_shape(&g)));
+        }
         self.pool_with(
             "avg_pool2d",
             &g,
@@ -259,6 +267,19 @@ impl Tensor {
                 "adaptive_avg_pool2d",
                 format!("output size {output:?} and input {} must be non-empty", self.shape()),
             );
+        }
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() && h % output[0] == 0 && w % output[1] == 0 {
+            // Equal windows: plain average pooling (ResNet's global pooling is this case).
+            let (kh, kw) = (h / output[0], w / output[1]);
+            return self.avg_pool2d(&AvgPool2dOptions {
+                kernel: [kh, kw],
+                stride: [kh, kw],
+                padding: [0, 0],
+                ceil_mode: false,
+                count_include_pad: true,
+                divisor_override: None,
+            });
         }
         let planes = self.dims()[..r - 2].iter().product();
         let g = PoolGeometry {

@@ -156,6 +156,13 @@ impl Tensor {
     pub fn sgd_update_(&self, grad: &Tensor, buffer: Option<&Tensor>, u: SgdUpdate) -> Result<()> {
         const OP: &str = "sgd_update_";
         check_state(OP, self, self, "parameter")?;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            if let Some(b) = buffer {
+                check_state(OP, self, b, "momentum buffer")?;
+            }
+            return super::on_cuda::sgd_update(self, grad, buffer, &u);
+        }
         let grad = dense_grad(OP, self, grad)?;
         let buffer = match (u.momentum != 0.0, buffer) {
             (true, Some(b)) => {
@@ -204,6 +211,13 @@ impl Tensor {
         check_state(OP, self, v, "second moment")?;
         if m.same_storage(v) {
             return arg_err(OP, "the two moments share storage");
+        }
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            if let Some(vm) = v_max {
+                check_state(OP, self, vm, "running maximum of the second moment")?;
+            }
+            return super::on_cuda::adam_update(self, &grad, m, v, v_max, &u);
         }
         let t = u.step as f64;
         let step_size = u.lr / (1.0 - u.beta1.powf(t));

@@ -391,7 +391,8 @@ impl<'a> StateReader<'a> {
         // must not change the optimiser's state behind its back (nor the reverse).
         let owned = t.detach().to_dtype(slot.param.dtype())?;
         let owned = if owned.same_storage(t) { copy_of(&owned)? } else { owned };
-        Ok(Some(owned))
+        // On the parameter's device: a checkpoint is read on the host.
+        Ok(Some(owned.to_device(slot.param.device())?))
     }
 
     /// Fails if the state held entries this optimiser does not know (another model's state).
