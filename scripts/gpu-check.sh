@@ -52,7 +52,7 @@ done
 train() { # name device model extra...
     local name=$1 device=$2 model=$3; shift 3
     local t0; t0=$(date +%s.%N)
-    if "$dev/nabla" train --model "$model" --device "$device" --out "/tmp/runs/$name-$device" --quiet "$@" \
+    if "$dev/nabla" train --model "$model" --device "$device" --out "/tmp/runs/$name-$device" "$@" \
         > "$out/train-$name-$device.log" 2>&1; then
         local t1; t1=$(date +%s.%N)
         python3 - "$name" "$device" "/tmp/runs/$name-$device/summary.json" "$t0" "$t1" <<'PY'
@@ -78,4 +78,7 @@ echo
 echo "| model | device | test top-1 | wall time |"
 echo "|---|---|---:|---:|"
 echo "$rows"
+echo
+echo "GPU memory per epoch (flat when the caching allocator reuses its blocks):"
+grep -h "gpu memory" "$out"/train-*-cuda.log || echo "(none printed)"
 exit $status

@@ -131,6 +131,10 @@ on_every_device! {
         let sel = x[0].index_select(0, &Tensor::from_vec(vec![2i64, 2, 0, 1], (4,))?.to_device(d)?)?;
         Tensor::cat(&[&sel, &x[1], &g], 1)
     });
+    fused_softmax_cross_entropy: |d| check(d, &[&[6, 5]], 1e-5, |x| {
+        let t = Tensor::from_vec(vec![0i64, 4, 2, 1, 3, 0], (6,))?;
+        x[0].softmax_cross_entropy(&t, true)?.add(&x[0].softmax_cross_entropy(&t, false)?)
+    });
     where_and_comparisons: |d| check(d, &[&[3, 6], &[3, 6]], 1e-5, |x| {
         let mask = x[0].gt(&x[1])?;
         Tensor::where_cond(&mask, &x[0], &x[1])

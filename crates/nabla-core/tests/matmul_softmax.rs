@@ -483,3 +483,44 @@ fn dropout2d_zeroes_whole_channels() {
     assert_is_err(x.dropout(f64::NAN, &mut g));
     assert_is_err(x.dropout2d(2.0, &mut g));
 }
+
+/// The fused softmax cross-entropy: the loss against ln Σ e^x − x_t worked out from the
+/// definition, the gradient by finite differences in f64, for the mean and the sum.
+#[test]
+fn fused_softmax_cross_entropy_values_and_gradient() {
+    use nabla_core::{GradcheckOptions, gradcheck};
+    let x = Tensor::from_vec(vec![1.0f64, 2.0, 0.5, -1.0, 0.0, 3.0], (2, 3)).unwrap();
+    let t = Tensor::from_vec(vec![1i64, 2], (2,)).unwrap();
+    let row = |v: &[f64], k: usize| v.iter().map(|a| a.exp()).sum::<f64>().ln() - v[k];
+    let want = [row(&[1.0, 2.0, 0.5], 1), row(&[-1.0, 0.0, 3.0], 2)];
+    let mean = x.softmax_cross_entropy(&t, true).unwrap().to_scalar::<f64>().unwrap();
+    let sum = x.softmax_cross_entropy(&t, false).unwrap().to_scalar::<f64>().unwrap();
+    assert!((mean - (want[0] + want[1]) / 2.0).abs() < 1e-12, "{mean}");
+    assert!((sum - (want[0] + want[1])).abs() < 1e-12, "{sum}");
+    for m in [true, false] {
+        let worst = gradcheck(
+            |xs| xs[0].softmax_cross_entropy(&t, m),
+            &[x.clone()],
+            GradcheckOptions::default(),
+        )
+        .unwrap();
+        assert!(worst < 1e-6, "{worst}");
+    }
+    // Equal to the composition log_softmax → pick → mean, on a strided input too.
+    let z = Tensor::randn((5, 4), nabla_core::DType::F64).unwrap();
+    let zt = z.t().unwrap().contiguous().unwrap().t().unwrap();
+    let tt = Tensor::from_vec(vec![0i64, 3, 1, 2, 3], (5,)).unwrap();
+    let composed = z
+        .log_softmax(1)
+        .unwrap()
+        .gather(1, &tt.unsqueeze(1).unwrap())
+        .unwrap()
+        .neg()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
+    let fused = zt.softmax_cross_entropy(&tt, true).unwrap().to_scalar::<f64>().unwrap();
+    assert!((fused - composed).abs() < 1e-12);
+}

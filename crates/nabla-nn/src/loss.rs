@@ -145,6 +145,10 @@ pub fn cross_entropy(logits: &Tensor, target: &Tensor, opts: &CrossEntropyOption
             msg: format!("label_smoothing must be in [0, 1], got {eps}"),
         });
     }
+    if eps == 0.0 && opts.weight.is_none() && opts.reduction != Reduction::None {
+        // The common case in one fused op: loss and gradient (softmax − onehot)/N in one pass.
+        return logits.softmax_cross_entropy(target, opts.reduction == Reduction::Mean);
+    }
     let log_probs = logits.log_softmax(1)?;
     let nll = nll_loss(&log_probs, target, opts.weight.as_ref(), opts.reduction)?;
     if eps == 0.0 {

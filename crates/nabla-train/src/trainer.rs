@@ -298,6 +298,19 @@ impl Trainer {
                     m.train_samples_per_s
                 );
             }
+            #[cfg(feature = "cuda")]
+            if let (true, nabla_core::Device::Cuda(n)) = (self.verbose, self.device) {
+                // Flat from epoch to epoch when the caching allocator reuses its blocks.
+                let s = nabla_core::cuda::memory_stats(n);
+                let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+                eprintln!(
+                    "          gpu memory: in use {:.1} MiB, cached {:.1} MiB, peak {:.1} MiB, device allocations {}",
+                    mib(s.in_use),
+                    mib(s.cached),
+                    mib(s.peak_in_use),
+                    s.device_allocations
+                );
+            }
             self.history.push(m);
             self.scheduler.step(Some(eval.loss()));
             self.write_metrics()?;

@@ -79,3 +79,86 @@ impl Tensor {
         out.transpose(d as isize, last as isize)?.contiguous()
     }
 }
+
+/// Per row: the loss ln Σⱼ e^(xⱼ) − x_t (through the row maximum m) and, scaled by `scale`,
+/// its gradient softmax(x) − onehot(t).
+fn xent_rows<T: Float>(x: &[T], cols: usize, targets: &[i64], scale: T) -> (Vec<T>, Vec<T>) {
+    let mut loss = Vec::with_capacity(targets.len());
+    let mut grad = vec![T::zero(); x.len()];
+    for ((row, g), &t) in x.chunks_exact(cols).zip(grad.chunks_exact_mut(cols)).zip(targets) {
+        let max = row.iter().copied().fold(T::neg_infinity(), T::max);
+        let max = if max.is_finite() { max } else { T::zero() };
+        let mut sum = T::zero();
+        for (g, &v) in g.iter_mut().zip(row) {
+            *g = (v - max).exp();
+            sum += *g;
+        }
+        // As log_softmax: −((x_t − m) − ln Σ), rounded the same way.
+        loss.push(-((row[t as usize] - max) - sum.ln()));
+        let inv = sum.recip();
+        for g in g.iter_mut() {
+            *g = *g * inv * scale;
+        }
+        g[t as usize] = g[t as usize] - scale;
+    }
+    (loss, grad)
+}
+
+impl Tensor {
+    /// Softmax cross-entropy of logits `[N, C]` at class indices `targets` `[N]` (i64, checked
+    /// by the caller to lie in [0, C)), averaged over the rows when `mean`, else summed: one
+    /// pass computes the loss and keeps its gradient (softmax − onehot)/N for the backward
+    /// pass, which only scales it by δ.
+    pub fn softmax_cross_entropy(&self, targets: &Tensor, mean: bool) -> Result<Tensor> {
+        const OP: &str = "softmax_cross_entropy";
+        if self.rank() != 2 || targets.rank() != 1 || targets.dims()[0] != self.dims()[0] {
+            return crate::error::shape_err(
+                OP,
+                format!(
+                    "expected logits [N, C] and targets [N], got {} and {}",
+                    self.shape(),
+                    targets.shape()
+                ),
+            );
+        }
+        let (rows, cols) = (self.dims()[0], self.dims()[1]);
+        let scale = if mean { 1.0 / rows.max(1) as f64 } else { 1.0 };
+        let x = self.contiguous()?.detach();
+        #[cfg(feature = "cuda")]
+        let fused = if x.device().is_cuda() {
+            let t = targets.to_device(x.device())?.contiguous()?;
+            let (ls, ts) = (x.storage(), t.storage());
+            let (loss, grad) =
+                crate::cuda::ops::softmax_cross_entropy(ls.cuda(OP)?, ts.cuda(OP)?, rows, cols, Some(scale))?;
+            use crate::storage::Storage;
+            let grad = grad.expect("asked for");
+            Some((
+                Tensor::from_any_storage(Storage::Cuda(loss), (rows,)),
+                Tensor::from_any_storage(Storage::Cuda(grad), (rows, cols)),
+            ))
+        } else {
+            None
+        };
+        #[cfg(not(feature = "cuda"))]
+        let fused: Option<(Tensor, Tensor)> = None;
+        let (per_row, grad) = match fused {
+            Some(f) => f,
+            None => {
+                let t = targets.to_vec::<i64>()?;
+                let (loss, grad) = with_float_slice!(&x, OP, |v: T| {
+                    let off = x.layout().offset();
+                    let (l, g) = xent_rows(&v[off..off + rows * cols], cols, &t, T::from_f64(scale));
+                    (T::into_storage(l), T::into_storage(g))
+                });
+                (
+                    Tensor::from_storage(loss, (rows,)),
+                    Tensor::from_storage(grad, (rows, cols)),
+                )
+            }
+        };
+        let total = per_row.sum_all()?;
+        let loss = if mean { total.mul_scalar(scale)? } else { total };
+        let loss = loss.detach();
+        Ok(loss.record(OP, &[self], move |g| Ok(vec![Some(grad.mul(g)?)])))
+    }
+}
