@@ -53,13 +53,18 @@ fn main() {
     };
     let (x, w, dy) = (val(n * c_in * h * h), val(c_out * c_in * k * k), val(n * c_out * o * o));
     println!("conv {n}×{c_in}×{h}×{h} → {c_out} channels, {k}×{k}, padding {p}");
-    time("forward direct", || {
-        drop(direct::conv2d_forward_direct(&x, &w, None, &g))
-    });
+    let small = direct::direct_applies(&g);
+    if small {
+        time("forward direct", || {
+            drop(direct::conv2d_forward_direct(&x, &w, None, &g))
+        });
+    }
     time("forward im2col", || {
         drop(conv::conv2d_forward_im2col(&x, &w, None, &g, false))
     });
-    time("δW direct", || drop(direct::conv2d_weight_grad_direct(&x, &dy, &g)));
+    if small {
+        time("δW direct", || drop(direct::conv2d_weight_grad_direct(&x, &dy, &g)));
+    }
     let (_, saved) = conv::conv2d_forward_im2col(&x, &w, None, &g, true);
     time("δW im2col (saved)", || {
         drop(conv::conv2d_backward_weight_im2col(&x, &dy, &g, saved.as_ref()))

@@ -132,7 +132,14 @@ fn lanes(c: usize) -> usize {
 // ------------------------------------------------------------------ forward
 
 /// y = W ⋆ x + b for contiguous `x` [n, c_in, h, w] and `weight` [c_out, c_in, kh, kw].
+///
+/// # Panics
+/// Unless [`direct_applies`] holds for `g` (callers dispatch on it).
 pub fn conv2d_forward_direct<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
+    assert!(
+        direct_applies(g),
+        "conv2d_forward_direct: geometry outside direct_applies: {g:?}"
+    );
     match lanes(g.c_out) {
         8 => forward::<T, 8>(x, weight, bias, g),
         16 => forward::<T, 16>(x, weight, bias, g),
@@ -290,7 +297,14 @@ fn forward_sample<T: Float, const CO: usize, const FMA: bool>(
 ///
 /// The samples are split into one fixed part per thread and the parts summed in order, so the
 /// result does not change from run to run.
+///
+/// # Panics
+/// Unless [`direct_applies`] holds for `g` (callers dispatch on it).
 pub fn conv2d_weight_grad_direct<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
+    assert!(
+        direct_applies(g),
+        "conv2d_weight_grad_direct: geometry outside direct_applies: {g:?}"
+    );
     match lanes(g.c_out) {
         8 => weight_grad::<T, 8>(x, dy, g),
         16 => weight_grad::<T, 16>(x, dy, g),
