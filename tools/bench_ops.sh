@@ -18,12 +18,12 @@ import json, statistics, sys
 r = int(sys.argv[1])
 n = [json.load(open(f"/tmp/nabla_ops_{i}.json")) for i in range(1, r + 1)]
 t = [json.load(open(f"/tmp/torch_ops_{i}.json")) for i in range(1, r + 1)]
-print(f"{'figure':<28}{'nabla':>10}{'PyTorch':>10}{'ratio':>8}")
+print(f"{'figure':<28}{'nabla':>12}{'PyTorch':>12}{'ratio':>8}")
 for k in n[0]:
     if k == "threads" or k not in t[0]:
         continue
     a = statistics.median(x[k] for x in n); b = statistics.median(x[k] for x in t)
     ratio = a / b if k.endswith("gflops") else b / a
-    print(f"{k:<28}{a:>10}{b:>10}{ratio:>8.2f}")
+    print(f"{k:<28}{a:>12.3f}{b:>12.3f}{ratio:>8.2f}")
 print("ratio > 1: nabla faster (GFLOP/s: nabla/PyTorch; times: PyTorch/nabla). torch", t[0].get("torch"))
 PY

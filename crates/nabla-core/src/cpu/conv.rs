@@ -196,9 +196,9 @@ fn col2im_channel<T: Float>(rows: &[T], g: &ConvGeometry, plane: &mut [T], ld: u
 ///
 /// Small layers (LeNet-5's) give tiny per-sample products that waste the GEMM's packing, so
 /// `chunk` samples are unfolded side by side into one [k × chunk·l] matrix and multiplied at
-/// once. Chunks run on separate threads with single-threaded GEMMs when there are enough of
-/// them and they are small; otherwise one after another with every thread in the GEMM and in
-/// the unfolding (AlexNet-sized layers).
+/// once. Chunks run on separate threads with single-threaded GEMMs when there are at least as
+/// many chunks as threads; otherwise (fewer samples than threads) one after another with every
+/// thread in the GEMM and in the unfolding.
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     chunk: usize,
@@ -220,8 +220,10 @@ impl Plan {
                 .clamp(1, g.n.max(1))
         };
         let chunks = g.n.div_ceil(chunk);
-        let flops_per_chunk = 2 * g.c_out * l * k * chunk;
-        let chunk_parallel = threads > 1 && chunks >= threads && flops_per_chunk < (1 << 26);
+        // NOTE: chunks on separate threads with one-thread GEMMs beat every thread in one GEMM
+        // even for AlexNet-sized layers (one sample per chunk, 448 MFLOP): forward 82 vs 110 ms,
+        // δx 77 vs 102 ms on this 2-core machine; the threads never wait on each other.
+        let chunk_parallel = threads > 1 && chunks >= threads;
         Plan {
             chunk,
             chunk_parallel,
