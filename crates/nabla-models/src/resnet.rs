@@ -192,7 +192,7 @@ pub fn zero_pad_shortcut(x: &Tensor, stride: usize, extra: usize) -> Result<Tens
             if out * stride != n {
                 let mut pad = h.dims().to_vec();
                 pad[dim] = out * stride - n;
-                h = Tensor::cat(&[&h, &Tensor::zeros(pad, h.dtype())], dim as isize)?;
+                h = Tensor::cat(&[&h, &Tensor::full_on(0.0, pad, h.dtype(), h.device())?], dim as isize)?;
             }
             let mut split = h.dims().to_vec();
             split.splice(dim..=dim, [out, stride]);
@@ -204,7 +204,7 @@ pub fn zero_pad_shortcut(x: &Tensor, stride: usize, extra: usize) -> Result<Tens
     if extra > 0 {
         let mut zeros = h.dims().to_vec();
         zeros[1] = extra;
-        h = Tensor::cat(&[&h, &Tensor::zeros(zeros, h.dtype())], 1)?;
+        h = Tensor::cat(&[&h, &Tensor::full_on(0.0, zeros, h.dtype(), h.device())?], 1)?;
     }
     Ok(h)
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::checkpoint::{Checkpoint, CheckpointMeta, PartialEpoch};
 use crate::config::TrainConfig;
 use crate::metrics::{EpochMetrics, Evaluation};
-use nabla_core::{Error, Result, no_grad};
+use nabla_core::{Error, Result, Tensor, no_grad};
 use nabla_data::DataLoader;
 use nabla_nn::Module;
 use nabla_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
@@ -132,6 +132,27 @@ impl Trainer {
         Ok(eval)
     }
 
+    /// Whether every gradient is finite, from one sum over all of them (NaN and ±∞ survive a
+    /// sum): one value read back per step, on the GPU too, instead of every gradient.
+    fn gradients_finite(&self, grads: &nabla_core::GradStore) -> Result<bool> {
+        let mut total: Option<Tensor> = None;
+        for p in self.model.parameters() {
+            if let Some(g) = grads.get(&p) {
+                let s = g.sum_all()?.to_dtype(nabla_core::DType::F64)?;
+                total = Some(match total {
+                    Some(t) => t.add(&s)?,
+                    None => s,
+                });
+            }
+        }
+        // NOTE: a finite sum that overflows f64 would need gradients near 1e308; a false alarm
+        // then only runs the exact check below.
+        Ok(match total {
+            Some(t) => t.item()?.is_finite() || self.first_non_finite(grads).is_none(),
+            None => true,
+        })
+    }
+
     /// Names the first parameter whose gradient holds a NaN or an infinity.
     fn first_non_finite(&self, grads: &nabla_core::GradStore) -> Option<String> {
         self.model.named_parameters().into_iter().find_map(|(name, p)| {
@@ -190,7 +211,7 @@ impl Trainer {
                 };
                 let loss_v = loss.item()?;
                 let grads = loss.backward()?;
-                if !loss_v.is_finite() || self.first_non_finite(&grads).is_some() {
+                if !loss_v.is_finite() || !self.gradients_finite(&grads)? {
                     let layer = self
                         .first_non_finite(&grads)
                         .unwrap_or_else(|| "the loss itself".into());
