@@ -277,6 +277,16 @@ impl Tensor {
 
     /// A dense copy with storage of its own, even when this tensor is already contiguous.
     pub fn contiguous_copy(&self) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if let Some(out) = super::on_cuda(
+            self,
+            "contiguous_copy",
+            self.shape().clone(),
+            crate::cuda::ops::contiguous,
+        )? {
+            // The GPU's strided copy always writes a new buffer.
+            return Ok(out);
+        }
         let t = self.contiguous()?;
         if !t.same_storage(self) {
             return Ok(t);
