@@ -10,11 +10,17 @@
 #                                then a short training of LeNet-5 and of CIFAR ResNet-20 on
 #                                Fashion-MNIST on cuda and on the CPU, and prints a table last.
 #
-# Device call (one, under 8 minutes):
+#   scripts/gpu-check.sh stash   moves the large tracked files (the bundled Fashion-MNIST,
+#                                30 MB, already compiled into the binary, and the 45 MB
+#                                ResNet-18 fixture) into the ignored .device-stash/: the
+#                                device tool sends at most 64 MiB (tree + .device is 45 MB).
+#   scripts/gpu-check.sh restore puts them back (git status is clean again).
+#
+# Device call (one, under 8 minutes), between stash and restore:
 #   run(command="bash scripts/gpu-check.sh run", carry=[".device"], timeout_s=540)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mode=${1:?usage: scripts/gpu-check.sh build|run}
+mode=${1:?usage: scripts/gpu-check.sh build|stash|run|restore}
 dev=.device
 
 if [ "$mode" = build ]; then
@@ -33,6 +39,19 @@ for l in sys.stdin:
     cp ../shared/bench/device_env.sh "$dev/device_env.sh"
     strip "$dev"/nabla "$dev"/test-* 2>/dev/null || true
     du -sh "$dev"
+    exit 0
+fi
+
+big="data/fashion-mnist crates/nabla-models/tests/fixtures/resnet18.safetensors"
+if [ "$mode" = stash ]; then
+    for f in $big; do mkdir -p ".device-stash/$(dirname "$f")"; mv "$f" ".device-stash/$f"; done
+    echo "moved aside: $big (scripts/gpu-check.sh restore puts them back)"
+    exit 0
+fi
+if [ "$mode" = restore ]; then
+    for f in $big; do [ -e ".device-stash/$f" ] && mv ".device-stash/$f" "$f"; done
+    rm -rf .device-stash
+    git status --short
     exit 0
 fi
 
