@@ -96,6 +96,10 @@ on_every_device! {
         let v = &x[0];
         v.exp()?.add(&v.relu()?)?.add(&v.sigmoid()?)?.add(&v.tanh()?)?.add(&v.softplus()?)?.add(&v.abs()?.add_scalar(1.0)?.log()?)
     });
+    sqrt_sqr_recip_their_backward_too: |d| check(d, &[&[5, 4]], 1e-4, |x| {
+        let pos = x[0].sqr()?.add_scalar(0.5)?;
+        pos.sqrt()?.add(&pos.recip()?)?.add(&x[0].sqr()?)
+    });
     matmul_batched_and_transposed: |d| check(d, &[&[2, 5, 7], &[2, 7, 3]], 1e-5, |x| x[0].matmul(&x[1]));
     softmax_and_log_softmax: |d| check(d, &[&[4, 9]], 1e-5, |x| x[0].softmax(1)?.add(&x[0].log_softmax(0)?));
     sums_means_max: |d| check(d, &[&[3, 4, 5]], 1e-5, |x| {

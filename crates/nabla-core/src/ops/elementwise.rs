@@ -224,6 +224,10 @@ impl Tensor {
         let out = map_float!(self, "sqrt", cuda: crate::cuda::ops::UnaryOp::Sqrt, |x: T| x.sqrt());
         let y = out.detach();
         Ok(out.record("sqrt", &[self], move |g| {
+            if g.device().is_cuda() {
+                // On a GPU from its kernels: δ / (y + y).
+                return Ok(vec![Some(g.div(&y.add(&y)?)?)]);
+            }
             Ok(vec![Some(zip_float!(g, &y, "sqrt_backward", |g: T, y| g / (y + y)))])
         }))
     }
@@ -233,6 +237,10 @@ impl Tensor {
         let out = map_float!(self, "sqr", cuda: crate::cuda::ops::UnaryOp::Sqr, |x: T| x * x);
         let x = self.detach();
         Ok(out.record("sqr", &[self], move |g| {
+            if g.device().is_cuda() {
+                // On a GPU from its kernels: δ · (x + x).
+                return Ok(vec![Some(g.mul(&x.add(&x)?)?)]);
+            }
             Ok(vec![Some(zip_float!(g, &x, "sqr_backward", |g: T, x| g * (x + x)))])
         }))
     }
@@ -257,6 +265,10 @@ impl Tensor {
         let out = map_float!(self, "recip", cuda: crate::cuda::ops::UnaryOp::Recip, |x: T| x.recip());
         let y = out.detach();
         Ok(out.record("recip", &[self], move |g| {
+            if g.device().is_cuda() {
+                // On a GPU from its kernels: −δ · y · y.
+                return Ok(vec![Some(g.neg()?.mul(&y)?.mul(&y)?)]);
+            }
             Ok(vec![Some(zip_float!(g, &y, "recip_backward", |g: T, y| -g * y * y))])
         }))
     }
