@@ -274,29 +274,4 @@ impl Tensor {
         }
         Ok(())
     }
-
-    /// A dense copy with storage of its own, even when this tensor is already contiguous.
-    pub fn contiguous_copy(&self) -> Result<Tensor> {
-        #[cfg(feature = "cuda")]
-        if let Some(out) = super::on_cuda(
-            self,
-            "contiguous_copy",
-            self.shape().clone(),
-            crate::cuda::ops::contiguous,
-        )? {
-            // The GPU's strided copy always writes a new buffer.
-            return Ok(out);
-        }
-        let t = self.contiguous()?;
-        if !t.same_storage(self) {
-            return Ok(t);
-        }
-        let range = t.layout().contiguous_range().expect("contiguous");
-        let storage = match t.storage().cpu("contiguous_copy")? {
-            CpuStorage::F32(v) => CpuStorage::F32(v[range].to_vec()),
-            CpuStorage::F64(v) => CpuStorage::F64(v[range].to_vec()),
-            CpuStorage::I64(v) => CpuStorage::I64(v[range].to_vec()),
-        };
-        Ok(Tensor::from_storage(storage, t.shape().clone()))
-    }
 }
