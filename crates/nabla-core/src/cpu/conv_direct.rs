@@ -163,6 +163,11 @@ fn forward<T: Float, const CO: usize>(x: &[T], weight: &[T], bias: Option<&[T]>,
     let sample_in = g.c_in * g.h * g.w;
     let fma = has_fma();
     let mut out = vec![T::zero(); g.n * g.c_out * l];
+    #[cfg(target_arch = "x86_64")]
+    if fma && CO == 8 && g.stride[1] == 1 && g.ow >= 8 && T::DTYPE == crate::DType::F32 {
+        forward_rows(x, weight, bias, g, &src, &offsets, &mut out);
+        return out;
+    }
     out.par_chunks_mut(g.c_out * l)
         .enumerate()
         .for_each_init(Vec::new, |buf, (n, y)| {
@@ -170,6 +175,50 @@ fn forward<T: Float, const CO: usize>(x: &[T], weight: &[T], bias: Option<&[T]>,
             run_forward_sample::<T, CO>(fma, xs, src.ws, &wt, &offsets, &b, g, y);
         });
     out
+}
+
+/// The forward pass through the row kernel (`conv_direct_avx2::forward_sample_rows`), for
+/// stride-1 layers with at most 8 output channels and rows of at least 8 pixels.
+#[cfg(target_arch = "x86_64")]
+fn forward_rows<T: Float>(
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    g: &ConvGeometry,
+    src: &Source,
+    offsets: &[usize],
+    out: &mut [T],
+) {
+    const CB: usize = 6;
+    let (taps, l, sample_in) = (offsets.len(), g.oh * g.ow, g.c_in * g.h * g.w);
+    let (Some(x), Some(weight), Some(out)) = (f32s(x), f32s(weight), f32s_mut(out)) else {
+        unreachable!("forward_rows is only called for f32");
+    };
+    let bias: Vec<f32> = match bias.and_then(f32s) {
+        Some(b) => b.to_vec(),
+        None => vec![0.0; g.c_out],
+    };
+    // wp[block][t][c] = W[block·CB + c, t], the last channel repeated past c_out.
+    let blocks = g.c_out.div_ceil(CB);
+    let wp: Vec<f32> = (0..blocks * taps * CB)
+        .map(|i| {
+            let (cb, t, c) = (i / (taps * CB), (i / CB) % taps, i % CB);
+            weight[(cb * CB + c).min(g.c_out - 1) * taps + t]
+        })
+        .collect();
+    out.par_chunks_mut(g.c_out * l)
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (n, y)| {
+            let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
+            // SAFETY: the caller checked AVX2 and FMA.
+            unsafe {
+                if g.ow >= 16 {
+                    super::conv_direct_avx2::forward_sample_rows::<CB, 2>(xs, src.ws, &wp, offsets, &bias, g, y)
+                } else {
+                    super::conv_direct_avx2::forward_sample_rows::<CB, 1>(xs, src.ws, &wp, offsets, &bias, g, y)
+                }
+            }
+        });
 }
 
 /// One sample of the forward pass, through the AVX2 + FMA copy when `fma`.
@@ -192,7 +241,7 @@ fn run_forward_sample<T: Float, const CO: usize>(
             unsafe {
                 match CO {
                     8 => k::<1, 4>(xs, ws, wt, offsets, b, g, y),
-                    16 => k::<2, 4>(xs, ws, wt, offsets, b, g, y),
+                    16 => k::<2, 5>(xs, ws, wt, offsets, b, g, y),
                     _ => k::<4, 2>(xs, ws, wt, offsets, b, g, y),
                 }
             }
@@ -369,8 +418,8 @@ fn run_weight_grad_sample<T: Float, const CO: usize>(
             // SAFETY: `fma` says the CPU supports AVX2 and FMA.
             unsafe {
                 match CO {
-                    8 => k::<1, 4>(xs, ws, dyt, offsets, g, acc),
-                    16 => k::<2, 4>(xs, ws, dyt, offsets, g, acc),
+                    8 => k::<1, 8>(xs, ws, dyt, offsets, g, acc),
+                    16 => k::<2, 5>(xs, ws, dyt, offsets, g, acc),
                     _ => k::<4, 2>(xs, ws, dyt, offsets, g, acc),
                 }
             }
@@ -523,6 +572,56 @@ mod tests {
                 &conv2d_forward_direct(&x, &wt, Some(&b), &g),
                 &conv2d_naive(&x, &wt, Some(&b), &g),
             );
+        }
+    }
+
+    /// The f32 path runs the AVX2 kernels (row kernel for ≤ 8 channels and stride 1, channel
+    /// kernel otherwise), which the f64 tests above never reach: compare them with the f64
+    /// definition, within f32 rounding.
+    #[test]
+    fn f32_kernels_match_the_definition() {
+        // (c_in, c_out, h, w, k, stride, dilation, pad) with both row-kernel widths, a short
+        // last channel block, 16 and 32 channels, stride 2 and dilation 2.
+        let cases = [
+            (1, 6, 28, 28, 5, 1, 1, 2),
+            (2, 7, 12, 13, 3, 1, 1, 1),
+            (3, 1, 9, 20, 3, 1, 2, 0),
+            (2, 8, 10, 17, 3, 1, 1, 1),
+            (6, 16, 14, 14, 5, 1, 1, 0),
+            (3, 32, 9, 9, 3, 2, 1, 1),
+            (2, 5, 11, 11, 3, 2, 1, 1),
+        ];
+        for (ci, co, h, w, k, s, d, p) in cases {
+            let g = ConvGeometry {
+                n: 3,
+                c_in: ci,
+                h,
+                w,
+                c_out: co,
+                kh: k,
+                kw: k,
+                stride: [s, s],
+                dilation: [d, d],
+                pad_top: p,
+                pad_left: p,
+                oh: (h + 2 * p - d * (k - 1) - 1) / s + 1,
+                ow: (w + 2 * p - d * (k - 1) - 1) / s + 1,
+                groups: 1,
+            };
+            let (x, wt, b) = (val(3 * ci * h * w, 7), val(co * g.k(), 8), val(co, 9));
+            let dy = val(3 * co * g.oh * g.ow, 10);
+            let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+            let close = |fast: Vec<f32>, slow: Vec<f64>, what: &str| {
+                assert_eq!(fast.len(), slow.len());
+                let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                for (i, (a, e)) in fast.iter().zip(&slow).enumerate() {
+                    assert!((*a as f64 - e).abs() < 1e-5 * scale, "{what} {g:?} at {i}: {a} vs {e}");
+                }
+            };
+            let y = conv2d_forward_direct(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
+            close(y, conv2d_naive(&x, &wt, Some(&b), &g), "forward");
+            let dw = conv2d_weight_grad_direct(&f32s(&x), &f32s(&dy), &g);
+            close(dw, conv2d_backward_weight_im2col(&x, &dy, &g, None), "δW");
         }
     }
 
