@@ -47,7 +47,14 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
     for oy in 0..g.oh {
         let row = oy * sh * ws;
         let mut ox = 0;
-        while ox + PX <= g.ow {
+        while ox < g.ow && PX <= g.ow {
+            // The last block of a row starts at ow − PX and recomputes a few pixels (stored
+            // again, same values): one pixel at a time, the tail waited on FMA latency.
+            let ox = {
+                let start = ox.min(g.ow - PX);
+                ox = start + PX;
+                start
+            };
             let base = row + ox * sw;
             let mut acc = [bias; PX];
             for (t, &off) in offsets.iter().enumerate() {
@@ -63,7 +70,6 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
             for (px, a) in acc.iter().enumerate() {
                 store(y, oy * g.ow + ox + px, a);
             }
-            ox += PX;
         }
         for ox in ox..g.ow {
             let base = row + ox * sw;
@@ -146,7 +152,7 @@ pub unsafe fn weight_grad_sample<const V: usize, const TB: usize>(
     }
 }
 
-/// Forward pass of one sample for stride-1 layers with few output channels, vectorised along
+/// Forward pass of one sample for stride-1 layers with wide rows or few channels, vectorised along
 /// output rows instead: 8·PV neighbouring pixels of CB channels per register block,
 ///
 /// y[o, oy, ox..ox+8·PV] = b[o] + Σ_t W[o, t] · xs[oy·ws + ox + off_t ..][..8·PV].
