@@ -72,5 +72,8 @@ fn main() {
     time("δW im2col", || {
         drop(conv::conv2d_backward_weight_im2col(&x, &dy, &g, None))
     });
-    time("δx im2col", || drop(conv::conv2d_backward_input(&dy, &w, &g)));
+    if nabla_core::cpu::conv_direct_dx::direct_dx_applies(&g) {
+        time("δx direct", || drop(conv::conv2d_backward_input(&dy, &w, &g)));
+    }
+    time("δx im2col", || drop(conv::conv2d_backward_input_im2col(&dy, &w, &g)));
 }

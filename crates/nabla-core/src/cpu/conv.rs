@@ -386,8 +386,27 @@ pub fn conv2d_forward_im2col<T: Float>(
     (out, keep.then_some(kept))
 }
 
-/// δx = col2im(Wᵀ·δy), per chunk of samples and group.
+/// δx for contiguous `dy` and `weight`: directly for small stride-1 f32 layers
+/// (conv_direct_dx.rs), else im2col's transpose.
 pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
+    if T::DTYPE == crate::DType::F32 && super::conv_direct_dx::direct_dx_applies(g) {
+        // SAFETY: T is f32 (checked above), so both casts change nothing.
+        let (dy32, w32) = unsafe {
+            (
+                std::slice::from_raw_parts(dy.as_ptr().cast::<f32>(), dy.len()),
+                std::slice::from_raw_parts(weight.as_ptr().cast::<f32>(), weight.len()),
+            )
+        };
+        let dx: Box<dyn std::any::Any> = Box::new(super::conv_direct_dx::conv2d_backward_input_direct(dy32, w32, g));
+        if let Ok(dx) = dx.downcast::<Vec<T>>() {
+            return *dx;
+        }
+    }
+    conv2d_backward_input_im2col(dy, weight, g)
+}
+
+/// δx = col2im(Wᵀ·δy), per chunk of samples and group.
+pub fn conv2d_backward_input_im2col<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
     let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
     let sample_in = g.c_in * g.h * g.w;
     let mut dx = vec![T::zero(); g.n * sample_in];

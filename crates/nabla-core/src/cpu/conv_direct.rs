@@ -31,7 +31,7 @@ pub fn direct_applies(g: &ConvGeometry) -> bool {
 /// NOTE: the crate is compiled for the baseline x86-64 (SSE2), so without runtime dispatch the
 /// loops run at a quarter of the machine's width (the `gemm` crate dispatches the same way).
 /// The feature boundary must sit inside each rayon closure: closures do not inherit it.
-fn has_fma() -> bool {
+pub(super) fn has_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -216,9 +216,9 @@ fn forward_rows<T: Float>(
             // SAFETY: the caller checked AVX2 and FMA.
             unsafe {
                 if g.ow >= 16 {
-                    super::conv_direct_avx2::forward_sample_rows::<CB, 2>(xs, src.ws, &wp, offsets, &bias, g, y)
+                    super::conv_direct_avx2::forward_sample_rows::<CB, 2>(xs, src.ws, &wp, offsets, &bias, g, None, y)
                 } else {
-                    super::conv_direct_avx2::forward_sample_rows::<CB, 1>(xs, src.ws, &wp, offsets, &bias, g, y)
+                    super::conv_direct_avx2::forward_sample_rows::<CB, 1>(xs, src.ws, &wp, offsets, &bias, g, None, y)
                 }
             }
         });

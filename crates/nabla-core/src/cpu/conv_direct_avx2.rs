@@ -160,6 +160,8 @@ pub unsafe fn weight_grad_sample<const V: usize, const TB: usize>(
 /// `wp` is the weight packed [channel block][taps][CB] (a block past c_out repeats its last
 /// channel, whose sums are not stored). Needs ow ≥ 8·PV: the last block of a row starts at
 /// ow − 8·PV and recomputes a few pixels, which it stores again with the same values.
+/// `row_taps[oy]`, when given, is the range of taps that row needs (the others read zeros);
+/// δx uses it to skip the kernel rows that fall on δy's padding (conv_direct_dx.rs).
 ///
 /// NOTE: with c_out = 6 (LeNet-5's first layer) a channel-vectorised kernel fills 6 of 8 lanes
 /// and broadcasts one input per FMA; here every lane is a pixel and one load feeds CB FMAs.
@@ -174,9 +176,11 @@ pub unsafe fn forward_sample_rows<const CB: usize, const PV: usize>(
     offsets: &[usize],
     b: &[f32],
     g: &ConvGeometry,
+    row_taps: Option<&[std::ops::Range<usize>]>,
     y: &mut [f32],
 ) {
     let (l, taps, px) = (g.oh * g.ow, offsets.len(), 8 * PV);
+    assert!(row_taps.is_none_or(|r| r.len() >= g.oh && r.iter().all(|r| r.end <= taps)));
     assert!(
         g.stride[1] == 1 && g.ow >= px,
         "row kernel: needs stride 1 and ow ≥ {px}"
@@ -193,6 +197,7 @@ pub unsafe fn forward_sample_rows<const CB: usize, const PV: usize>(
         let bias: [__m256; CB] = std::array::from_fn(|c| _mm256_set1_ps(b[c0 + c.min(chans - 1)]));
         for oy in 0..g.oh {
             let row = oy * g.stride[0] * ws;
+            let used = row_taps.map_or(0..taps, |r| r[oy].clone());
             let mut ox = 0;
             loop {
                 let start = ox.min(g.ow - px);
@@ -200,7 +205,9 @@ pub unsafe fn forward_sample_rows<const CB: usize, const PV: usize>(
                 for (c, a) in acc.iter_mut().enumerate() {
                     *a = [bias[c]; PV];
                 }
-                for (t, &off) in offsets.iter().enumerate() {
+                for t in used.clone() {
+                    // SAFETY: used.end ≤ taps = offsets.len() (checked above).
+                    let off = unsafe { *offsets.get_unchecked(t) };
                     // SAFETY: row + start + px − 1 + off ≤ last < xs.len() (checked above).
                     let xv: [__m256; PV] =
                         std::array::from_fn(|v| unsafe { _mm256_loadu_ps(xp.add(row + start + 8 * v + off)) });

@@ -4,6 +4,7 @@ mod alloc;
 pub mod conv;
 pub mod conv_direct;
 mod conv_direct_avx2;
+pub mod conv_direct_dx;
 pub mod gemm;
 pub mod pool;
 pub mod strided;
