@@ -7,6 +7,7 @@ mod conv_direct_avx2;
 pub mod conv_direct_dx;
 pub mod gemm;
 pub mod pool;
+mod pool_avx2;
 pub mod strided;
 
 use std::sync::Once;

@@ -102,6 +102,16 @@ fn max_pool_plane_unpadded<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T],
 /// The 2×2, stride-2 case (LeNet-5, VGG): branch-free selects the compiler can vectorise.
 /// Ties keep the first maximum in scan order; a NaN wins as in the general loop.
 fn max_pool_plane_2x2<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T], ix: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if g.ow >= 8 && T::DTYPE == crate::DType::F32 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: T is f32 (checked), so the casts change nothing; AVX2 was detected.
+        unsafe {
+            let plane = std::slice::from_raw_parts(plane.as_ptr().cast::<f32>(), plane.len());
+            let o = std::slice::from_raw_parts_mut(o.as_mut_ptr().cast::<f32>(), o.len());
+            super::pool_avx2::max_pool_2x2_forward(plane, g.w, g.oh, g.ow, o, ix);
+        }
+        return;
+    }
     let w = g.w;
     for oy in 0..g.oh {
         let r0 = &plane[2 * oy * w..2 * oy * w + 2 * g.ow];
@@ -136,6 +146,35 @@ fn max_pool_plane_2x2<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T], ix: 
 /// δx[argmax] += δy, window by window.
 pub fn max_pool2d_backward<T: Float>(dy: &[T], idx: &[u32], g: &PoolGeometry) -> Vec<T> {
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
+    #[cfg(target_arch = "x86_64")]
+    if g.kernel == [2, 2]
+        && g.stride == [2, 2]
+        && g.padding == [0, 0]
+        && g.dilation == [1, 1]
+        && 2 * g.oh <= g.h
+        && 2 * g.ow <= g.w
+        && g.ow >= 8
+        && T::DTYPE == crate::DType::F32
+        && std::arch::is_x86_feature_detected!("avx2")
+    {
+        // Every element is written once (no zeroing pass, no scatter).
+        let mut dx: Vec<T> = Vec::with_capacity(g.planes * hw);
+        dx.spare_capacity_mut()[..g.planes * hw]
+            .par_chunks_mut(hw)
+            .enumerate()
+            .for_each(|(p, d)| {
+                // SAFETY: T is f32 (checked), so the casts change nothing; AVX2 was detected;
+                // idx comes from the forward pass of this geometry.
+                unsafe {
+                    let dy = std::slice::from_raw_parts(dy.as_ptr().cast::<f32>().add(p * ohw), ohw);
+                    let d = std::slice::from_raw_parts_mut(d.as_mut_ptr().cast(), d.len());
+                    super::pool_avx2::max_pool_2x2_backward(dy, &idx[p * ohw..][..ohw], g.h, g.w, g.oh, g.ow, d);
+                }
+            });
+        // SAFETY: the kernel wrote all planes·hw elements.
+        unsafe { dx.set_len(g.planes * hw) };
+        return dx;
+    }
     let mut dx = vec![T::zero(); g.planes * hw];
     dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(p, d)| {
         for (&i, &v) in idx[p * ohw..(p + 1) * ohw].iter().zip(&dy[p * ohw..(p + 1) * ohw]) {
