@@ -374,6 +374,38 @@ fn weight_grad<T: Float, const CO: usize>(x: &[T], dy: &[T], g: &ConvGeometry) -
     let fma = has_fma();
     let parts = rayon::current_num_threads().clamp(1, g.n);
     let per = g.n.div_ceil(parts);
+    #[cfg(target_arch = "x86_64")]
+    if fma && CO == 8 && g.stride[1] == 1 && g.ow >= 8 && T::DTYPE == crate::DType::F32 {
+        // LeNet-5's first layer (batch 128): 0.29 ms against 0.38 for the channel kernel;
+        // blocks of 6×2 and 2×6 ran 0.40 and 0.34 ms.
+        let sums: Vec<Vec<f32>> = (0..parts)
+            .into_par_iter()
+            .map(|part| {
+                let mut acc = vec![0f32; g.c_out * taps * 8];
+                let mut buf = Vec::new();
+                for n in part * per..((part + 1) * per).min(g.n) {
+                    let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, &mut buf);
+                    let dys = &dy[n * g.c_out * l..(n + 1) * g.c_out * l];
+                    let (Some(xs), Some(dys)) = (f32s(xs), f32s(dys)) else {
+                        unreachable!("checked f32 above");
+                    };
+                    // SAFETY: `fma` says the CPU supports AVX2 and FMA.
+                    unsafe {
+                        super::conv_direct_avx2::weight_grad_sample_rows::<3, 4>(xs, src.ws, dys, &offsets, g, &mut acc)
+                    };
+                }
+                acc
+            })
+            .collect();
+        // Parts in order, then the eight lanes of each weight: the same sum on every run.
+        let mut dw = vec![0f64; g.c_out * taps];
+        for part in &sums {
+            for (d, lanes) in dw.iter_mut().zip(part.chunks_exact(8)) {
+                *d += lanes.iter().sum::<f32>() as f64;
+            }
+        }
+        return dw.into_iter().map(T::from_f64).collect();
+    }
     let sums: Vec<Vec<[T; CO]>> = (0..parts)
         .into_par_iter()
         .map(|part| {

@@ -233,3 +233,88 @@ pub unsafe fn forward_sample_rows<const CB: usize, const PV: usize>(
         }
     }
 }
+
+/// Adds one sample's δW to `acc` [c_out][taps][8] (eight partial sums per weight, summed by
+/// the caller) for stride-1 layers, vectorised along output rows like [`forward_sample_rows`]:
+///
+/// δW[o, t] += Σ_oy Σ_ox δy[o, oy, ox] · xs[oy·ws + ox + off_t]
+///
+/// CB channels × TB taps per register block; the last vector of a row is masked (its lanes
+/// past ow load zeros from both operands).
+///
+/// NOTE: for LeNet-5's first layer (6 channels) the channel-vectorised kernel fills 6 of 8
+/// lanes and loads δy once per FMA; here one δy vector meets TB inputs.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn weight_grad_sample_rows<const CB: usize, const TB: usize>(
+    xs: &[f32],
+    ws: usize,
+    dy: &[f32],
+    offsets: &[usize],
+    g: &ConvGeometry,
+    acc: &mut [f32],
+) {
+    let (l, taps) = (g.oh * g.ow, offsets.len());
+    assert!(g.stride[1] == 1, "row kernel: needs stride 1");
+    assert!(dy.len() >= g.c_out * l && acc.len() >= g.c_out * taps * 8);
+    let last = (g.oh - 1) * g.stride[0] * ws + (g.ow - 1) + offsets.iter().copied().max().unwrap_or(0);
+    assert!(last < xs.len(), "direct conv: windows outside the source");
+    let (xp, dp) = (xs.as_ptr(), dy.as_ptr());
+    let full = g.ow / 8;
+    let rest = g.ow % 8;
+    // Lanes below `rest` of the row's last, partial vector.
+    let mask = _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(rest as i32),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    );
+    for c0 in (0..g.c_out).step_by(CB) {
+        let chans: [usize; CB] = std::array::from_fn(|c| (c0 + c).min(g.c_out - 1));
+        for t0 in (0..taps).step_by(TB) {
+            // A short last block repeats the last tap and drops those sums.
+            let tb: [usize; TB] = std::array::from_fn(|b| (t0 + b).min(taps - 1));
+            let offs: [usize; TB] = std::array::from_fn(|b| offsets[tb[b]]);
+            let mut s = [[_mm256_setzero_ps(); TB]; CB];
+            for oy in 0..g.oh {
+                let row = oy * g.stride[0] * ws;
+                let drow = oy * g.ow;
+                for v in 0..full {
+                    let ox = 8 * v;
+                    // SAFETY: channel < c_out and ox + 8 ≤ ow, so δy is inside dy; the inputs
+                    // end at row + ow − 1 + off ≤ last < xs.len() (checked above).
+                    let d: [__m256; CB] =
+                        std::array::from_fn(|c| unsafe { _mm256_loadu_ps(dp.add(chans[c] * l + drow + ox)) });
+                    for (b, &off) in offs.iter().enumerate() {
+                        let x = unsafe { _mm256_loadu_ps(xp.add(row + ox + off)) };
+                        for c in 0..CB {
+                            s[c][b] = _mm256_fmadd_ps(d[c], x, s[c][b]);
+                        }
+                    }
+                }
+                if rest > 0 {
+                    let ox = 8 * full;
+                    // SAFETY: masked lanes are not read; the others are inside as above.
+                    let d: [__m256; CB] =
+                        std::array::from_fn(|c| unsafe { _mm256_maskload_ps(dp.add(chans[c] * l + drow + ox), mask) });
+                    for (b, &off) in offs.iter().enumerate() {
+                        let x = unsafe { _mm256_maskload_ps(xp.add(row + ox + off), mask) };
+                        for c in 0..CB {
+                            s[c][b] = _mm256_fmadd_ps(d[c], x, s[c][b]);
+                        }
+                    }
+                }
+            }
+            for c in 0..CB.min(g.c_out - c0) {
+                for b in 0..TB.min(taps - t0) {
+                    let a = &mut acc[((c0 + c) * taps + t0 + b) * 8..][..8];
+                    // SAFETY: `a` holds 8 floats.
+                    unsafe {
+                        let prev = _mm256_loadu_ps(a.as_ptr());
+                        _mm256_storeu_ps(a.as_mut_ptr(), _mm256_add_ps(prev, s[c][b]));
+                    }
+                }
+            }
+        }
+    }
+}
