@@ -72,6 +72,11 @@ fn main() {
     time("δW im2col", || {
         drop(conv::conv2d_backward_weight_im2col(&x, &dy, &g, None))
     });
+    if !small {
+        time("forward wide direct", || {
+            drop(direct::conv2d_forward_wide(&x, &w, None, &g))
+        });
+    }
     if nabla_core::cpu::conv_direct_dx::direct_dx_applies(&g) {
         time("δx direct", || drop(conv::conv2d_backward_input(&dy, &w, &g)));
     }

@@ -180,6 +180,66 @@ fn forward<T: Float, const CO: usize>(x: &[T], weight: &[T], bias: Option<&[T]>,
     out
 }
 
+/// Forward pass of a layer with many output channels, 16 at a time through the channel
+/// kernel (f32, AVX2 + FMA; `None` otherwise). Every lane holds a real channel when c_out is a
+/// multiple of 16, and with many taps the kernel's scattered store per pixel costs little.
+pub fn conv2d_forward_wide(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !has_fma() || g.groups != 1 || g.n * g.oh * g.ow * g.c_out == 0 {
+            return None;
+        }
+        const CB: usize = 16;
+        let (taps, l, sample_in) = (g.c_in * g.kh * g.kw, g.oh * g.ow, g.c_in * g.h * g.w);
+        let blocks = g.c_out.div_ceil(CB);
+        // wt[block][t][c] = W[block·16 + c, t], zero past c_out.
+        let wt: Vec<f32> = (0..blocks * taps * CB)
+            .map(|i| {
+                let (cb, t, c) = (i / (taps * CB), (i / CB) % taps, i % CB);
+                let o = cb * CB + c;
+                if o < g.c_out { weight[o * taps + t] } else { 0.0 }
+            })
+            .collect();
+        let b: Vec<f32> = (0..blocks * CB)
+            .map(|o| match bias {
+                Some(b) if o < g.c_out => b[o],
+                _ => 0.0,
+            })
+            .collect();
+        let src = Source::of(g);
+        let offsets = src.tap_offsets(g);
+        let mut out = vec![0f32; g.n * g.c_out * l];
+        out.par_chunks_mut(g.c_out * l)
+            .enumerate()
+            .for_each_init(Vec::new, |buf, (n, y)| {
+                let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
+                for cb in 0..blocks {
+                    let chans = CB.min(g.c_out - cb * CB);
+                    let gb = ConvGeometry { c_out: chans, ..*g };
+                    let yb = &mut y[cb * CB * l..(cb * CB + chans) * l];
+                    // SAFETY: has_fma() said the CPU supports AVX2 and FMA.
+                    unsafe {
+                        super::conv_direct_avx2::forward_sample::<2, 6>(
+                            xs,
+                            src.ws,
+                            &wt[cb * taps * CB..(cb + 1) * taps * CB],
+                            &offsets,
+                            &b[cb * CB..(cb + 1) * CB],
+                            &gb,
+                            yb,
+                        )
+                    };
+                }
+            });
+        Some(out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, weight, bias, g);
+        None
+    }
+}
+
 /// The forward pass through the row kernel (`conv_direct_avx2::forward_sample_rows`), for
 /// stride-1 layers with rows of at least 8 pixels.
 #[cfg(target_arch = "x86_64")]
@@ -659,6 +719,35 @@ mod tests {
             close(y, conv2d_naive(&x, &wt, Some(&b), &g), "forward");
             let dw = conv2d_weight_grad_direct(&f32s(&x), &f32s(&dy), &g);
             close(dw, conv2d_backward_weight_im2col(&x, &dy, &g, None), "δW");
+        }
+    }
+
+    /// The 16-channel blocks of wide layers (f32 only): a last block that is not full, pixel
+    /// blocks across rows with an overlapping last one, stride, dilation and padding.
+    #[test]
+    fn wide_forward_matches_the_definition() {
+        // (c_in, c_out, h, w, k, stride, dilation, pad_top, pad_left, pad_bottom, pad_right)
+        let cases = [
+            (8, 40, 9, 7, 3, 1, 1, 1, 1, 1, 1),
+            (3, 48, 6, 5, 3, 2, 1, 1, 0, 2, 1),
+            (4, 33, 11, 10, 3, 1, 2, 2, 2, 2, 2),
+            (16, 64, 4, 3, 2, 1, 1, 0, 0, 0, 0),
+        ];
+        for case in cases {
+            let mut g = geometry(case);
+            g.n = 2;
+            let (x, wt, b) = (val(2 * g.c_in * g.h * g.w, 3), val(g.c_out * g.k(), 4), val(g.c_out, 5));
+            let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+            let Some(y) = conv2d_forward_wide(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g) else {
+                eprintln!("skipped: no AVX2/FMA");
+                return;
+            };
+            let slow = conv2d_naive(&x, &wt, Some(&b), &g);
+            assert_eq!(y.len(), slow.len());
+            let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (i, (a, e)) in y.iter().zip(&slow).enumerate() {
+                assert!((*a as f64 - e).abs() < 1e-5 * scale, "{g:?} at {i}: {a} vs {e}");
+            }
         }
     }
 

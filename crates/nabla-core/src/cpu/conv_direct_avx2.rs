@@ -44,46 +44,45 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
     };
     let bias: [__m256; V] = std::array::from_fn(|j| unsafe { _mm256_loadu_ps(b.as_ptr().add(8 * j)) });
     let (xp, wp) = (xs.as_ptr(), wt.as_ptr());
-    for oy in 0..g.oh {
-        let row = oy * sh * ws;
-        let mut ox = 0;
-        while ox < g.ow && PX <= g.ow {
-            // The last block of a row starts at ow − PX and recomputes a few pixels (stored
-            // again, same values): one pixel at a time, the tail waited on FMA latency.
-            let ox = {
-                let start = ox.min(g.ow - PX);
-                ox = start + PX;
-                start
-            };
-            let base = row + ox * sw;
-            let mut acc = [bias; PX];
-            for (t, &off) in offsets.iter().enumerate() {
-                let w: [__m256; V] = std::array::from_fn(|j| unsafe { _mm256_loadu_ps(wp.add(t * lanes + 8 * j)) });
-                for (px, a) in acc.iter_mut().enumerate() {
-                    // SAFETY: base + px·sw + off ≤ last < xs.len() (checked above).
-                    let v = unsafe { _mm256_broadcast_ss(&*xp.add(base + px * sw + off)) };
-                    for j in 0..V {
-                        a[j] = _mm256_fmadd_ps(v, w[j], a[j]);
-                    }
-                }
-            }
-            for (px, a) in acc.iter().enumerate() {
-                store(y, oy * g.ow + ox + px, a);
-            }
-        }
-        for ox in ox..g.ow {
-            let base = row + ox * sw;
-            let mut a = bias;
-            for (t, &off) in offsets.iter().enumerate() {
+    // Where the window of output pixel p starts in xs.
+    let window = |p: usize| (p / g.ow) * sh * ws + (p % g.ow) * sw;
+    // Blocks of PX pixels in row-major order, across rows: the last one starts at l − PX and
+    // recomputes a few pixels (stored again, same values). Blocks within one row left most of
+    // a block idle on 8- and 13-pixel rows; one pixel at a time waits on FMA latency.
+    let mut p = 0;
+    while p < l && PX <= l {
+        let p0 = p.min(l - PX);
+        p = p0 + PX;
+        // SAFETY: window(p) + off ≤ last < xs.len() for every pixel p and tap (checked above).
+        let at: [*const f32; PX] = std::array::from_fn(|i| unsafe { xp.add(window(p0 + i)) });
+        let mut acc = [bias; PX];
+        for (t, &off) in offsets.iter().enumerate() {
+            let w: [__m256; V] = std::array::from_fn(|j| unsafe { _mm256_loadu_ps(wp.add(t * lanes + 8 * j)) });
+            for (a, &at) in acc.iter_mut().zip(&at) {
                 // SAFETY: as above.
-                let v = unsafe { _mm256_broadcast_ss(&*xp.add(base + off)) };
+                let v = unsafe { _mm256_broadcast_ss(&*at.add(off)) };
                 for j in 0..V {
-                    let w = unsafe { _mm256_loadu_ps(wp.add(t * lanes + 8 * j)) };
-                    a[j] = _mm256_fmadd_ps(v, w, a[j]);
+                    a[j] = _mm256_fmadd_ps(v, w[j], a[j]);
                 }
             }
-            store(y, oy * g.ow + ox, &a);
         }
+        for (px, a) in acc.iter().enumerate() {
+            store(y, p0 + px, a);
+        }
+    }
+    // Fewer than PX pixels in all: one at a time.
+    for p in p..l {
+        let base = window(p);
+        let mut a = bias;
+        for (t, &off) in offsets.iter().enumerate() {
+            // SAFETY: as above.
+            let v = unsafe { _mm256_broadcast_ss(&*xp.add(base + off)) };
+            for j in 0..V {
+                let w = unsafe { _mm256_loadu_ps(wp.add(t * lanes + 8 * j)) };
+                a[j] = _mm256_fmadd_ps(v, w, a[j]);
+            }
+        }
+        store(y, p, &a);
     }
 }
 
