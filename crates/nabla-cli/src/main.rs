@@ -36,7 +36,7 @@ enum Command {
 fn main() {
     nabla_core::cpu::keep_freed_memory();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let run = move || match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
@@ -44,6 +44,8 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Data(args) => data::run(args),
     };
+    // On a thread of the pool, so that no op pays a hand-off to it (see run_in_pool).
+    let result = nabla_core::cpu::run_in_pool(run);
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);

@@ -22,6 +22,11 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 
 fn main() -> Result<()> {
     nabla_core::cpu::keep_freed_memory();
+    // As the `nabla` program runs: on a pool thread (see run_in_pool).
+    nabla_core::cpu::run_in_pool(run)
+}
+
+fn run() -> Result<()> {
     let json = std::env::args().any(|a| a == "--json");
     nabla_core::manual_seed(0);
     let mut out: Vec<(String, f64)> = vec![("threads".into(), rayon_threads() as f64)];
