@@ -689,22 +689,7 @@ mod tests {
             (2, 20, 8, 21, 3, 1, 1, 0),
         ];
         for (ci, co, h, w, k, s, d, p) in cases {
-            let g = ConvGeometry {
-                n: 3,
-                c_in: ci,
-                h,
-                w,
-                c_out: co,
-                kh: k,
-                kw: k,
-                stride: [s, s],
-                dilation: [d, d],
-                pad_top: p,
-                pad_left: p,
-                oh: (h + 2 * p - d * (k - 1) - 1) / s + 1,
-                ow: (w + 2 * p - d * (k - 1) - 1) / s + 1,
-                groups: 1,
-            };
+            let g = geometry((ci, co, h, w, k, s, d, p, p, p, p));
             let (x, wt, b) = (val(3 * ci * h * w, 7), val(co * g.k(), 8), val(co, 9));
             let dy = val(3 * co * g.oh * g.ow, 10);
             let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
