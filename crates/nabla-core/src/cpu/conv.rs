@@ -285,15 +285,11 @@ pub fn conv2d_forward_saving<T: Float>(
     }
     // Many output channels and taps: 16 channels at a time without unfolding (conv_direct.rs);
     // keeping the columns did not speed up δW at these sizes.
-    if T::DTYPE == crate::DType::F32 && g.groups == 1 && g.c_out > 32 && g.k() >= 64 && g.l() >= 6 {
-        // SAFETY: T is f32 (checked above), so the casts change nothing.
-        let f = |s: &[T]| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) };
-        if let Some(y) = super::conv_direct::conv2d_forward_wide(f(x), f(weight), bias.map(f), g) {
-            let y: Box<dyn std::any::Any> = Box::new(y);
-            if let Ok(y) = y.downcast::<Vec<T>>() {
-                return (*y, None);
-            }
-        }
+    if let (Some(x), Some(w)) = (super::as_f32(x), super::as_f32(weight))
+        && super::conv_direct::wide_applies(g)
+    {
+        let y = super::conv_direct::conv2d_forward_wide(x, w, bias.and_then(super::as_f32), g);
+        return (super::f32_vec_as(y).expect("T is f32"), None);
     }
     conv2d_forward_im2col(x, weight, bias, g, keep)
 }
@@ -401,18 +397,11 @@ pub fn conv2d_forward_im2col<T: Float>(
 /// δx for contiguous `dy` and `weight`: directly for small stride-1 f32 layers
 /// (conv_direct_dx.rs), else im2col's transpose.
 pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
-    if T::DTYPE == crate::DType::F32 && super::conv_direct_dx::direct_dx_applies(g) {
-        // SAFETY: T is f32 (checked above), so both casts change nothing.
-        let (dy32, w32) = unsafe {
-            (
-                std::slice::from_raw_parts(dy.as_ptr().cast::<f32>(), dy.len()),
-                std::slice::from_raw_parts(weight.as_ptr().cast::<f32>(), weight.len()),
-            )
-        };
-        let dx: Box<dyn std::any::Any> = Box::new(super::conv_direct_dx::conv2d_backward_input_direct(dy32, w32, g));
-        if let Ok(dx) = dx.downcast::<Vec<T>>() {
-            return *dx;
-        }
+    if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))
+        && super::conv_direct_dx::direct_dx_applies(g)
+    {
+        let dx = super::conv_direct_dx::conv2d_backward_input_direct(dy, w, g);
+        return super::f32_vec_as(dx).expect("T is f32");
     }
     conv2d_backward_input_im2col(dy, weight, g)
 }

@@ -18,6 +18,7 @@
 //! window lies inside its source and the inner loops have no bounds tests.
 
 use super::conv::ConvGeometry;
+use super::{as_f32, as_f32_mut};
 use crate::Float;
 use rayon::prelude::*;
 
@@ -180,26 +181,30 @@ fn forward<T: Float, const CO: usize>(x: &[T], weight: &[T], bias: Option<&[T]>,
     out
 }
 
+/// Whether the forward pass of this geometry goes to [`conv2d_forward_wide`] (f32 callers
+/// only): where it beat im2col + GEMM, with many output channels and taps and at least one
+/// pixel block.
+pub fn wide_applies(g: &ConvGeometry) -> bool {
+    g.groups == 1 && g.c_out > 32 && g.k() >= 64 && g.oh * g.ow >= 6 && g.n > 0 && has_fma()
+}
+
 /// Forward pass of a layer with many output channels, 16 at a time through the channel
-/// kernel (f32, AVX2 + FMA; `None` otherwise). Every lane holds a real channel when c_out is a
-/// multiple of 16, and with many taps the kernel's scattered store per pixel costs little.
-pub fn conv2d_forward_wide(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Option<Vec<f32>> {
+/// kernel. Every lane holds a real channel when c_out is a multiple of 16, and with many taps
+/// the kernel's scattered store per pixel costs little.
+///
+/// # Panics
+/// With groups, or on a CPU without AVX2 and FMA (callers dispatch on [`wide_applies`]).
+pub fn conv2d_forward_wide(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
+    assert!(
+        g.groups == 1 && has_fma(),
+        "conv2d_forward_wide: needs groups = 1 and AVX2 + FMA: {g:?}"
+    );
     #[cfg(target_arch = "x86_64")]
     {
-        if !has_fma() || g.groups != 1 || g.n * g.oh * g.ow * g.c_out == 0 {
-            return None;
-        }
         const CB: usize = 16;
         let (taps, l, sample_in) = (g.c_in * g.kh * g.kw, g.oh * g.ow, g.c_in * g.h * g.w);
         let blocks = g.c_out.div_ceil(CB);
-        // wt[block][t][c] = W[block·16 + c, t], zero past c_out.
-        let wt: Vec<f32> = (0..blocks * taps * CB)
-            .map(|i| {
-                let (cb, t, c) = (i / (taps * CB), (i / CB) % taps, i % CB);
-                let o = cb * CB + c;
-                if o < g.c_out { weight[o * taps + t] } else { 0.0 }
-            })
-            .collect();
+        let wt = pack_channel_blocks(g.c_out, taps, CB, |o, t| weight[o * taps + t]);
         let b: Vec<f32> = (0..blocks * CB)
             .map(|o| match bias {
                 Some(b) if o < g.c_out => b[o],
@@ -231,13 +236,31 @@ pub fn conv2d_forward_wide(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &
                     };
                 }
             });
-        Some(out)
+        out
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, weight, bias, g);
-        None
+        let _ = (x, weight, bias);
+        unreachable!("has_fma is false off x86-64")
     }
+}
+
+/// A weight packed for the AVX2 kernels: [block][tap][cb] holding w(channel, tap) for channel
+/// block·cb + c, zeros past `channels` (the kernels compute those lanes and drop them).
+pub(super) fn pack_channel_blocks(
+    channels: usize,
+    taps: usize,
+    cb: usize,
+    w: impl Fn(usize, usize) -> f32,
+) -> Vec<f32> {
+    let blocks = channels.div_ceil(cb);
+    (0..blocks * taps * cb)
+        .map(|i| {
+            let (block, t, c) = (i / (taps * cb), (i / cb) % taps, i % cb);
+            let o = block * cb + c;
+            if o < channels { w(o, t) } else { 0.0 }
+        })
+        .collect()
 }
 
 /// The forward pass through the row kernel (`conv_direct_avx2::forward_sample_rows`), for
@@ -254,21 +277,14 @@ fn forward_rows<T: Float>(
 ) {
     const CB: usize = 6;
     let (taps, l, sample_in) = (offsets.len(), g.oh * g.ow, g.c_in * g.h * g.w);
-    let (Some(x), Some(weight), Some(out)) = (f32s(x), f32s(weight), f32s_mut(out)) else {
+    let (Some(x), Some(weight), Some(out)) = (as_f32(x), as_f32(weight), as_f32_mut(out)) else {
         unreachable!("forward_rows is only called for f32");
     };
-    let bias: Vec<f32> = match bias.and_then(f32s) {
+    let bias: Vec<f32> = match bias.and_then(as_f32) {
         Some(b) => b.to_vec(),
         None => vec![0.0; g.c_out],
     };
-    // wp[block][t][c] = W[block·CB + c, t], the last channel repeated past c_out.
-    let blocks = g.c_out.div_ceil(CB);
-    let wp: Vec<f32> = (0..blocks * taps * CB)
-        .map(|i| {
-            let (cb, t, c) = (i / (taps * CB), (i / CB) % taps, i % CB);
-            weight[(cb * CB + c).min(g.c_out - 1) * taps + t]
-        })
-        .collect();
+    let wp = pack_channel_blocks(g.c_out, taps, CB, |o, t| weight[o * taps + t]);
     out.par_chunks_mut(g.c_out * l)
         .enumerate()
         .for_each_init(Vec::new, |buf, (n, y)| {
@@ -298,7 +314,7 @@ fn run_forward_sample<T: Float, const CO: usize>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if fma {
-        if let (Some(xs), Some(wt), Some(b), Some(y)) = (f32s(xs), f32s(flat(wt)), f32s(b), f32s_mut(y)) {
+        if let (Some(xs), Some(wt), Some(b), Some(y)) = (as_f32(xs), as_f32(flat(wt)), as_f32(b), as_f32_mut(y)) {
             use super::conv_direct_avx2::forward_sample as k;
             // SAFETY: `fma` says the CPU supports AVX2 and FMA.
             unsafe {
@@ -321,18 +337,6 @@ fn run_forward_sample<T: Float, const CO: usize>(
 /// The values of an array of lanes, one after another.
 fn flat<T, const CO: usize>(a: &[[T; CO]]) -> &[T] {
     a.as_flattened()
-}
-
-/// `s` as f32 values when `T` is f32 (for the intrinsics kernels).
-fn f32s<T: Float>(s: &[T]) -> Option<&[f32]> {
-    // SAFETY: T is f32 when its dtype is F32, so the cast changes nothing.
-    (T::DTYPE == crate::DType::F32).then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
-}
-
-fn f32s_mut<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: as in `f32s`.
-    (T::DTYPE == crate::DType::F32)
-        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -446,7 +450,7 @@ fn weight_grad<T: Float, const CO: usize>(x: &[T], dy: &[T], g: &ConvGeometry) -
                 for n in part * per..((part + 1) * per).min(g.n) {
                     let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, &mut buf);
                     let dys = &dy[n * g.c_out * l..(n + 1) * g.c_out * l];
-                    let (Some(xs), Some(dys)) = (f32s(xs), f32s(dys)) else {
+                    let (Some(xs), Some(dys)) = (as_f32(xs), as_f32(dys)) else {
                         unreachable!("checked f32 above");
                     };
                     // SAFETY: `fma` says the CPU supports AVX2 and FMA.
@@ -508,7 +512,7 @@ fn run_weight_grad_sample<T: Float, const CO: usize>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if fma {
-        if let (Some(xs), Some(dyt), Some(acc)) = (f32s(xs), f32s(flat(dyt)), f32s_mut(acc.as_flattened_mut())) {
+        if let (Some(xs), Some(dyt), Some(acc)) = (as_f32(xs), as_f32(flat(dyt)), as_f32_mut(acc.as_flattened_mut())) {
             use super::conv_direct_avx2::weight_grad_sample as k;
             // SAFETY: `fma` says the CPU supports AVX2 and FMA.
             unsafe {
@@ -670,6 +674,19 @@ mod tests {
         }
     }
 
+    fn f32s(v: &[f64]) -> Vec<f32> {
+        v.iter().map(|&a| a as f32).collect()
+    }
+
+    /// f32 results against f64 ones, within f32 rounding of the values' scale.
+    fn assert_close_f32(fast: &[f32], slow: &[f64], what: &str) {
+        assert_eq!(fast.len(), slow.len(), "{what}");
+        let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, (a, e)) in fast.iter().zip(slow).enumerate() {
+            assert!((*a as f64 - e).abs() < 1e-5 * scale, "{what} at {i}: {a} vs {e}");
+        }
+    }
+
     /// The f32 path runs the AVX2 kernels (row kernel for ≤ 8 channels and stride 1, channel
     /// kernel otherwise), which the f64 tests above never reach: compare them with the f64
     /// definition, within f32 rounding.
@@ -692,18 +709,14 @@ mod tests {
             let g = geometry((ci, co, h, w, k, s, d, p, p, p, p));
             let (x, wt, b) = (val(3 * ci * h * w, 7), val(co * g.k(), 8), val(co, 9));
             let dy = val(3 * co * g.oh * g.ow, 10);
-            let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
-            let close = |fast: Vec<f32>, slow: Vec<f64>, what: &str| {
-                assert_eq!(fast.len(), slow.len());
-                let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-                for (i, (a, e)) in fast.iter().zip(&slow).enumerate() {
-                    assert!((*a as f64 - e).abs() < 1e-5 * scale, "{what} {g:?} at {i}: {a} vs {e}");
-                }
-            };
             let y = conv2d_forward_direct(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
-            close(y, conv2d_naive(&x, &wt, Some(&b), &g), "forward");
+            assert_close_f32(&y, &conv2d_naive(&x, &wt, Some(&b), &g), &format!("forward {g:?}"));
             let dw = conv2d_weight_grad_direct(&f32s(&x), &f32s(&dy), &g);
-            close(dw, conv2d_backward_weight_im2col(&x, &dy, &g, None), "δW");
+            assert_close_f32(
+                &dw,
+                &conv2d_backward_weight_im2col(&x, &dy, &g, None),
+                &format!("δW {g:?}"),
+            );
         }
     }
 
@@ -722,17 +735,12 @@ mod tests {
             let mut g = geometry(case);
             g.n = 2;
             let (x, wt, b) = (val(2 * g.c_in * g.h * g.w, 3), val(g.c_out * g.k(), 4), val(g.c_out, 5));
-            let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
-            let Some(y) = conv2d_forward_wide(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g) else {
+            if !has_fma() {
                 eprintln!("skipped: no AVX2/FMA");
                 return;
-            };
-            let slow = conv2d_naive(&x, &wt, Some(&b), &g);
-            assert_eq!(y.len(), slow.len());
-            let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-            for (i, (a, e)) in y.iter().zip(&slow).enumerate() {
-                assert!((*a as f64 - e).abs() < 1e-5 * scale, "{g:?} at {i}: {a} vs {e}");
             }
+            let y = conv2d_forward_wide(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
+            assert_close_f32(&y, &conv2d_naive(&x, &wt, Some(&b), &g), &format!("{g:?}"));
         }
     }
 

@@ -7,6 +7,7 @@
 
 #![cfg(target_arch = "x86_64")]
 
+use super::block_starts;
 use super::conv::ConvGeometry;
 use std::arch::x86_64::*;
 
@@ -46,13 +47,10 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
     let (xp, wp) = (xs.as_ptr(), wt.as_ptr());
     // Where the window of output pixel p starts in xs.
     let window = |p: usize| (p / g.ow) * sh * ws + (p % g.ow) * sw;
-    // Blocks of PX pixels in row-major order, across rows: the last one starts at l − PX and
-    // recomputes a few pixels (stored again, same values). Blocks within one row left most of
-    // a block idle on 8- and 13-pixel rows; one pixel at a time waits on FMA latency.
-    let mut p = 0;
-    while p < l && PX <= l {
-        let p0 = p.min(l - PX);
-        p = p0 + PX;
+    // Blocks of PX pixels in row-major order, across rows (the last one overlapping). Blocks
+    // within one row left most of a block idle on 8- and 13-pixel rows; one pixel at a time
+    // waits on FMA latency.
+    for p0 in block_starts(l, PX) {
         // SAFETY: window(p) + off ≤ last < xs.len() for every pixel p and tap (checked above).
         let at: [*const f32; PX] = std::array::from_fn(|i| unsafe { xp.add(window(p0 + i)) });
         let mut acc = [bias; PX];
@@ -71,7 +69,7 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
         }
     }
     // Fewer than PX pixels in all: one at a time.
-    for p in p..l {
+    for p in (l < PX).then_some(0..l).into_iter().flatten() {
         let base = window(p);
         let mut a = bias;
         for (t, &off) in offsets.iter().enumerate() {
@@ -111,12 +109,11 @@ pub unsafe fn weight_grad_sample<const V: usize, const TB: usize>(
     let last = (g.oh - 1) * sh * ws + (g.ow - 1) * sw + offsets.iter().copied().max().unwrap_or(0);
     assert!(last < xs.len(), "direct conv: windows outside the source");
     let (xp, dp) = (xs.as_ptr(), dyt.as_ptr());
-    let mut add_block = |t0: usize, offs: &[usize]| {
+    for (block, offs) in offsets.chunks(TB).enumerate() {
         // A fixed-size block keeps the sums in registers; a short last block repeats offset 0
         // and drops those sums.
         let offs_full: [usize; TB] = std::array::from_fn(|b| offs.get(b).copied().unwrap_or(0));
-        let zero = _mm256_setzero_ps();
-        let mut s = [[zero; V]; TB];
+        let mut s = [[_mm256_setzero_ps(); V]; TB];
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let base = oy * sh * ws + ox * sw;
@@ -134,21 +131,19 @@ pub unsafe fn weight_grad_sample<const V: usize, const TB: usize>(
         }
         for (b, s) in s.iter().enumerate().take(offs.len()) {
             for j in 0..V {
-                let a = &mut acc[(t0 + b) * lanes + 8 * j..][..8];
-                // SAFETY: `a` holds 8 floats.
-                unsafe {
-                    let prev = _mm256_loadu_ps(a.as_ptr());
-                    _mm256_storeu_ps(a.as_mut_ptr(), _mm256_add_ps(prev, s[j]));
-                }
+                add_to(&mut acc[(block * TB + b) * lanes + 8 * j..][..8], s[j]);
             }
         }
-    };
-    let mut t0 = 0;
-    while t0 < offsets.len() {
-        let offs = &offsets[t0..(t0 + TB).min(offsets.len())];
-        add_block(t0, offs);
-        t0 += TB;
     }
+}
+
+/// a[..8] += v.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn add_to(a: &mut [f32], v: __m256) {
+    assert!(a.len() >= 8);
+    // SAFETY: `a` holds at least 8 floats.
+    unsafe { _mm256_storeu_ps(a.as_mut_ptr(), _mm256_add_ps(_mm256_loadu_ps(a.as_ptr()), v)) };
 }
 
 /// Forward pass of one sample for stride-1 layers with wide rows or few channels, vectorised along
@@ -156,9 +151,8 @@ pub unsafe fn weight_grad_sample<const V: usize, const TB: usize>(
 ///
 /// y[o, oy, ox..ox+8·PV] = b[o] + Σ_t W[o, t] · xs[oy·ws + ox + off_t ..][..8·PV].
 ///
-/// `wp` is the weight packed [channel block][taps][CB] (a block past c_out repeats its last
-/// channel, whose sums are not stored). Needs ow ≥ 8·PV: the last block of a row starts at
-/// ow − 8·PV and recomputes a few pixels, which it stores again with the same values.
+/// `wp` is the weight packed [channel block][taps][CB] (zeros past c_out, whose sums are not
+/// stored). Needs ow ≥ 8·PV; the last block of a row overlaps its neighbour.
 /// `row_taps[oy]`, when given, is the range of taps that row needs (the others read zeros);
 /// δx uses it to skip the kernel rows that fall on δy's padding (conv_direct_dx.rs).
 ///
@@ -197,13 +191,8 @@ pub unsafe fn forward_sample_rows<const CB: usize, const PV: usize>(
         for oy in 0..g.oh {
             let row = oy * g.stride[0] * ws;
             let used = row_taps.map_or(0..taps, |r| r[oy].clone());
-            let mut ox = 0;
-            loop {
-                let start = ox.min(g.ow - px);
-                let mut acc = [[_mm256_setzero_ps(); PV]; CB];
-                for (c, a) in acc.iter_mut().enumerate() {
-                    *a = [bias[c]; PV];
-                }
+            for start in block_starts(g.ow, px) {
+                let mut acc: [[__m256; PV]; CB] = std::array::from_fn(|c| [bias[c]; PV]);
                 for t in used.clone() {
                     // SAFETY: used.end ≤ taps = offsets.len() (checked above).
                     let off = unsafe { *offsets.get_unchecked(t) };
@@ -224,10 +213,6 @@ pub unsafe fn forward_sample_rows<const CB: usize, const PV: usize>(
                         unsafe { _mm256_storeu_ps(yp.add((c0 + c) * l + oy * g.ow + start + 8 * v), *a) };
                     }
                 }
-                if start + px >= g.ow {
-                    break;
-                }
-                ox += px;
             }
         }
     }
@@ -306,12 +291,7 @@ pub unsafe fn weight_grad_sample_rows<const CB: usize, const TB: usize>(
             }
             for c in 0..CB.min(g.c_out - c0) {
                 for b in 0..TB.min(taps - t0) {
-                    let a = &mut acc[((c0 + c) * taps + t0 + b) * 8..][..8];
-                    // SAFETY: `a` holds 8 floats.
-                    unsafe {
-                        let prev = _mm256_loadu_ps(a.as_ptr());
-                        _mm256_storeu_ps(a.as_mut_ptr(), _mm256_add_ps(prev, s[c][b]));
-                    }
+                    add_to(&mut acc[((c0 + c) * taps + t0 + b) * 8..][..8], s[c][b]);
                 }
             }
         }

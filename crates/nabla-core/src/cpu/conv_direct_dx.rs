@@ -81,16 +81,11 @@ fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
             if lo < hi { lo * per_row..hi * per_row } else { 0..0 }
         })
         .collect();
-    // wp[block][t][c] = W[o, c, ki, kj] for tap t = (ki, o, kj) and δx channel block·CB + c.
-    let blocks = g.c_in.div_ceil(CB);
-    let packed: Vec<f32> = (0..blocks * taps * CB)
-        .map(|i| {
-            let (cb, t, c) = (i / (taps * CB), (i / CB) % taps, i % CB);
-            let (ki, o, kj) = (t / (g.c_out * kw), (t / kw) % g.c_out, t % kw);
-            let c = (cb * CB + c).min(g.c_in - 1);
-            weight[((o * g.c_in + c) * kh + ki) * kw + kj]
-        })
-        .collect();
+    // Output channel c (of δx), tap t = (ki, o, kj): W[o, c, ki, kj].
+    let packed = super::conv_direct::pack_channel_blocks(g.c_in, taps, CB, |c, t| {
+        let (ki, o, kj) = (t / (g.c_out * kw), (t / kw) % g.c_out, t % kw);
+        weight[((o * g.c_in + c) * kh + ki) * kw + kj]
+    });
     // The transposed problem in the row kernel's terms: planes hp × wp in, h × w out.
     let t = ConvGeometry {
         n: 1,
@@ -114,7 +109,7 @@ fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     dx.par_chunks_mut(sample_dx)
         .enumerate()
         .for_each_init(Vec::new, |buf: &mut Vec<f32>, (n, dxs)| {
-            buf.clear();
+            // Zeroed once per thread: each sample rewrites the same interior, the border stays.
             buf.resize(g.c_out * hp * wp, 0.0);
             let dys = &dy[n * sample_dy..(n + 1) * sample_dy];
             for (o, plane) in dys.chunks_exact(g.oh * g.ow).enumerate() {

@@ -10,7 +10,36 @@ pub mod pool;
 mod pool_avx2;
 pub mod strided;
 
+use crate::Float;
 use std::sync::Once;
+
+/// `s` as f32 values when `T` is f32 (for the f32-only AVX2 kernels), else `None`.
+pub(crate) fn as_f32<T: Float>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 when its dtype is F32, so the cast changes nothing.
+    (T::DTYPE == crate::DType::F32).then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// As [`as_f32`], mutably.
+pub(crate) fn as_f32_mut<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in `as_f32`.
+    (T::DTYPE == crate::DType::F32)
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+}
+
+/// An f32 kernel's result as a `Vec<T>`, when `T` is f32 (no copy).
+pub(crate) fn f32_vec_as<T: Float>(v: Vec<f32>) -> Option<Vec<T>> {
+    let v: Box<dyn std::any::Any> = Box::new(v);
+    v.downcast::<Vec<T>>().ok().map(|v| *v)
+}
+
+/// Starts of blocks of `width` items covering 0..n: 0, width, 2·width, …, the last one moved
+/// back to n − width so that it ends at n. It overlaps its neighbour, and the kernels that use
+/// it recompute those items and store the same values again (cheaper than a narrow tail).
+/// Empty when n < width.
+pub(crate) fn block_starts(n: usize, width: usize) -> impl Iterator<Item = usize> {
+    let count = if n < width { 0 } else { n.div_ceil(width) };
+    (0..count).map(move |i| (i * width).min(n - width))
+}
 
 pub use alloc::keep_freed_memory;
 

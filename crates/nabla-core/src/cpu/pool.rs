@@ -103,13 +103,12 @@ fn max_pool_plane_unpadded<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T],
 /// Ties keep the first maximum in scan order; a NaN wins as in the general loop.
 fn max_pool_plane_2x2<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T], ix: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
-    if g.ow >= 8 && T::DTYPE == crate::DType::F32 && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: T is f32 (checked), so the casts change nothing; AVX2 was detected.
-        unsafe {
-            let plane = std::slice::from_raw_parts(plane.as_ptr().cast::<f32>(), plane.len());
-            let o = std::slice::from_raw_parts_mut(o.as_mut_ptr().cast::<f32>(), o.len());
-            super::pool_avx2::max_pool_2x2_forward(plane, g.w, g.oh, g.ow, o, ix);
-        }
+    if g.ow >= 8
+        && std::arch::is_x86_feature_detected!("avx2")
+        && let (Some(plane), Some(o)) = (super::as_f32(plane), super::as_f32_mut(o))
+    {
+        // SAFETY: AVX2 was detected.
+        unsafe { super::pool_avx2::max_pool_2x2_forward(plane, g.w, g.oh, g.ow, o, ix) };
         return;
     }
     let w = g.w;
@@ -154,26 +153,31 @@ pub fn max_pool2d_backward<T: Float>(dy: &[T], idx: &[u32], g: &PoolGeometry) ->
         && 2 * g.oh <= g.h
         && 2 * g.ow <= g.w
         && g.ow >= 8
-        && T::DTYPE == crate::DType::F32
         && std::arch::is_x86_feature_detected!("avx2")
+        && let Some(dy) = super::as_f32(dy)
     {
         // Every element is written once (no zeroing pass, no scatter).
-        let mut dx: Vec<T> = Vec::with_capacity(g.planes * hw);
+        let mut dx: Vec<f32> = Vec::with_capacity(g.planes * hw);
         dx.spare_capacity_mut()[..g.planes * hw]
             .par_chunks_mut(hw)
             .enumerate()
             .for_each(|(p, d)| {
-                // SAFETY: T is f32 (checked), so the casts change nothing; AVX2 was detected;
-                // idx comes from the forward pass of this geometry.
+                // SAFETY: AVX2 was detected; idx comes from the forward pass of this geometry.
                 unsafe {
-                    let dy = std::slice::from_raw_parts(dy.as_ptr().cast::<f32>().add(p * ohw), ohw);
-                    let d = std::slice::from_raw_parts_mut(d.as_mut_ptr().cast(), d.len());
-                    super::pool_avx2::max_pool_2x2_backward(dy, &idx[p * ohw..][..ohw], g.h, g.w, g.oh, g.ow, d);
-                }
+                    super::pool_avx2::max_pool_2x2_backward(
+                        &dy[p * ohw..][..ohw],
+                        &idx[p * ohw..][..ohw],
+                        g.h,
+                        g.w,
+                        g.oh,
+                        g.ow,
+                        d,
+                    )
+                };
             });
         // SAFETY: the kernel wrote all planes·hw elements.
         unsafe { dx.set_len(g.planes * hw) };
-        return dx;
+        return super::f32_vec_as(dx).expect("T is f32");
     }
     let mut dx = vec![T::zero(); g.planes * hw];
     dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(p, d)| {

@@ -6,6 +6,7 @@
 
 #![cfg(target_arch = "x86_64")]
 
+use super::block_starts;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
@@ -40,11 +41,8 @@ pub unsafe fn max_pool_2x2_forward(plane: &[f32], w: usize, oh: usize, ow: usize
     assert!(ow >= 8 && 2 * ow <= w && 2 * oh * w <= plane.len() && o.len() >= oh * ow && ix.len() >= oh * ow);
     let lane = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     for oy in 0..oh {
-        let mut ox = 0;
-        while ox < ow {
-            // The last block of a row starts at ow − 8 and recomputes a few windows.
-            let x0 = ox.min(ow - 8);
-            ox = x0 + 8;
+        // Eight windows at a time, the last block of a row overlapping.
+        for x0 in block_starts(ow, 8) {
             let top = 2 * oy * w + 2 * x0;
             // SAFETY: the 16 floats from `top` (and `top + w`) end at column 2·ow ≤ w of rows
             // 2·oy and 2·oy + 1 < 2·oh, inside the plane (checked above).
@@ -92,10 +90,7 @@ pub unsafe fn max_pool_2x2_backward(
     let lane = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     let one = _mm256_set1_epi32(1);
     for oy in 0..oh {
-        let mut ox = 0;
-        while ox < ow {
-            let x0 = ox.min(ow - 8);
-            ox = x0 + 8;
+        for x0 in block_starts(ow, 8) {
             let top = 2 * oy * w + 2 * x0;
             let out = dx.as_mut_ptr().cast::<f32>();
             // SAFETY: oy·ow + x0 + 8 ≤ oh·ow (checked above).
