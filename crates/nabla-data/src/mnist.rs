@@ -69,10 +69,10 @@ pub fn load_dir(dir: &Path, split: Split, classes: Vec<String>) -> Result<ImageD
 
 /// The Fashion-MNIST files compiled into the binary (30 MB, MIT licence; see data/fashion-mnist/README.md).
 mod embedded {
-    pub const TRAIN_IMAGES: &[u8] = include_bytes!("../../../data/fashion-mnist/train-images-idx3-ubyte.gz");
-    pub const TRAIN_LABELS: &[u8] = include_bytes!("../../../data/fashion-mnist/train-labels-idx1-ubyte.gz");
-    pub const TEST_IMAGES: &[u8] = include_bytes!("../../../data/fashion-mnist/t10k-images-idx3-ubyte.gz");
-    pub const TEST_LABELS: &[u8] = include_bytes!("../../../data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+    pub static TRAIN_IMAGES: &[u8] = include_bytes!("../../../data/fashion-mnist/train-images-idx3-ubyte.gz");
+    pub static TRAIN_LABELS: &[u8] = include_bytes!("../../../data/fashion-mnist/train-labels-idx1-ubyte.gz");
+    pub static TEST_IMAGES: &[u8] = include_bytes!("../../../data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    pub static TEST_LABELS: &[u8] = include_bytes!("../../../data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
 }
 
 fn fashion_classes() -> Vec<String> {
