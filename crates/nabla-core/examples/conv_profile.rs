@@ -2,6 +2,7 @@
 //! and im2col + GEMM. Run: `cargo run --release -p nabla-core --example conv_profile [b ci h co k pad]`
 use nabla_core::cpu::conv::{self, ConvGeometry};
 use nabla_core::cpu::conv_direct as direct;
+use nabla_core::cpu::conv_wide as wide;
 use std::time::Instant;
 
 fn time(label: &str, mut f: impl FnMut()) {
@@ -72,10 +73,12 @@ fn main() {
     time("δW im2col", || {
         drop(conv::conv2d_backward_weight_im2col(&x, &dy, &g, None))
     });
-    if !small {
-        time("forward wide direct", || {
-            drop(direct::conv2d_forward_wide(&x, &w, None, &g))
-        });
+    if wide::wide_applies(&g) {
+        time("forward wide", || drop(wide::conv2d_forward_wide(&x, &w, None, &g)));
+        time("δW wide", || drop(wide::conv2d_weight_grad_wide(&x, &dy, &g)));
+    }
+    if wide::wide_dx_applies(&g) {
+        time("δx wide", || drop(wide::conv2d_backward_input_wide(&dy, &w, &g)));
     }
     if nabla_core::cpu::conv_direct_dx::direct_dx_applies(&g) {
         time("δx direct", || drop(conv::conv2d_backward_input(&dy, &w, &g)));

@@ -286,9 +286,9 @@ pub fn conv2d_forward_saving<T: Float>(
     // Many output channels and taps: 16 channels at a time without unfolding (conv_direct.rs);
     // keeping the columns did not speed up δW at these sizes.
     if let (Some(x), Some(w)) = (super::as_f32(x), super::as_f32(weight))
-        && super::conv_direct::wide_applies(g)
+        && super::conv_wide::wide_applies(g)
     {
-        let y = super::conv_direct::conv2d_forward_wide(x, w, bias.and_then(super::as_f32), g);
+        let y = super::conv_wide::conv2d_forward_wide(x, w, bias.and_then(super::as_f32), g);
         return (super::f32_vec_as(y).expect("T is f32"), None);
     }
     conv2d_forward_im2col(x, weight, bias, g, keep)
@@ -403,6 +403,12 @@ pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
         let dx = super::conv_direct_dx::conv2d_backward_input_direct(dy, w, g);
         return super::f32_vec_as(dx).expect("T is f32");
     }
+    if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))
+        && super::conv_wide::wide_dx_applies(g)
+    {
+        let dx = super::conv_wide::conv2d_backward_input_wide(dy, w, g);
+        return super::f32_vec_as(dx).expect("T is f32");
+    }
     conv2d_backward_input_im2col(dy, weight, g)
 }
 
@@ -487,6 +493,13 @@ pub fn conv2d_backward_weight<T: Float>(
 ) -> Vec<T> {
     if saved.is_none() && super::conv_direct::direct_applies(g) {
         return super::conv_direct::conv2d_weight_grad_direct(x, dy, g);
+    }
+    if let (Some(x), Some(dy)) = (super::as_f32(x), super::as_f32(dy))
+        && saved.is_none()
+        && super::conv_wide::wide_applies(g)
+    {
+        let dw = super::conv_wide::conv2d_weight_grad_wide(x, dy, g);
+        return super::f32_vec_as(dw).expect("T is f32");
     }
     conv2d_backward_weight_im2col(x, dy, g, saved)
 }

@@ -49,16 +49,16 @@ fn madd<T: Float, const FMA: bool>(a: T, b: T, c: T) -> T {
 
 /// Where the windows of one sample read from: the input itself, or a zero-padded copy.
 #[derive(Debug, Clone, Copy)]
-struct Source {
+pub(super) struct Source {
     /// Height and width of the (padded) planes the windows read.
-    hs: usize,
-    ws: usize,
+    pub(super) hs: usize,
+    pub(super) ws: usize,
     /// Whether the input must be copied into a padded buffer first.
     padded: bool,
 }
 
 impl Source {
-    fn of(g: &ConvGeometry) -> Source {
+    pub(super) fn of(g: &ConvGeometry) -> Source {
         // The rows and columns that the last window still reaches.
         let hs = (g.oh - 1) * g.stride[0] + (g.kh - 1) * g.dilation[0] + 1;
         let ws = (g.ow - 1) * g.stride[1] + (g.kw - 1) * g.dilation[1] + 1;
@@ -75,7 +75,7 @@ impl Source {
     }
 
     /// The planes of one sample as the windows read them: `x` itself or its padded copy in `buf`.
-    fn planes<'a, T: Float>(&self, x: &'a [T], g: &ConvGeometry, buf: &'a mut Vec<T>) -> &'a [T] {
+    pub(super) fn planes<'a, T: Float>(&self, x: &'a [T], g: &ConvGeometry, buf: &'a mut Vec<T>) -> &'a [T] {
         if !self.padded {
             return x;
         }
@@ -84,7 +84,7 @@ impl Source {
     }
 
     /// Offset of each tap (c, ki, kj) from a window's top-left corner.
-    fn tap_offsets(&self, g: &ConvGeometry) -> Vec<usize> {
+    pub(super) fn tap_offsets(&self, g: &ConvGeometry) -> Vec<usize> {
         let (hs, ws) = (self.hs, self.ws);
         (0..g.c_in)
             .flat_map(|c| {
@@ -179,70 +179,6 @@ fn forward<T: Float, const CO: usize>(x: &[T], weight: &[T], bias: Option<&[T]>,
             run_forward_sample::<T, CO>(fma, xs, src.ws, &wt, &offsets, &b, g, y);
         });
     out
-}
-
-/// Whether the forward pass of this geometry goes to [`conv2d_forward_wide`] (f32 callers
-/// only): where it beat im2col + GEMM, with many output channels and taps and at least one
-/// pixel block.
-pub fn wide_applies(g: &ConvGeometry) -> bool {
-    g.groups == 1 && g.c_out > 32 && g.k() >= 64 && g.oh * g.ow >= 6 && g.n > 0 && has_fma()
-}
-
-/// Forward pass of a layer with many output channels, 16 at a time through the channel
-/// kernel. Every lane holds a real channel when c_out is a multiple of 16, and with many taps
-/// the kernel's scattered store per pixel costs little.
-///
-/// # Panics
-/// With groups, or on a CPU without AVX2 and FMA (callers dispatch on [`wide_applies`]).
-pub fn conv2d_forward_wide(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
-    assert!(
-        g.groups == 1 && has_fma(),
-        "conv2d_forward_wide: needs groups = 1 and AVX2 + FMA: {g:?}"
-    );
-    #[cfg(target_arch = "x86_64")]
-    {
-        const CB: usize = 16;
-        let (taps, l, sample_in) = (g.c_in * g.kh * g.kw, g.oh * g.ow, g.c_in * g.h * g.w);
-        let blocks = g.c_out.div_ceil(CB);
-        let wt = pack_channel_blocks(g.c_out, taps, CB, |o, t| weight[o * taps + t]);
-        let b: Vec<f32> = (0..blocks * CB)
-            .map(|o| match bias {
-                Some(b) if o < g.c_out => b[o],
-                _ => 0.0,
-            })
-            .collect();
-        let src = Source::of(g);
-        let offsets = src.tap_offsets(g);
-        let mut out = vec![0f32; g.n * g.c_out * l];
-        out.par_chunks_mut(g.c_out * l)
-            .enumerate()
-            .for_each_init(Vec::new, |buf, (n, y)| {
-                let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
-                for cb in 0..blocks {
-                    let chans = CB.min(g.c_out - cb * CB);
-                    let gb = ConvGeometry { c_out: chans, ..*g };
-                    let yb = &mut y[cb * CB * l..(cb * CB + chans) * l];
-                    // SAFETY: has_fma() said the CPU supports AVX2 and FMA.
-                    unsafe {
-                        super::conv_direct_avx2::forward_sample::<2, 6>(
-                            xs,
-                            src.ws,
-                            &wt[cb * taps * CB..(cb + 1) * taps * CB],
-                            &offsets,
-                            &b[cb * CB..(cb + 1) * CB],
-                            &gb,
-                            yb,
-                        )
-                    };
-                }
-            });
-        out
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (x, weight, bias);
-        unreachable!("has_fma is false off x86-64")
-    }
 }
 
 /// A weight packed for the AVX2 kernels: [block][tap][cb] holding w(channel, tap) for channel
@@ -717,30 +653,6 @@ mod tests {
                 &conv2d_backward_weight_im2col(&x, &dy, &g, None),
                 &format!("δW {g:?}"),
             );
-        }
-    }
-
-    /// The 16-channel blocks of wide layers (f32 only): a last block that is not full, pixel
-    /// blocks across rows with an overlapping last one, stride, dilation and padding.
-    #[test]
-    fn wide_forward_matches_the_definition() {
-        // (c_in, c_out, h, w, k, stride, dilation, pad_top, pad_left, pad_bottom, pad_right)
-        let cases = [
-            (8, 40, 9, 7, 3, 1, 1, 1, 1, 1, 1),
-            (3, 48, 6, 5, 3, 2, 1, 1, 0, 2, 1),
-            (4, 33, 11, 10, 3, 1, 2, 2, 2, 2, 2),
-            (16, 64, 4, 3, 2, 1, 1, 0, 0, 0, 0),
-        ];
-        for case in cases {
-            let mut g = geometry(case);
-            g.n = 2;
-            let (x, wt, b) = (val(2 * g.c_in * g.h * g.w, 3), val(g.c_out * g.k(), 4), val(g.c_out, 5));
-            if !has_fma() {
-                eprintln!("skipped: no AVX2/FMA");
-                return;
-            }
-            let y = conv2d_forward_wide(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
-            assert_close_f32(&y, &conv2d_naive(&x, &wt, Some(&b), &g), &format!("{g:?}"));
         }
     }
 

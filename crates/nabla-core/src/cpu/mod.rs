@@ -5,6 +5,7 @@ pub mod conv;
 pub mod conv_direct;
 mod conv_direct_avx2;
 pub mod conv_direct_dx;
+pub mod conv_wide;
 pub mod gemm;
 pub mod pool;
 mod pool_avx2;
