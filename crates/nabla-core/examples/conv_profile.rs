@@ -3,6 +3,7 @@
 use nabla_core::cpu::conv::{self, ConvGeometry};
 use nabla_core::cpu::conv_direct as direct;
 use nabla_core::cpu::conv_wide as wide;
+use nabla_core::cpu::conv_winograd as winograd;
 use std::time::Instant;
 
 fn time(label: &str, mut f: impl FnMut()) {
@@ -76,6 +77,16 @@ fn main() {
     if wide::wide_applies(&g) {
         time("forward wide", || drop(wide::conv2d_forward_wide(&x, &w, None, &g)));
         time("δW wide", || drop(wide::conv2d_weight_grad_wide(&x, &dy, &g)));
+    }
+    if winograd::winograd_applies(&g) {
+        time("forward winograd", || {
+            drop(winograd::conv2d_forward_winograd(&x, &w, None, &g))
+        });
+    }
+    if winograd::winograd_dx_applies(&g) {
+        time("δx winograd", || {
+            drop(winograd::conv2d_backward_input_winograd(&dy, &w, &g))
+        });
     }
     if wide::wide_dx_applies(&g) {
         time("δx wide", || drop(wide::conv2d_backward_input_wide(&dy, &w, &g)));

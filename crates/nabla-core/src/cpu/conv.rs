@@ -283,7 +283,14 @@ pub fn conv2d_forward_saving<T: Float>(
         // A small layer: no unfolding at all, and nothing to keep (see conv_direct.rs).
         return (super::conv_direct::conv2d_forward_direct(x, weight, bias, g), None);
     }
-    // Many output channels and taps: 16 channels at a time without unfolding (conv_direct.rs);
+    // 3×3 and 5×5 with stride 1: Winograd (conv_winograd.rs).
+    if let (Some(x), Some(w)) = (super::as_f32(x), super::as_f32(weight))
+        && super::conv_winograd::winograd_applies(g)
+    {
+        let y = super::conv_winograd::conv2d_forward_winograd(x, w, bias.and_then(super::as_f32), g);
+        return (super::f32_vec_as(y).expect("T is f32"), None);
+    }
+    // Many output channels and taps: 16 channels at a time without unfolding (conv_wide.rs);
     // keeping the columns did not speed up δW at these sizes.
     if let (Some(x), Some(w)) = (super::as_f32(x), super::as_f32(weight))
         && super::conv_wide::wide_applies(g)
@@ -394,13 +401,20 @@ pub fn conv2d_forward_im2col<T: Float>(
     (out, keep.then_some(kept))
 }
 
-/// δx for contiguous `dy` and `weight`: directly for small stride-1 f32 layers
-/// (conv_direct_dx.rs), else im2col's transpose.
+/// δx for contiguous `dy` and `weight`: for f32, directly for small stride-1 layers
+/// (conv_direct_dx.rs), by Winograd for 3×3 and 5×5 ones (conv_winograd.rs), without unfolding
+/// for wide ones (conv_wide.rs); else im2col's transpose.
 pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
     if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))
         && super::conv_direct_dx::direct_dx_applies(g)
     {
         let dx = super::conv_direct_dx::conv2d_backward_input_direct(dy, w, g);
+        return super::f32_vec_as(dx).expect("T is f32");
+    }
+    if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))
+        && super::conv_winograd::winograd_dx_applies(g)
+    {
+        let dx = super::conv_winograd::conv2d_backward_input_winograd(dy, w, g);
         return super::f32_vec_as(dx).expect("T is f32");
     }
     if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))

@@ -98,7 +98,7 @@ impl Source {
 
 /// Copies `c` planes of h×w into `out` as planes of hs×ws, shifted by (top, left), zeros around;
 /// rows and columns beyond hs×ws are dropped.
-fn pad_planes<T: Float>(
+pub(super) fn pad_planes<T: Float>(
     x: &[T],
     c: usize,
     h: usize,

@@ -22,9 +22,11 @@ use rayon::prelude::*;
 const CB: usize = 16;
 
 /// Whether the forward pass and δW of this geometry run here (f32 callers only): many output
-/// channels and taps, where these kernels beat im2col + GEMM, and at least one pixel block.
+/// channels and taps, where these kernels beat im2col + GEMM, and planes of at least 100
+/// pixels. On smaller planes each 16-channel block streams its whole weight for a few pixel
+/// blocks: 512 → 512 3×3 at 7×7 (batch 16) took 41 ms against 22 for im2col + GEMM.
 pub fn wide_applies(g: &ConvGeometry) -> bool {
-    g.groups == 1 && g.c_out > 32 && g.k() >= 64 && g.oh * g.ow >= 6 && g.n > 0 && has_fma()
+    g.groups == 1 && g.c_out > 32 && g.k() >= 64 && g.oh * g.ow >= 100 && g.n > 0 && has_fma()
 }
 
 /// Whether δx of this geometry runs here: the transposed problem is wide itself.
@@ -39,7 +41,7 @@ fn supported(g: &ConvGeometry) -> bool {
 
 /// δx as a forward pass also needs stride 1 and padding at most (k − 1)·d on the top and left,
 /// so that δy's padding is not negative.
-fn dx_supported(g: &ConvGeometry) -> bool {
+pub(super) fn dx_supported(g: &ConvGeometry) -> bool {
     supported(g)
         && g.stride == [1, 1]
         && g.kh >= 1
@@ -49,7 +51,7 @@ fn dx_supported(g: &ConvGeometry) -> bool {
 }
 
 /// The forward problem whose output is δx: δy's C_out planes in, C_in planes out.
-fn transposed(g: &ConvGeometry) -> ConvGeometry {
+pub(super) fn transposed(g: &ConvGeometry) -> ConvGeometry {
     ConvGeometry {
         n: g.n,
         c_in: g.c_out,

@@ -6,6 +6,7 @@ pub mod conv_direct;
 mod conv_direct_avx2;
 pub mod conv_direct_dx;
 pub mod conv_wide;
+pub mod conv_winograd;
 pub mod gemm;
 pub mod pool;
 mod pool_avx2;
