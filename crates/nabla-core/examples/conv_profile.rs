@@ -94,5 +94,10 @@ fn main() {
     if nabla_core::cpu::conv_direct_dx::direct_dx_applies(&g) {
         time("δx direct", || drop(conv::conv2d_backward_input(&dy, &w, &g)));
     }
+    time("all three, dispatched", || {
+        drop(conv::conv2d_forward(&x, &w, None, &g));
+        drop(conv::conv2d_backward_weight(&x, &dy, &g, None));
+        drop(conv::conv2d_backward_input(&dy, &w, &g));
+    });
     time("δx im2col", || drop(conv::conv2d_backward_input_im2col(&dy, &w, &g)));
 }

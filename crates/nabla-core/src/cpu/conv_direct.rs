@@ -98,6 +98,10 @@ impl Source {
 
 /// Copies `c` planes of h×w into `out` as planes of hs×ws, shifted by (top, left), zeros around;
 /// rows and columns beyond hs×ws are dropped.
+///
+/// `out` is zeroed only when its length changes: the callers reuse one buffer per thread for
+/// the samples of one geometry, which all write the same interior, so the border stays zero
+/// (AlexNet-like Winograd forward: a 0.25 MB memset per sample saved).
 pub(super) fn pad_planes<T: Float>(
     x: &[T],
     c: usize,
@@ -109,8 +113,10 @@ pub(super) fn pad_planes<T: Float>(
     ws: usize,
     out: &mut Vec<T>,
 ) {
-    out.clear();
-    out.resize(c * hs * ws, T::zero());
+    if out.len() != c * hs * ws {
+        out.clear();
+        out.resize(c * hs * ws, T::zero());
+    }
     let rows = h.min(hs.saturating_sub(top));
     let cols = w.min(ws.saturating_sub(left));
     for ch in 0..c {
