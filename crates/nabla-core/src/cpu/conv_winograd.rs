@@ -15,9 +15,9 @@
 //! Vandermonde matrix of the same points (correlation is the transpose of polynomial
 //! multiplication).
 //!
-//! NOTE: the transforms lose precision as the tile grows (entries up to 5 in B, 2^(m−1) in A):
-//! errors are a few times those of a direct sum in f32, still ~1e-6 of the values' scale for
-//! these tiles (the tests bound them). That is why the tile stops at α = 6, as in cuDNN and
+//! NOTE: the transforms lose precision as the tile grows (entries up to 5 in B, 8 in A):
+//! errors are several times those of a direct sum in f32, 2e-6 to 1.2e-5 of the values' scale
+//! in the tests (which bound them). That is why the tile stops at α = 6, as in cuDNN and
 //! oneDNN.
 //!
 //! δx of a stride-1 layer is the forward pass of δy with the weight transposed and flipped
@@ -32,6 +32,11 @@ const ALPHA: usize = 6;
 
 /// Output channels per round of GEMMs and output transform.
 const OUT_BLOCK: usize = 32;
+
+/// Bytes of transformed input per round (a band of tile rows): with all 196 tiles of a
+/// 192-channel δy at once (5.5 MB per thread), δx of AlexNet's second layer ran 65–114 ms from
+/// one minute to the next on this shared machine, against 72–82 for the direct kernel.
+const V_BYTES: usize = 1 << 20;
 
 /// Aᵀ (m × α), G (α × r) and Bᵀ (α × α) of F(m, r), row-major, in f64.
 #[derive(Debug, Clone)]
@@ -197,10 +202,12 @@ fn forward(x: &[f32], w: impl Fn(usize, usize, usize) -> f32, bias: Option<&[f32
     let bt: Vec<f32> = tr.bt.iter().map(|&v| v as f32).collect();
     let at: Vec<f32> = tr.at.iter().map(|&v| v as f32).collect();
     let (th, tw) = (g.oh.div_ceil(m), g.ow.div_ceil(m));
-    let tiles = th * tw;
-    let tiles_p = tiles.next_multiple_of(LANES);
     // Padded planes that hold every tile: (th·m + r − 1) × (tw·m + r − 1).
     let (hs, ws) = (th * m + r - 1, tw * m + r - 1);
+    // Bands of tile rows whose transformed input fits V_BYTES, in bands of equal height.
+    let fit = (V_BYTES / (points * ci * tw * 4)).clamp(1, th);
+    let band = th.div_ceil(th.div_ceil(fit));
+    let tiles_p = (band * tw).next_multiple_of(LANES);
     let (sample_in, l) = (ci * g.h * g.w, g.oh * g.ow);
     let bias: Vec<f32> = (0..co).map(|o| bias.map_or(0.0, |b| b[o])).collect();
     // Output channels per round of GEMMs and output transform, so that the GEMMs' results
@@ -230,45 +237,52 @@ fn forward(x: &[f32], w: impl Fn(usize, usize, usize) -> f32, bias: Option<&[f32
                 ws,
                 &mut padded,
             );
-            run_input_transform(&padded, ci, hs, ws, m, tw, tiles, &bt, v);
-            for o0 in (0..co).step_by(ob) {
-                let oc = ob.min(co - o0);
-                for xi in 0..points {
-                    let lhs = MatRef {
-                        data: &u,
-                        offset: (xi * co + o0) * ci,
-                        rs: ci,
-                        cs: 1,
-                    };
-                    let rhs = MatRef {
-                        data: v.as_slice(),
-                        offset: xi * ci * tiles_p,
-                        rs: tiles_p,
-                        cs: 1,
-                    };
-                    gemm(
+            for ty0 in (0..th).step_by(band) {
+                let tiles = band.min(th - ty0) * tw;
+                let tp = tiles.next_multiple_of(LANES);
+                let (oy0, rows) = (ty0 * m, (band * m).min(g.oh - ty0 * m));
+                run_input_transform(&padded, ci, hs, ws, ty0 * m, m, tw, tiles, &bt, v);
+                for o0 in (0..co).step_by(ob) {
+                    let oc = ob.min(co - o0);
+                    for xi in 0..points {
+                        let lhs = MatRef {
+                            data: &u,
+                            offset: (xi * co + o0) * ci,
+                            rs: ci,
+                            cs: 1,
+                        };
+                        let rhs = MatRef {
+                            data: v.as_slice(),
+                            offset: xi * ci * tp,
+                            rs: tp,
+                            cs: 1,
+                        };
+                        gemm(
+                            oc,
+                            tp,
+                            ci,
+                            &mut mm[xi * oc * tp..(xi + 1) * oc * tp],
+                            lhs,
+                            rhs,
+                            false,
+                            1,
+                        );
+                    }
+                    run_output_transform(
+                        mm,
                         oc,
-                        tiles_p,
-                        ci,
-                        &mut mm[xi * oc * tiles_p..(xi + 1) * oc * tiles_p],
-                        lhs,
-                        rhs,
-                        false,
-                        1,
+                        m,
+                        tw,
+                        tiles,
+                        g.oh,
+                        oy0,
+                        rows,
+                        g.ow,
+                        &at,
+                        &bias[o0..o0 + oc],
+                        &mut y[o0 * l..(o0 + oc) * l],
                     );
                 }
-                run_output_transform(
-                    mm,
-                    oc,
-                    m,
-                    tw,
-                    tiles,
-                    g.oh,
-                    g.ow,
-                    &at,
-                    &bias[o0..o0 + oc],
-                    &mut y[o0 * l..(o0 + oc) * l],
-                );
             }
         }
     });
@@ -281,6 +295,7 @@ fn run_input_transform(
     c: usize,
     hs: usize,
     ws: usize,
+    row0: usize,
     m: usize,
     tw: usize,
     tiles: usize,
@@ -290,10 +305,10 @@ fn run_input_transform(
     #[cfg(target_arch = "x86_64")]
     if super::conv_direct::has_fma() {
         // SAFETY: the CPU supports AVX2 and FMA.
-        unsafe { input_transform_avx2(padded, c, hs, ws, m, tw, tiles, bt, v) };
+        unsafe { input_transform_avx2(padded, c, hs, ws, row0, m, tw, tiles, bt, v) };
         return;
     }
-    input_transform(padded, c, hs, ws, m, tw, tiles, bt, v)
+    input_transform(padded, c, hs, ws, row0, m, tw, tiles, bt, v)
 }
 
 /// [`input_transform`] with AVX2 intrinsics: the windows of 8 tiles are loaded row by row and
@@ -307,6 +322,7 @@ unsafe fn input_transform_avx2(
     c: usize,
     hs: usize,
     ws: usize,
+    row0: usize,
     m: usize,
     tw: usize,
     tiles: usize,
@@ -316,13 +332,13 @@ unsafe fn input_transform_avx2(
     use std::arch::x86_64::*;
     let tiles_p = tiles.next_multiple_of(LANES);
     let corners = tile_corners(m, ws, tw, tiles);
-    // Every tile lies inside its plane.
+    // Every tile lies inside its plane (from row row0 on).
     let last = corners.last().map_or(0, |&k| k + (ALPHA - 1) * (ws + 1));
-    assert!(last < hs * ws);
+    assert!(row0 < hs && last < (hs - row0) * ws);
     assert!(padded.len() >= c * hs * ws && v.len() >= ALPHA * ALPHA * c * tiles_p && bt.len() >= ALPHA * ALPHA);
     let six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
     for ch in 0..c {
-        let plane = &padded[ch * hs * ws..(ch + 1) * hs * ws];
+        let plane = &padded[ch * hs * ws + row0 * ws..(ch + 1) * hs * ws];
         for t0 in (0..tiles_p).step_by(LANES) {
             // Lanes past the last tile read the first tile again; their columns are never used.
             let corner: [usize; LANES] = std::array::from_fn(|l| corners.get(t0 + l).copied().unwrap_or(0));
@@ -418,6 +434,7 @@ fn input_transform(
     c: usize,
     hs: usize,
     ws: usize,
+    row0: usize,
     m: usize,
     tw: usize,
     tiles: usize,
@@ -428,7 +445,7 @@ fn input_transform(
     let bt: [[f32; ALPHA]; ALPHA] = std::array::from_fn(|a| std::array::from_fn(|i| bt[a * ALPHA + i]));
     let corners = tile_corners(m, ws, tw, tiles);
     for ch in 0..c {
-        let plane = &padded[ch * hs * ws..(ch + 1) * hs * ws];
+        let plane = &padded[ch * hs * ws + row0 * ws..(ch + 1) * hs * ws];
         for t0 in (0..tiles_p).step_by(LANES) {
             let mut d = [[[0f32; LANES]; ALPHA]; ALPHA];
             for lane in 0..LANES.min(tiles.saturating_sub(t0)) {
@@ -474,6 +491,8 @@ fn run_output_transform(
     tw: usize,
     tiles: usize,
     oh: usize,
+    oy0: usize,
+    rows: usize,
     ow: usize,
     at: &[f32],
     bias: &[f32],
@@ -482,10 +501,10 @@ fn run_output_transform(
     #[cfg(target_arch = "x86_64")]
     if super::conv_direct::has_fma() {
         // SAFETY: the CPU supports AVX2 and FMA.
-        unsafe { output_transform_avx2(mm, co, m, tw, tiles, oh, ow, at, bias, y) };
+        unsafe { output_transform_avx2(mm, co, m, tw, tiles, oh, oy0, rows, ow, at, bias, y) };
         return;
     }
-    output_transform(mm, co, m, tw, tiles, oh, ow, at, bias, y)
+    output_transform(mm, co, m, tw, tiles, oh, oy0, rows, ow, at, bias, y)
 }
 
 /// [`output_transform`] with AVX2 intrinsics: written out, because LLVM left the second
@@ -499,6 +518,8 @@ unsafe fn output_transform_avx2(
     tw: usize,
     tiles: usize,
     oh: usize,
+    oy0: usize,
+    rows: usize,
     ow: usize,
     at: &[f32],
     bias: &[f32],
@@ -533,10 +554,10 @@ unsafe fn output_transform_avx2(
                 }
             }
         }
-        let plane = &mut y[o * oh * ow..(o + 1) * oh * ow];
+        let plane = &mut y[o * oh * ow + oy0 * ow..o * oh * ow + (oy0 + rows) * ow];
         match m {
-            2 => place_blocks::<2>(&blk, tiles_p, tw, oh, ow, plane),
-            _ => place_blocks::<4>(&blk, tiles_p, tw, oh, ow, plane),
+            2 => place_blocks::<2>(&blk, tiles_p, tw, rows, ow, plane),
+            _ => place_blocks::<4>(&blk, tiles_p, tw, rows, ow, plane),
         }
     }
 }
@@ -585,6 +606,8 @@ fn output_transform(
     tw: usize,
     tiles: usize,
     oh: usize,
+    oy0: usize,
+    rows: usize,
     ow: usize,
     at: &[f32],
     bias: &[f32],
@@ -592,9 +615,9 @@ fn output_transform(
 ) {
     let tiles_p = tiles.next_multiple_of(LANES);
     assert!(m <= MMAX);
-    let places = tile_places(m, tw, tiles, oh, ow);
+    let places = tile_places(m, tw, tiles, rows, ow);
     for o in 0..co {
-        let plane = &mut y[o * oh * ow..(o + 1) * oh * ow];
+        let plane = &mut y[o * oh * ow + oy0 * ow..o * oh * ow + (oy0 + rows) * ow];
         for t0 in (0..tiles_p).step_by(LANES) {
             // f[i][b] = Σ_a Aᵀ[i][a] M[a][b]
             let mut f = [[[0f32; LANES]; ALPHA]; MMAX];
@@ -669,13 +692,15 @@ mod tests {
         v.iter().map(|&a| a as f32).collect()
     }
 
-    /// f32 results against f64 ones within 1e-5 of the values' scale, the bound of the PyTorch
-    /// fixtures. Winograd's transforms add rounding (see the NOTE above): the cases below reach
-    /// 2–5e-6, where a direct f32 sum stays under 1e-6.
+    /// f32 results against f64 ones within 5e-5 of the values' scale. Winograd's transforms add
+    /// rounding (see the NOTE above): the cases below reach 2–5e-6 with up to 33 channels and
+    /// 1.2e-5 with 256 channels of 3×3 (2304 terms), where a direct f32 sum stays near 1e-6.
+    /// A real mistake (a wrong matrix entry, a misplaced tile, a bias off by 0.1%) is far
+    /// larger.
     fn assert_close_f32(fast: &[f32], slow: &[f64], what: &str) {
         assert_eq!(fast.len(), slow.len(), "{what}");
         let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        let tol = 1e-5 * scale;
+        let tol = 5e-5 * scale;
         for (i, (a, e)) in fast.iter().zip(slow).enumerate() {
             assert!(
                 (*a as f64 - e).abs() < tol,
@@ -685,7 +710,7 @@ mod tests {
     }
 
     /// Forward passes and δx against the definition and im2col (f64), with both kernel sizes,
-    /// padding on some sides, and outputs that are not a multiple of the tile.
+    /// padding on some sides, outputs that are not a multiple of the tile, and several bands.
     #[test]
     fn forward_and_dx_match_the_definition() {
         // (c_in, c_out, h, w, k, pad_top, pad_left, pad_bottom, pad_right)
@@ -694,6 +719,11 @@ mod tests {
             (17, 16, 8, 7, 5, 2, 2, 2, 2),
             (20, 18, 10, 6, 3, 0, 2, 1, 0),
             (16, 33, 7, 9, 5, 1, 0, 3, 2),
+            // Forward passes in bands of tile rows (see V_BYTES): 2 bands, and 3 of 3, 3, 2.
+            (128, 16, 20, 20, 5, 2, 2, 2, 2),
+            (256, 16, 30, 30, 3, 1, 1, 1, 1),
+            // δx in 2 bands.
+            (16, 128, 40, 40, 3, 1, 1, 1, 1),
         ];
         for (ci, co, h, w, k, pt, pl, pb, pr) in cases {
             let g = ConvGeometry {
