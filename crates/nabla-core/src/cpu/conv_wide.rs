@@ -22,11 +22,12 @@ use rayon::prelude::*;
 const CB: usize = 16;
 
 /// Whether the forward pass and δW of this geometry run here (f32 callers only): many output
-/// channels and taps, where these kernels beat im2col + GEMM, and planes of at least 100
-/// pixels. On smaller planes each 16-channel block streams its whole weight for a few pixel
-/// blocks: 512 → 512 3×3 at 7×7 (batch 16) took 41 ms against 22 for im2col + GEMM.
+/// channels, 64 to 2560 taps, and at least one pixel block. With more taps im2col + GEMM wins
+/// (batch 16, 512 → 512 3×3 at 7×7, 4608 taps: 41 against 22 ms on this machine); below, these
+/// kernels won or tied everywhere measured (64 → 64 3×3 at 8×8, batch 128: 3.5 against 7.1 ms;
+/// 256 → 256 3×3, 2304 taps, at 8×8, batch 64: 32 against 36 ms, at 14×14, batch 32: 42 against 41).
 pub fn wide_applies(g: &ConvGeometry) -> bool {
-    g.groups == 1 && g.c_out > 32 && g.k() >= 64 && g.oh * g.ow >= 100 && g.n > 0 && has_fma()
+    g.groups == 1 && g.c_out > 32 && (64..=2560).contains(&g.k()) && g.oh * g.ow >= 6 && g.n > 0 && has_fma()
 }
 
 /// Whether δx of this geometry runs here: the transposed problem is wide itself.
