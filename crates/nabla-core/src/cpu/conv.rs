@@ -1,5 +1,18 @@
 //! 2-D convolution on the CPU as im2col + GEMM (Chellapilla et al., 2006), several samples per
-//! GEMM for small layers, batch- or GEMM-parallel by shape.
+//! GEMM for small layers, batch- or GEMM-parallel by shape, and the dispatch to the other
+//! algorithms. For f32, the first that applies, per pass (f64, which the gradient checks use,
+//! takes the small-layer direct loops of conv_direct where they apply, else im2col + GEMM):
+//!
+//! | pass    | algorithm                                  | where                                   |
+//! |---------|--------------------------------------------|-----------------------------------------|
+//! | forward | direct, channel or row kernel (conv_direct) | ≤ 32 output channels, ≤ 1024 taps      |
+//! | forward | Winograd F(4×4,3×3), F(2×2,5×5) (conv_winograd) | stride 1, ≥ 16 channels, ≥ 36 tiles |
+//! | forward | direct, 16 channels a block (conv_wide)    | > 32 output channels, 64–2560 taps      |
+//! | δW      | direct (conv_direct, then conv_wide)       | the forward pass's direct and wide rules |
+//! | δx      | transposed row kernel (conv_direct_dx)     | stride 1, 4–32 input channels           |
+//! | δx      | Winograd, wide                             | their forward rules on the transposed problem |
+//! | any     | im2col + GEMM (here)                       | everything else: groups, big layers     |
+//!
 //! `conv2d_naive` is the direct seven-loop definition, kept as the oracle for tests.
 
 use super::gemm::{MatRef, gemm};
