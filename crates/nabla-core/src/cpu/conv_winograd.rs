@@ -33,10 +33,11 @@ const ALPHA: usize = 6;
 /// Output channels per round of GEMMs and output transform.
 const OUT_BLOCK: usize = 32;
 
-/// Bytes of transformed input per round (a band of tile rows): with all 196 tiles of a
-/// 192-channel δy at once (5.5 MB per thread), δx of AlexNet's second layer ran 65–114 ms from
-/// one minute to the next on this shared machine, against 72–82 for the direct kernel.
-const V_BYTES: usize = 1 << 20;
+/// Bytes of transformed input per round (a band of tile rows). δx of AlexNet's second layer
+/// (192 channels of δy, 196 tiles, batch 32): all tiles at once (5.5 MB per thread) ran 65–114
+/// ms from one minute to the next on this shared machine; bands of 1 MB (2 tile rows, GEMMs 32
+/// columns wide) 61–71 ms; 2 MB (5 rows) and 4 MB 58–61 ms.
+const V_BYTES: usize = 1 << 21;
 
 /// Aᵀ (m × α), G (α × r) and Bᵀ (α × α) of F(m, r), row-major, in f64.
 #[derive(Debug, Clone)]
@@ -152,8 +153,13 @@ pub fn conv2d_forward_winograd(x: &[f32], weight: &[f32], bias: Option<&[f32]>, 
         supported(g),
         "conv2d_forward_winograd: needs a square 3×3 or 5×5 kernel, stride, dilation and groups 1: {g:?}"
     );
+    forward_weight(x, weight, bias, g, V_BYTES)
+}
+
+/// The forward pass, `v_bytes` of transformed input per band.
+fn forward_weight(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, v_bytes: usize) -> Vec<f32> {
     let (ci, k2) = (g.c_in, g.kh * g.kw);
-    forward(x, |o, c, t| weight[(o * ci + c) * k2 + t], bias, g)
+    forward(x, |o, c, t| weight[(o * ci + c) * k2 + t], bias, g, v_bytes)
 }
 
 /// δx [n, c_in, h, w] for contiguous `dy` [n, c_out, oh, ow] and `weight` [c_out, c_in, kh, kw].
@@ -165,18 +171,25 @@ pub fn conv2d_backward_input_winograd(dy: &[f32], weight: &[f32], g: &ConvGeomet
         super::conv_wide::dx_supported(g) && supported(&super::conv_wide::transposed(g)),
         "conv2d_backward_input_winograd: needs a square 3×3 or 5×5 kernel, stride, dilation and groups 1: {g:?}"
     );
+    backward_input(dy, weight, g, V_BYTES)
+}
+
+/// δx, `v_bytes` of transformed δy per band.
+fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry, v_bytes: usize) -> Vec<f32> {
     let (ci, k2) = (g.c_in, g.kh * g.kw);
     // Output channel c of the transposed problem, input channel o, tap t: W[o, c] flipped.
-    forward(
-        dy,
-        |c, o, t| weight[(o * ci + c) * k2 + k2 - 1 - t],
-        None,
-        &super::conv_wide::transposed(g),
-    )
+    let flipped = |c: usize, o: usize, t: usize| weight[(o * ci + c) * k2 + k2 - 1 - t];
+    forward(dy, flipped, None, &super::conv_wide::transposed(g), v_bytes)
 }
 
 /// The forward pass with the weight given as w(output channel, input channel, tap).
-fn forward(x: &[f32], w: impl Fn(usize, usize, usize) -> f32, bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
+fn forward(
+    x: &[f32],
+    w: impl Fn(usize, usize, usize) -> f32,
+    bias: Option<&[f32]>,
+    g: &ConvGeometry,
+    v_bytes: usize,
+) -> Vec<f32> {
     let tr = Transforms::new(g.kh);
     let (m, r) = (tr.m, tr.r);
     let (co, ci) = (g.c_out, g.c_in);
@@ -204,8 +217,8 @@ fn forward(x: &[f32], w: impl Fn(usize, usize, usize) -> f32, bias: Option<&[f32
     let (th, tw) = (g.oh.div_ceil(m), g.ow.div_ceil(m));
     // Padded planes that hold every tile: (th·m + r − 1) × (tw·m + r − 1).
     let (hs, ws) = (th * m + r - 1, tw * m + r - 1);
-    // Bands of tile rows whose transformed input fits V_BYTES, in bands of equal height.
-    let fit = (V_BYTES / (points * ci * tw * 4)).clamp(1, th);
+    // Bands of tile rows whose transformed input fits v_bytes, of equal height.
+    let fit = (v_bytes / (points * ci * tw * 4)).clamp(1, th);
     let band = th.div_ceil(th.div_ceil(fit));
     let tiles_p = (band * tw).next_multiple_of(LANES);
     let (sample_in, l) = (ci * g.h * g.w, g.oh * g.ow);
@@ -719,10 +732,10 @@ mod tests {
             (17, 16, 8, 7, 5, 2, 2, 2, 2),
             (20, 18, 10, 6, 3, 0, 2, 1, 0),
             (16, 33, 7, 9, 5, 1, 0, 3, 2),
-            // Forward passes in bands of tile rows (see V_BYTES): 2 bands, and 3 of 3, 3, 2.
+            // In bands of 1 MB: forward passes in 2 bands, and in 3 of 3, 3, 2 tile rows.
             (128, 16, 20, 20, 5, 2, 2, 2, 2),
             (256, 16, 30, 30, 3, 1, 1, 1, 1),
-            // δx in 2 bands.
+            // δx in 2 bands of 1 MB.
             (16, 128, 40, 40, 3, 1, 1, 1, 1),
         ];
         for (ci, co, h, w, k, pt, pl, pb, pr) in cases {
@@ -750,12 +763,15 @@ mod tests {
                 "{g:?}"
             );
             let (x, wt, b) = (val(2 * ci * h * w, 3), val(co * ci * k * k, 4), val(co, 5));
-            let y = conv2d_forward_winograd(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
-            assert_close_f32(&y, &conv2d_naive(&x, &wt, Some(&b), &g), &format!("forward {g:?}"));
-            let dy = val(2 * co * g.oh * g.ow, 6);
-            let dx = conv2d_backward_input_winograd(&f32s(&dy), &f32s(&wt), &g);
-            let expected = conv2d_backward_input_im2col(&dy, &wt, &g);
-            assert_close_f32(&dx, &expected, &format!("δx {g:?}"));
+            let (y_expected, dy) = (conv2d_naive(&x, &wt, Some(&b), &g), val(2 * co * g.oh * g.ow, 6));
+            let dx_expected = conv2d_backward_input_im2col(&dy, &wt, &g);
+            // The default band size, and 1 MB, which cuts the large cases into several bands.
+            for v_bytes in [V_BYTES, 1 << 20] {
+                let y = forward_weight(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g, v_bytes);
+                assert_close_f32(&y, &y_expected, &format!("forward {g:?}, bands of {v_bytes} bytes"));
+                let dx = backward_input(&f32s(&dy), &f32s(&wt), &g, v_bytes);
+                assert_close_f32(&dx, &dx_expected, &format!("δx {g:?}, bands of {v_bytes} bytes"));
+            }
         }
     }
 }
