@@ -296,22 +296,26 @@ pub fn conv2d_forward_saving<T: Float>(
         // A small layer: no unfolding at all, and nothing to keep (see conv_direct.rs).
         return (super::conv_direct::conv2d_forward_direct(x, weight, bias, g), None);
     }
-    // 3×3 and 5×5 with stride 1: Winograd (conv_winograd.rs).
     if let (Some(x), Some(w)) = (super::as_f32(x), super::as_f32(weight))
-        && super::conv_winograd::winograd_applies(g)
+        && let Some(y) = forward_f32(x, w, bias.and_then(super::as_f32), g)
     {
-        let y = super::conv_winograd::conv2d_forward_winograd(x, w, bias.and_then(super::as_f32), g);
-        return (super::f32_vec_as(y).expect("T is f32"), None);
-    }
-    // Many output channels and taps: 16 channels at a time without unfolding (conv_wide.rs);
-    // keeping the columns did not speed up δW at these sizes.
-    if let (Some(x), Some(w)) = (super::as_f32(x), super::as_f32(weight))
-        && super::conv_wide::wide_applies(g)
-    {
-        let y = super::conv_wide::conv2d_forward_wide(x, w, bias.and_then(super::as_f32), g);
         return (super::f32_vec_as(y).expect("T is f32"), None);
     }
     conv2d_forward_im2col(x, weight, bias, g, keep)
+}
+
+/// The f32 forward kernels that beat im2col + GEMM, where one applies: Winograd for 3×3 and
+/// 5×5 with stride 1 (conv_winograd.rs), else 16 channels at a time without unfolding for
+/// many output channels and taps (conv_wide.rs; keeping the columns did not speed up δW at
+/// these sizes).
+fn forward_f32(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Option<Vec<f32>> {
+    if super::conv_winograd::winograd_applies(g) {
+        Some(super::conv_winograd::conv2d_forward_winograd(x, w, bias, g))
+    } else if super::conv_wide::wide_applies(g) {
+        Some(super::conv_wide::conv2d_forward_wide(x, w, bias, g))
+    } else {
+        None
+    }
 }
 
 /// The forward pass as im2col + GEMM; with `keep`, also the unfolded inputs if they are small.
@@ -419,24 +423,24 @@ pub fn conv2d_forward_im2col<T: Float>(
 /// for wide ones (conv_wide.rs); else im2col's transpose.
 pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
     if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))
-        && super::conv_direct_dx::direct_dx_applies(g)
+        && let Some(dx) = backward_input_f32(dy, w, g)
     {
-        let dx = super::conv_direct_dx::conv2d_backward_input_direct(dy, w, g);
-        return super::f32_vec_as(dx).expect("T is f32");
-    }
-    if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))
-        && super::conv_winograd::winograd_dx_applies(g)
-    {
-        let dx = super::conv_winograd::conv2d_backward_input_winograd(dy, w, g);
-        return super::f32_vec_as(dx).expect("T is f32");
-    }
-    if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))
-        && super::conv_wide::wide_dx_applies(g)
-    {
-        let dx = super::conv_wide::conv2d_backward_input_wide(dy, w, g);
         return super::f32_vec_as(dx).expect("T is f32");
     }
     conv2d_backward_input_im2col(dy, weight, g)
+}
+
+/// The f32 δx kernels that beat im2col + GEMM + col2im, where one applies.
+fn backward_input_f32(dy: &[f32], w: &[f32], g: &ConvGeometry) -> Option<Vec<f32>> {
+    if super::conv_direct_dx::direct_dx_applies(g) {
+        Some(super::conv_direct_dx::conv2d_backward_input_direct(dy, w, g))
+    } else if super::conv_winograd::winograd_dx_applies(g) {
+        Some(super::conv_winograd::conv2d_backward_input_winograd(dy, w, g))
+    } else if super::conv_wide::wide_dx_applies(g) {
+        Some(super::conv_wide::conv2d_backward_input_wide(dy, w, g))
+    } else {
+        None
+    }
 }
 
 /// δx = col2im(Wᵀ·δy), per chunk of samples and group.

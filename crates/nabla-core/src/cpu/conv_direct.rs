@@ -10,9 +10,11 @@
 //! forward  y[n, o, p]  = b[o] + Σ_t x[n, tap_t(p)] · W[o, t]       (per pixel, over taps)
 //! δW       δW[o, t]    = Σ_n Σ_p δy[n, o, p] · x[n, tap_t(p)]      (per tap, over pixels)
 //!
-//! δx stays with im2col + GEMM (conv.rs): done here as the forward pass of δy padded by
-//! (k − 1)·d with the weight transposed and flipped, it wasted half its products on the padding
-//! and ran at 0.4× the GEMM's speed on LeNet-5's second layer (2.16 vs 0.82 ms).
+//! δx is not done here: as the forward pass of δy padded by (k − 1)·d with the weight
+//! transposed and flipped, this channel kernel wasted half its products on the padding and ran
+//! at 0.4× the GEMM's speed on LeNet-5's second layer (2.16 vs 0.82 ms). conv_direct_dx.rs does
+//! it with the row kernel, skipping the padding's kernel rows; conv_wide.rs and conv_winograd.rs
+//! for larger layers.
 //!
 //! Zero padding is made explicit (each sample is copied into a padded buffer), so every
 //! window lies inside its source and the inner loops have no bounds tests.
@@ -533,27 +535,10 @@ fn weight_grad_sample<T: Float, const CO: usize, const FMA: bool>(
 mod tests {
     use super::*;
     use crate::cpu::conv::{conv2d_backward_weight_im2col, conv2d_naive};
-
-    fn val(n: usize, s: usize) -> Vec<f64> {
-        (0..n)
-            .map(|i| (((i + s) * 2654435761) % 1000) as f64 / 500.0 - 1.0)
-            .collect()
-    }
+    use crate::cpu::conv_test_util::{Case, assert_close_f32, f32s, geometry, val};
 
     /// (c_in, c_out, h, w, k, stride, dilation, pad_top, pad_left, pad_bottom, pad_right)
-    const CASES: [(
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-    ); 6] = [
+    const CASES: [Case; 6] = [
         (6, 16, 14, 14, 5, 1, 1, 0, 0, 0, 0),
         (1, 6, 12, 12, 5, 1, 1, 2, 2, 2, 2),
         (3, 8, 9, 7, 3, 2, 1, 1, 2, 1, 0),
@@ -561,40 +546,6 @@ mod tests {
         (4, 11, 7, 9, 3, 1, 1, 0, 1, 2, 0),
         (2, 20, 10, 9, 3, 3, 2, 1, 0, 0, 2),
     ];
-
-    fn geometry(
-        case: (
-            usize,
-            usize,
-            usize,
-            usize,
-            usize,
-            usize,
-            usize,
-            usize,
-            usize,
-            usize,
-            usize,
-        ),
-    ) -> ConvGeometry {
-        let (ci, co, h, w, k, s, d, pt, pl, pb, pr) = case;
-        ConvGeometry {
-            n: 3,
-            c_in: ci,
-            h,
-            w,
-            c_out: co,
-            kh: k,
-            kw: k,
-            stride: [s, s],
-            dilation: [d, d],
-            pad_top: pt,
-            pad_left: pl,
-            oh: (h + pt + pb - d * (k - 1) - 1) / s + 1,
-            ow: (w + pl + pr - d * (k - 1) - 1) / s + 1,
-            groups: 1,
-        }
-    }
 
     fn assert_close(fast: &[f64], slow: &[f64]) {
         assert_eq!(fast.len(), slow.len());
@@ -606,26 +557,13 @@ mod tests {
     #[test]
     fn forward_matches_the_definition() {
         for case in CASES {
-            let g = geometry(case);
+            let g = geometry(3, case);
             assert!(direct_applies(&g));
             let (x, wt, b) = (val(3 * g.c_in * g.h * g.w, 1), val(g.c_out * g.k(), 2), val(g.c_out, 3));
             assert_close(
                 &conv2d_forward_direct(&x, &wt, Some(&b), &g),
                 &conv2d_naive(&x, &wt, Some(&b), &g),
             );
-        }
-    }
-
-    fn f32s(v: &[f64]) -> Vec<f32> {
-        v.iter().map(|&a| a as f32).collect()
-    }
-
-    /// f32 results against f64 ones, within f32 rounding of the values' scale.
-    fn assert_close_f32(fast: &[f32], slow: &[f64], what: &str) {
-        assert_eq!(fast.len(), slow.len(), "{what}");
-        let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for (i, (a, e)) in fast.iter().zip(slow).enumerate() {
-            assert!((*a as f64 - e).abs() < 1e-5 * scale, "{what} at {i}: {a} vs {e}");
         }
     }
 
@@ -648,15 +586,21 @@ mod tests {
             (2, 20, 8, 21, 3, 1, 1, 0),
         ];
         for (ci, co, h, w, k, s, d, p) in cases {
-            let g = geometry((ci, co, h, w, k, s, d, p, p, p, p));
+            let g = geometry(3, (ci, co, h, w, k, s, d, p, p, p, p));
             let (x, wt, b) = (val(3 * ci * h * w, 7), val(co * g.k(), 8), val(co, 9));
             let dy = val(3 * co * g.oh * g.ow, 10);
             let y = conv2d_forward_direct(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
-            assert_close_f32(&y, &conv2d_naive(&x, &wt, Some(&b), &g), &format!("forward {g:?}"));
+            assert_close_f32(
+                &y,
+                &conv2d_naive(&x, &wt, Some(&b), &g),
+                1e-5,
+                &format!("forward {g:?}"),
+            );
             let dw = conv2d_weight_grad_direct(&f32s(&x), &f32s(&dy), &g);
             assert_close_f32(
                 &dw,
                 &conv2d_backward_weight_im2col(&x, &dy, &g, None),
+                1e-5,
                 &format!("δW {g:?}"),
             );
         }
@@ -667,7 +611,7 @@ mod tests {
     #[test]
     fn weight_grad_matches_im2col() {
         for case in CASES {
-            let g = geometry(case);
+            let g = geometry(3, case);
             let x = val(3 * g.c_in * g.h * g.w, 4);
             let dy = val(3 * g.c_out * g.oh * g.ow, 6);
             assert_close(

@@ -63,8 +63,9 @@ pub(super) fn transposed(g: &ConvGeometry) -> ConvGeometry {
         kw: g.kw,
         stride: [1, 1],
         dilation: g.dilation,
-        pad_top: (g.kh.max(1) - 1) * g.dilation[0] - g.pad_top.min((g.kh.max(1) - 1) * g.dilation[0]),
-        pad_left: (g.kw.max(1) - 1) * g.dilation[1] - g.pad_left.min((g.kw.max(1) - 1) * g.dilation[1]),
+        // (k − 1)·d − pad, which dx_supported checks is not negative.
+        pad_top: (g.kh.saturating_sub(1) * g.dilation[0]).saturating_sub(g.pad_top),
+        pad_left: (g.kw.saturating_sub(1) * g.dilation[1]).saturating_sub(g.pad_left),
         oh: g.h,
         ow: g.w,
         groups: 1,
@@ -227,60 +228,7 @@ pub fn conv2d_weight_grad_wide(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f
 mod tests {
     use super::*;
     use crate::cpu::conv::{conv2d_backward_input_im2col, conv2d_backward_weight_im2col, conv2d_naive};
-
-    fn val(n: usize, s: usize) -> Vec<f64> {
-        (0..n)
-            .map(|i| (((i + s) * 2654435761) % 1000) as f64 / 500.0 - 1.0)
-            .collect()
-    }
-
-    fn f32s(v: &[f64]) -> Vec<f32> {
-        v.iter().map(|&a| a as f32).collect()
-    }
-
-    /// f32 results against f64 ones, within f32 rounding of the values' scale.
-    fn assert_close_f32(fast: &[f32], slow: &[f64], what: &str) {
-        assert_eq!(fast.len(), slow.len(), "{what}");
-        let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for (i, (a, e)) in fast.iter().zip(slow).enumerate() {
-            assert!((*a as f64 - e).abs() < 1e-5 * scale, "{what} at {i}: {a} vs {e}");
-        }
-    }
-
-    /// (c_in, c_out, h, w, k, stride, dilation, pad_top, pad_left, pad_bottom, pad_right)
-    type Case = (
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-    );
-
-    fn geometry(n: usize, case: Case) -> ConvGeometry {
-        let (ci, co, h, w, k, s, d, pt, pl, pb, pr) = case;
-        ConvGeometry {
-            n,
-            c_in: ci,
-            h,
-            w,
-            c_out: co,
-            kh: k,
-            kw: k,
-            stride: [s, s],
-            dilation: [d, d],
-            pad_top: pt,
-            pad_left: pl,
-            oh: (h + pt + pb - d * (k - 1) - 1) / s + 1,
-            ow: (w + pl + pr - d * (k - 1) - 1) / s + 1,
-            groups: 1,
-        }
-    }
+    use crate::cpu::conv_test_util::{Case, assert_close_f32, f32s, geometry, val};
 
     /// Wide layers with a last channel block that is not full, pixel blocks across rows with an
     /// overlapping last one, stride, dilation and padding on some sides; the forward pass against
@@ -307,16 +255,21 @@ mod tests {
             let dy = val(2 * g.c_out * g.oh * g.ow, 6);
             if supported(&g) {
                 let y = conv2d_forward_wide(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
-                assert_close_f32(&y, &conv2d_naive(&x, &wt, Some(&b), &g), &format!("forward {g:?}"));
+                assert_close_f32(
+                    &y,
+                    &conv2d_naive(&x, &wt, Some(&b), &g),
+                    1e-5,
+                    &format!("forward {g:?}"),
+                );
                 let dw = conv2d_weight_grad_wide(&f32s(&x), &f32s(&dy), &g);
                 let expected = conv2d_backward_weight_im2col(&x, &dy, &g, None);
-                assert_close_f32(&dw, &expected, &format!("δW {g:?}"));
+                assert_close_f32(&dw, &expected, 1e-5, &format!("δW {g:?}"));
                 (forwards, dws) = (forwards + 1, dws + 1);
             }
             if dx_supported(&g) {
                 let dx = conv2d_backward_input_wide(&f32s(&dy), &f32s(&wt), &g);
                 let expected = conv2d_backward_input_im2col(&dy, &wt, &g);
-                assert_close_f32(&dx, &expected, &format!("δx {g:?}"));
+                assert_close_f32(&dx, &expected, 1e-5, &format!("δx {g:?}"));
                 dxs += 1;
             }
         }

@@ -567,18 +567,29 @@ unsafe fn output_transform_avx2(
                 }
             }
         }
-        let plane = &mut y[o * oh * ow + oy0 * ow..o * oh * ow + (oy0 + rows) * ow];
-        match m {
-            2 => place_blocks::<2>(&blk, tiles_p, tw, rows, ow, plane),
-            _ => place_blocks::<4>(&blk, tiles_p, tw, rows, ow, plane),
-        }
+        place_blocks(
+            m,
+            &blk,
+            tiles_p,
+            tw,
+            ow,
+            &mut y[o * oh * ow + oy0 * ow..o * oh * ow + (oy0 + rows) * ow],
+        );
     }
 }
 
-/// Copies the m × m blocks `blk` [i][j][tile] into an output plane, row by row, dropping what
-/// falls outside oh × ow. (A fixed M lets the copies run without a lookup per value.)
+/// Copies the m × m blocks `blk` [i][j][tile] into the rows of an output plane of width `ow`,
+/// row by row, dropping what falls outside.
+fn place_blocks(m: usize, blk: &[f32], tiles_p: usize, tw: usize, ow: usize, plane: &mut [f32]) {
+    match m {
+        2 => place_blocks_of::<2>(blk, tiles_p, tw, plane.len() / ow, ow, plane),
+        _ => place_blocks_of::<4>(blk, tiles_p, tw, plane.len() / ow, ow, plane),
+    }
+}
+
+/// [`place_blocks`] for a fixed M, which lets the copies run without a lookup per value.
 #[inline(always)]
-fn place_blocks<const M: usize>(blk: &[f32], tiles_p: usize, tw: usize, oh: usize, ow: usize, plane: &mut [f32]) {
+fn place_blocks_of<const M: usize>(blk: &[f32], tiles_p: usize, tw: usize, oh: usize, ow: usize, plane: &mut [f32]) {
     let whole = ow / M; // tiles wholly inside a row
     for oy in 0..oh {
         let (ty, i) = (oy / M, oy % M);
@@ -597,17 +608,6 @@ fn place_blocks<const M: usize>(blk: &[f32], tiles_p: usize, tw: usize, oh: usiz
 
 /// Largest output block side: m ≤ 4 (r ≥ 3).
 const MMAX: usize = ALPHA - 2;
-
-/// Per tile: where its m × m block starts in an output plane, and how many of its rows and
-/// columns are inside (the divisions once here, not per value).
-fn tile_places(m: usize, tw: usize, tiles: usize, oh: usize, ow: usize) -> Vec<(usize, u8, u8)> {
-    (0..tiles)
-        .map(|t| {
-            let (oy, ox) = ((t / tw) * m, (t % tw) * m);
-            (oy * ow + ox, m.min(oh - oy) as u8, m.min(ow - ox) as u8)
-        })
-        .collect()
-}
 
 /// y[o] = b[o] + Aᵀ M[o] A for `co` channels (`mm` is [ξ][co][tiles rounded up], `y` their
 /// planes), keeping the parts of each m × m block inside oh × ow. Eight tiles at a time.
@@ -628,9 +628,8 @@ fn output_transform(
 ) {
     let tiles_p = tiles.next_multiple_of(LANES);
     assert!(m <= MMAX);
-    let places = tile_places(m, tw, tiles, rows, ow);
+    let mut blk = vec![0f32; m * m * tiles_p];
     for o in 0..co {
-        let plane = &mut y[o * oh * ow + oy0 * ow..o * oh * ow + (oy0 + rows) * ow];
         for t0 in (0..tiles_p).step_by(LANES) {
             // f[i][b] = Σ_a Aᵀ[i][a] M[a][b]
             let mut f = [[[0f32; LANES]; ALPHA]; MMAX];
@@ -647,22 +646,25 @@ fn output_transform(
             }
             for i in 0..m {
                 for j in 0..m {
-                    let mut s = [bias[o]; LANES];
+                    let s = &mut blk[(i * m + j) * tiles_p + t0..][..LANES];
+                    s.fill(bias[o]);
                     for b in 0..ALPHA {
                         let k = at[j * ALPHA + b];
                         for l in 0..LANES {
                             s[l] = k.mul_add(f[i][b][l], s[l]);
                         }
                     }
-                    for (l, &val) in s.iter().enumerate().take(tiles.saturating_sub(t0)) {
-                        let (corner, rows, cols) = places[t0 + l];
-                        if i < rows as usize && j < cols as usize {
-                            plane[corner + i * ow + j] = val;
-                        }
-                    }
                 }
             }
         }
+        place_blocks(
+            m,
+            &blk,
+            tiles_p,
+            tw,
+            ow,
+            &mut y[o * oh * ow + oy0 * ow..o * oh * ow + (oy0 + rows) * ow],
+        );
     }
 }
 
@@ -670,6 +672,7 @@ fn output_transform(
 mod tests {
     use super::*;
     use crate::cpu::conv::{conv2d_backward_input_im2col, conv2d_naive};
+    use crate::cpu::conv_test_util::{assert_close_f32, f32s, geometry, val};
 
     #[test]
     fn one_dimensional_transforms_compute_a_correlation() {
@@ -695,30 +698,52 @@ mod tests {
         }
     }
 
-    fn val(n: usize, s: usize) -> Vec<f64> {
-        (0..n)
-            .map(|i| (((i + s) * 2654435761) % 1000) as f64 / 500.0 - 1.0)
-            .collect()
-    }
-
-    fn f32s(v: &[f64]) -> Vec<f32> {
-        v.iter().map(|&a| a as f32).collect()
-    }
-
-    /// f32 results against f64 ones within 5e-5 of the values' scale. Winograd's transforms add
+    /// The tolerance against f64 results, of the values' scale. Winograd's transforms add
     /// rounding (see the NOTE above): the cases below reach 2–5e-6 with up to 33 channels and
     /// 1.2e-5 with 256 channels of 3×3 (2304 terms), where a direct f32 sum stays near 1e-6.
     /// A real mistake (a wrong matrix entry, a misplaced tile, a bias off by 0.1%) is far
     /// larger.
-    fn assert_close_f32(fast: &[f32], slow: &[f64], what: &str) {
-        assert_eq!(fast.len(), slow.len(), "{what}");
-        let scale = slow.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        let tol = 5e-5 * scale;
-        for (i, (a, e)) in fast.iter().zip(slow).enumerate() {
-            assert!(
-                (*a as f64 - e).abs() < tol,
-                "{what} at {i}: {a} vs {e} (tolerance {tol})"
-            );
+    const TOLERANCE: f64 = 5e-5;
+
+    /// The AVX2 transforms, which the passes above run on this machine, against the portable
+    /// loops, which other CPUs run: the same values for a band that starts inside the planes
+    /// and ends on a short row of tiles.
+    #[test]
+    fn portable_and_avx2_transforms_agree() {
+        if !crate::cpu::conv_direct::has_fma() {
+            eprintln!("skipped: no AVX2/FMA");
+            return;
+        }
+        for r in [3, 5] {
+            let tr = Transforms::new(r);
+            let (m, c, co) = (tr.m, 3, 5);
+            let (bt, at) = (f32s(&tr.bt), f32s(&tr.at));
+            // Tile rows 1..3 of a 3 × 5 grid of tiles; outputs 11 × 9 (the last tiles cut).
+            let (th, tw, row0) = (3, 5, m);
+            let (hs, ws) = (th * m + r - 1, tw * m + r - 1);
+            let (tiles, oh, ow) = (2 * tw, 11.min(th * m), 9);
+            let tiles_p = tiles.next_multiple_of(LANES);
+            let padded = f32s(&val(c * hs * ws, 1));
+            let (mut v1, mut v2) = (vec![0f32; 36 * c * tiles_p], vec![0f32; 36 * c * tiles_p]);
+            input_transform(&padded, c, hs, ws, row0, m, tw, tiles, &bt, &mut v1);
+            // SAFETY: has_fma() said the CPU supports AVX2 and FMA.
+            unsafe { input_transform_avx2(&padded, c, hs, ws, row0, m, tw, tiles, &bt, &mut v2) };
+            let tiles_of = |v: &[f32]| -> Vec<f64> {
+                (0..36 * c)
+                    .flat_map(|row| v[row * tiles_p..][..tiles].iter().map(|&a| a as f64))
+                    .collect()
+            };
+            assert_close_f32(&f32s(&tiles_of(&v2)), &tiles_of(&v1), 1e-6, &format!("input, r = {r}"));
+            let mm = f32s(&val(36 * co * tiles_p, 2));
+            let bias = f32s(&val(co, 3));
+            let (oy0, rows) = (m, oh - m);
+            let (mut y1, mut y2) = (vec![0f32; co * oh * ow], vec![0f32; co * oh * ow]);
+            output_transform(&mm, co, m, tw, tiles, oh, oy0, rows, ow, &at, &bias, &mut y1);
+            // SAFETY: as above.
+            unsafe { output_transform_avx2(&mm, co, m, tw, tiles, oh, oy0, rows, ow, &at, &bias, &mut y2) };
+            let y1: Vec<f64> = y1.iter().map(|&a| a as f64).collect();
+            assert!(y1[oy0 * ow..].iter().any(|&a| a != 0.0), "the band was written");
+            assert_close_f32(&y2, &y1, 1e-6, &format!("output, r = {r}"));
         }
     }
 
@@ -739,22 +764,7 @@ mod tests {
             (16, 128, 40, 40, 3, 1, 1, 1, 1),
         ];
         for (ci, co, h, w, k, pt, pl, pb, pr) in cases {
-            let g = ConvGeometry {
-                n: 2,
-                c_in: ci,
-                h,
-                w,
-                c_out: co,
-                kh: k,
-                kw: k,
-                stride: [1, 1],
-                dilation: [1, 1],
-                pad_top: pt,
-                pad_left: pl,
-                oh: h + pt + pb + 1 - k,
-                ow: w + pl + pr + 1 - k,
-                groups: 1,
-            };
+            let g = geometry(2, (ci, co, h, w, k, 1, 1, pt, pl, pb, pr));
             // Smaller than winograd_applies asks for (a speed rule), but inside what the
             // algorithm supports.
             let t = crate::cpu::conv_wide::transposed(&g);
@@ -768,9 +778,19 @@ mod tests {
             // The default band size, and 1 MB, which cuts the large cases into several bands.
             for v_bytes in [V_BYTES, 1 << 20] {
                 let y = forward_weight(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g, v_bytes);
-                assert_close_f32(&y, &y_expected, &format!("forward {g:?}, bands of {v_bytes} bytes"));
+                assert_close_f32(
+                    &y,
+                    &y_expected,
+                    TOLERANCE,
+                    &format!("forward {g:?}, bands of {v_bytes} bytes"),
+                );
                 let dx = backward_input(&f32s(&dy), &f32s(&wt), &g, v_bytes);
-                assert_close_f32(&dx, &dx_expected, &format!("δx {g:?}, bands of {v_bytes} bytes"));
+                assert_close_f32(
+                    &dx,
+                    &dx_expected,
+                    TOLERANCE,
+                    &format!("δx {g:?}, bands of {v_bytes} bytes"),
+                );
             }
         }
     }

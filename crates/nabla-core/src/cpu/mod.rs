@@ -5,6 +5,8 @@ pub mod conv;
 pub mod conv_direct;
 mod conv_direct_avx2;
 pub mod conv_direct_dx;
+#[cfg(test)]
+mod conv_test_util;
 pub mod conv_wide;
 pub mod conv_winograd;
 pub mod gemm;
