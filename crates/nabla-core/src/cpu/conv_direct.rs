@@ -20,7 +20,7 @@
 //! window lies inside its source and the inner loops have no bounds tests.
 
 use super::conv::ConvGeometry;
-use super::{as_f32, as_f32_mut};
+use super::{as_f32, as_f32_mut, f32_vec_as, par_filled_chunks};
 use crate::Float;
 use rayon::prelude::*;
 
@@ -41,6 +41,38 @@ pub(super) fn has_fma() -> bool {
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
+}
+
+/// The copy of the f32 channel kernels a CPU runs, in order of preference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// The generic loops (any float type, any CPU).
+    Portable,
+    /// conv_direct_avx2.rs.
+    Avx2,
+    /// conv_direct_avx512.rs (16 and 32 channels; 8 channels stay with AVX2).
+    Avx512,
+}
+
+impl Isa {
+    /// The best copy this CPU can run.
+    pub(super) fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if has_fma() && std::arch::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if has_fma() { Isa::Avx2 } else { Isa::Portable }
+    }
+
+    /// Every copy this CPU can run (the tests compare them).
+    #[cfg(test)]
+    fn supported() -> Vec<Isa> {
+        match Isa::detect() {
+            Isa::Avx512 => vec![Isa::Portable, Isa::Avx2, Isa::Avx512],
+            Isa::Avx2 => vec![Isa::Portable, Isa::Avx2],
+            Isa::Portable => vec![Isa::Portable],
+        }
+    }
 }
 
 /// a·b + c, fused when the caller was compiled with FMA (otherwise `mul_add` is a libm call).
@@ -145,18 +177,23 @@ fn lanes(c: usize) -> usize {
 /// # Panics
 /// Unless [`direct_applies`] holds for `g` (callers dispatch on it).
 pub fn conv2d_forward_direct<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
+    forward_with(Isa::detect(), x, weight, bias, g)
+}
+
+/// [`conv2d_forward_direct`] through the kernels of `isa` (which the CPU must support).
+fn forward_with<T: Float>(isa: Isa, x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
     assert!(
         direct_applies(g),
         "conv2d_forward_direct: geometry outside direct_applies: {g:?}"
     );
     match lanes(g.c_out) {
-        8 => forward::<T, 8>(x, weight, bias, g),
-        16 => forward::<T, 16>(x, weight, bias, g),
-        _ => forward::<T, 32>(x, weight, bias, g),
+        8 => forward::<T, 8>(isa, x, weight, bias, g),
+        16 => forward::<T, 16>(isa, x, weight, bias, g),
+        _ => forward::<T, 32>(isa, x, weight, bias, g),
     }
 }
 
-fn forward<T: Float, const CO: usize>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
+fn forward<T: Float, const CO: usize>(isa: Isa, x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
     let taps = g.c_in * g.kh * g.kw;
     let l = g.oh * g.ow;
     // Weight repacked tap-major: wt[t] holds the output channels' weights of tap t.
@@ -170,23 +207,18 @@ fn forward<T: Float, const CO: usize>(x: &[T], weight: &[T], bias: Option<&[T]>,
     let src = Source::of(g);
     let offsets = src.tap_offsets(g);
     let sample_in = g.c_in * g.h * g.w;
-    let fma = has_fma();
-    let mut out = vec![T::zero(); g.n * g.c_out * l];
     // Rows of ≥ 16 pixels (or ≤ 8 channels) go to the row kernel: on 16→16 and 16→32 3×3 at
     // 32×32 it ran 1.6× and 2.1× the channel kernel, which pays a scattered store per pixel;
     // for 10- and 12-pixel rows of 16 channels the channel kernel was faster (0.37 vs 0.70 ms).
     #[cfg(target_arch = "x86_64")]
-    if fma && (CO == 8 && g.ow >= 8 || g.ow >= 16) && g.stride[1] == 1 && T::DTYPE == crate::DType::F32 {
-        forward_rows(x, weight, bias, g, &src, &offsets, &mut out);
-        return out;
+    if isa != Isa::Portable && (CO == 8 && g.ow >= 8 || g.ow >= 16) && g.stride[1] == 1 && T::DTYPE == crate::DType::F32
+    {
+        return forward_rows(x, weight, bias, g, &src, &offsets);
     }
-    out.par_chunks_mut(g.c_out * l)
-        .enumerate()
-        .for_each_init(Vec::new, |buf, (n, y)| {
-            let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
-            run_forward_sample::<T, CO>(fma, xs, src.ws, &wt, &offsets, &b, g, y);
-        });
-    out
+    par_filled_chunks(g.n, g.c_out * l, Vec::new, |buf, n, y| {
+        let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
+        run_forward_sample::<T, CO>(isa, xs, src.ws, &wt, &offsets, &b, g, y);
+    })
 }
 
 /// A weight packed for the AVX2 kernels: [block][tap][cb] holding w(channel, tap) for channel
@@ -217,11 +249,10 @@ fn forward_rows<T: Float>(
     g: &ConvGeometry,
     src: &Source,
     offsets: &[usize],
-    out: &mut [T],
-) {
+) -> Vec<T> {
     const CB: usize = 6;
     let (taps, l, sample_in) = (offsets.len(), g.oh * g.ow, g.c_in * g.h * g.w);
-    let (Some(x), Some(weight), Some(out)) = (as_f32(x), as_f32(weight), as_f32_mut(out)) else {
+    let (Some(x), Some(weight)) = (as_f32(x), as_f32(weight)) else {
         unreachable!("forward_rows is only called for f32");
     };
     let bias: Vec<f32> = match bias.and_then(as_f32) {
@@ -229,25 +260,24 @@ fn forward_rows<T: Float>(
         None => vec![0.0; g.c_out],
     };
     let wp = pack_channel_blocks(g.c_out, taps, CB, |o, t| weight[o * taps + t]);
-    out.par_chunks_mut(g.c_out * l)
-        .enumerate()
-        .for_each_init(Vec::new, |buf, (n, y)| {
-            let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
-            // SAFETY: the caller checked AVX2 and FMA.
-            unsafe {
-                if g.ow >= 16 {
-                    super::conv_direct_avx2::forward_sample_rows::<CB, 2>(xs, src.ws, &wp, offsets, &bias, g, None, y)
-                } else {
-                    super::conv_direct_avx2::forward_sample_rows::<CB, 1>(xs, src.ws, &wp, offsets, &bias, g, None, y)
-                }
+    let out = par_filled_chunks(g.n, g.c_out * l, Vec::new, |buf, n, y: &mut [f32]| {
+        let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
+        // SAFETY: the caller checked AVX2 and FMA.
+        unsafe {
+            if g.ow >= 16 {
+                super::conv_direct_avx2::forward_sample_rows::<CB, 2>(xs, src.ws, &wp, offsets, &bias, g, None, y)
+            } else {
+                super::conv_direct_avx2::forward_sample_rows::<CB, 1>(xs, src.ws, &wp, offsets, &bias, g, None, y)
             }
-        });
+        }
+    });
+    f32_vec_as(out).expect("forward_rows is only called for f32")
 }
 
-/// One sample of the forward pass, through the AVX2 + FMA copy when `fma`.
+/// One sample of the forward pass, through the copy of the kernel that `isa` names.
 #[inline(always)]
 fn run_forward_sample<T: Float, const CO: usize>(
-    fma: bool,
+    isa: Isa,
     xs: &[T],
     ws: usize,
     wt: &[[T; CO]],
@@ -257,24 +287,32 @@ fn run_forward_sample<T: Float, const CO: usize>(
     y: &mut [T],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if fma {
+    if isa != Isa::Portable {
+        let l = g.oh * g.ow;
         if let (Some(xs), Some(wt), Some(b), Some(y)) = (as_f32(xs), as_f32(flat(wt)), as_f32(b), as_f32_mut(y)) {
             use super::conv_direct_avx2::forward_sample as k;
-            // SAFETY: `fma` says the CPU supports AVX2 and FMA.
+            use super::conv_direct_avx512::blocks_fit;
+            use super::conv_direct_avx512::forward_sample as k512;
+            // SAFETY: `isa` names features the CPU supports (AVX-512F with AVX2 and FMA, or
+            // AVX2 and FMA); blocks_fit(l, PX) implies the l ≥ PX the AVX-512 kernels need.
+            // Pixels per block: 10 × 16 lanes ran 0.38 ms against 0.40–0.50 for 14 and 20 on
+            // LeNet-5's second layer (100 pixels: blocks of 10 divide it).
             unsafe {
                 match CO {
+                    16 if isa == Isa::Avx512 && blocks_fit(l, 10) => k512::<1, 10>(xs, ws, wt, offsets, b, g, y),
+                    32 if isa == Isa::Avx512 && blocks_fit(l, 6) => k512::<2, 6>(xs, ws, wt, offsets, b, g, y),
                     8 => k::<1, 4>(xs, ws, wt, offsets, b, g, y),
-                    16 => k::<2, 5>(xs, ws, wt, offsets, b, g, y),
+                    16 => k::<2, 6>(xs, ws, wt, offsets, b, g, y),
                     _ => k::<4, 2>(xs, ws, wt, offsets, b, g, y),
                 }
             }
             return;
         }
-        // SAFETY: `fma` says the CPU supports every feature the function is compiled with.
+        // SAFETY: `isa` says the CPU supports every feature the function is compiled with.
         unsafe { forward_sample_avx2::<T, CO>(xs, ws, wt, offsets, b, g, y) };
         return;
     }
-    let _ = fma;
+    let _ = isa;
     forward_sample::<T, CO, false>(xs, ws, wt, offsets, b, g, y)
 }
 
@@ -366,24 +404,33 @@ pub fn conv2d_weight_grad_direct<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) 
         "conv2d_weight_grad_direct: geometry outside direct_applies: {g:?}"
     );
     match lanes(g.c_out) {
-        8 => weight_grad::<T, 8>(x, dy, g),
-        16 => weight_grad::<T, 16>(x, dy, g),
-        _ => weight_grad::<T, 32>(x, dy, g),
+        8 => weight_grad::<T, 8>(Isa::detect(), x, dy, g),
+        16 => weight_grad::<T, 16>(Isa::detect(), x, dy, g),
+        _ => weight_grad::<T, 32>(Isa::detect(), x, dy, g),
     }
 }
 
-fn weight_grad<T: Float, const CO: usize>(x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
+/// [`conv2d_weight_grad_direct`] through the kernels of `isa` (which the CPU must support).
+#[cfg(test)]
+fn weight_grad_with<T: Float>(isa: Isa, x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
+    match lanes(g.c_out) {
+        8 => weight_grad::<T, 8>(isa, x, dy, g),
+        16 => weight_grad::<T, 16>(isa, x, dy, g),
+        _ => weight_grad::<T, 32>(isa, x, dy, g),
+    }
+}
+
+fn weight_grad<T: Float, const CO: usize>(isa: Isa, x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
     super::ensure_thread_pool();
     let taps = g.c_in * g.kh * g.kw;
     let l = g.oh * g.ow;
     let src = Source::of(g);
     let offsets = src.tap_offsets(g);
     let sample_in = g.c_in * g.h * g.w;
-    let fma = has_fma();
     let parts = rayon::current_num_threads().clamp(1, g.n);
     let per = g.n.div_ceil(parts);
     #[cfg(target_arch = "x86_64")]
-    if fma && CO == 8 && g.stride[1] == 1 && g.ow >= 8 && T::DTYPE == crate::DType::F32 {
+    if isa != Isa::Portable && CO == 8 && g.stride[1] == 1 && g.ow >= 8 && T::DTYPE == crate::DType::F32 {
         // LeNet-5's first layer (batch 128): 0.29 ms against 0.38 for the channel kernel;
         // blocks of 6×2 and 2×6 ran 0.40 and 0.34 ms.
         let sums: Vec<Vec<f32>> = (0..parts)
@@ -397,7 +444,7 @@ fn weight_grad<T: Float, const CO: usize>(x: &[T], dy: &[T], g: &ConvGeometry) -
                     let (Some(xs), Some(dys)) = (as_f32(xs), as_f32(dys)) else {
                         unreachable!("checked f32 above");
                     };
-                    // SAFETY: `fma` says the CPU supports AVX2 and FMA.
+                    // SAFETY: `isa` says the CPU supports AVX2 and FMA.
                     unsafe {
                         super::conv_direct_avx2::weight_grad_sample_rows::<3, 4>(xs, src.ws, dys, &offsets, g, &mut acc)
                     };
@@ -422,13 +469,8 @@ fn weight_grad<T: Float, const CO: usize>(x: &[T], dy: &[T], g: &ConvGeometry) -
             for n in part * per..((part + 1) * per).min(g.n) {
                 let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, &mut buf);
                 // δy of this sample pixel-major: dyt[p] holds the output channels of pixel p.
-                let dys = &dy[n * g.c_out * l..(n + 1) * g.c_out * l];
-                for (p, d) in dyt.iter_mut().enumerate() {
-                    for o in 0..g.c_out {
-                        d[o] = dys[o * l + p];
-                    }
-                }
-                run_weight_grad_sample::<T, CO>(fma, xs, src.ws, &dyt, &offsets, g, &mut acc);
+                pixel_major(isa, &dy[n * g.c_out * l..(n + 1) * g.c_out * l], l, g.c_out, &mut dyt);
+                run_weight_grad_sample::<T, CO>(isa, xs, src.ws, &dyt, &offsets, g, &mut acc);
             }
             acc
         })
@@ -444,9 +486,27 @@ fn weight_grad<T: Float, const CO: usize>(x: &[T], dy: &[T], g: &ConvGeometry) -
     dw
 }
 
+/// dyt[p][o] = dys[o·l + p] for o < c_out (the lanes past c_out keep their zeros).
+fn pixel_major<T: Float, const CO: usize>(isa: Isa, dys: &[T], l: usize, c_out: usize, dyt: &mut [[T; CO]]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Portable
+        && let (Some(dys), Some(dyt)) = (as_f32(dys), as_f32_mut(dyt.as_flattened_mut()))
+    {
+        // SAFETY: `isa` says the CPU supports AVX2.
+        unsafe { super::conv_direct_avx2::pixels_from_planes(dys, CO, c_out, l, dyt) };
+        return;
+    }
+    let _ = isa;
+    for (p, d) in dyt.iter_mut().enumerate() {
+        for o in 0..c_out {
+            d[o] = dys[o * l + p];
+        }
+    }
+}
+
 #[inline(always)]
 fn run_weight_grad_sample<T: Float, const CO: usize>(
-    fma: bool,
+    isa: Isa,
     xs: &[T],
     ws: usize,
     dyt: &[[T; CO]],
@@ -455,12 +515,15 @@ fn run_weight_grad_sample<T: Float, const CO: usize>(
     acc: &mut [[T; CO]],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if fma {
+    if isa != Isa::Portable {
         if let (Some(xs), Some(dyt), Some(acc)) = (as_f32(xs), as_f32(flat(dyt)), as_f32_mut(acc.as_flattened_mut())) {
             use super::conv_direct_avx2::weight_grad_sample as k;
-            // SAFETY: `fma` says the CPU supports AVX2 and FMA.
+            use super::conv_direct_avx512::weight_grad_sample as k512;
+            // SAFETY: `isa` names features the CPU supports.
             unsafe {
                 match CO {
+                    16 if isa == Isa::Avx512 => k512::<1, 10>(xs, ws, dyt, offsets, g, acc),
+                    32 if isa == Isa::Avx512 => k512::<2, 6>(xs, ws, dyt, offsets, g, acc),
                     8 => k::<1, 8>(xs, ws, dyt, offsets, g, acc),
                     16 => k::<2, 5>(xs, ws, dyt, offsets, g, acc),
                     _ => k::<4, 2>(xs, ws, dyt, offsets, g, acc),
@@ -468,11 +531,11 @@ fn run_weight_grad_sample<T: Float, const CO: usize>(
             }
             return;
         }
-        // SAFETY: `fma` says the CPU supports every feature the function is compiled with.
+        // SAFETY: `isa` says the CPU supports every feature the function is compiled with.
         unsafe { weight_grad_sample_avx2::<T, CO>(xs, ws, dyt, offsets, g, acc) };
         return;
     }
-    let _ = fma;
+    let _ = isa;
     weight_grad_sample::<T, CO, false>(xs, ws, dyt, offsets, g, acc)
 }
 
@@ -567,13 +630,14 @@ mod tests {
         }
     }
 
-    /// The f32 path runs the AVX2 kernels (row kernel for ≤ 8 channels and stride 1, channel
-    /// kernel otherwise), which the f64 tests above never reach: compare them with the f64
-    /// definition, within f32 rounding.
+    /// The f32 path runs the AVX2 or AVX-512 kernels (row kernel for ≤ 8 channels and stride 1,
+    /// channel kernel otherwise), which the f64 tests above never reach: compare each copy this
+    /// CPU can run with the f64 definition, within f32 rounding.
     #[test]
     fn f32_kernels_match_the_definition() {
         // (c_in, c_out, h, w, k, stride, dilation, pad) with both row-kernel widths, a short
-        // last channel block, 16 and 32 channels, stride 2 and dilation 2.
+        // last channel block, 16 and 32 channels, stride 2, dilation 2, and planes of fewer
+        // pixels than a block (6 and 3 pixels of 16 channels).
         let cases = [
             (1, 6, 28, 28, 5, 1, 1, 2),
             (2, 7, 12, 13, 3, 1, 1, 1),
@@ -584,25 +648,31 @@ mod tests {
             (2, 5, 11, 11, 3, 2, 1, 1),
             (3, 16, 16, 18, 3, 1, 1, 1),
             (2, 20, 8, 21, 3, 1, 1, 0),
+            (2, 12, 4, 5, 3, 1, 1, 0),
+            (3, 16, 3, 5, 3, 1, 1, 0),
+            (5, 27, 7, 6, 3, 1, 1, 1),
+            (2, 24, 8, 9, 3, 1, 1, 1),
         ];
-        for (ci, co, h, w, k, s, d, p) in cases {
-            let g = geometry(3, (ci, co, h, w, k, s, d, p, p, p, p));
-            let (x, wt, b) = (val(3 * ci * h * w, 7), val(co * g.k(), 8), val(co, 9));
-            let dy = val(3 * co * g.oh * g.ow, 10);
-            let y = conv2d_forward_direct(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
-            assert_close_f32(
-                &y,
-                &conv2d_naive(&x, &wt, Some(&b), &g),
-                1e-5,
-                &format!("forward {g:?}"),
-            );
-            let dw = conv2d_weight_grad_direct(&f32s(&x), &f32s(&dy), &g);
-            assert_close_f32(
-                &dw,
-                &conv2d_backward_weight_im2col(&x, &dy, &g, None),
-                1e-5,
-                &format!("δW {g:?}"),
-            );
+        for isa in Isa::supported() {
+            for (ci, co, h, w, k, s, d, p) in cases {
+                let g = geometry(3, (ci, co, h, w, k, s, d, p, p, p, p));
+                let (x, wt, b) = (val(3 * ci * h * w, 7), val(co * g.k(), 8), val(co, 9));
+                let dy = val(3 * co * g.oh * g.ow, 10);
+                let y = forward_with(isa, &f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
+                assert_close_f32(
+                    &y,
+                    &conv2d_naive(&x, &wt, Some(&b), &g),
+                    1e-5,
+                    &format!("forward {isa:?} {g:?}"),
+                );
+                let dw = weight_grad_with(isa, &f32s(&x), &f32s(&dy), &g);
+                assert_close_f32(
+                    &dw,
+                    &conv2d_backward_weight_im2col(&x, &dy, &g, None),
+                    1e-5,
+                    &format!("δW {isa:?} {g:?}"),
+                );
+            }
         }
     }
 

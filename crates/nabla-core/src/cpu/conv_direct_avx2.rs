@@ -33,14 +33,15 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
     // Every window lies inside xs: the largest index read is checked once here.
     let last = (g.oh - 1) * sh * ws + (g.ow - 1) * sw + offsets.iter().copied().max().unwrap_or(0);
     assert!(last < xs.len(), "direct conv: windows outside the source");
-    let store = |y: &mut [f32], p: usize, a: &[__m256; V]| {
-        let mut lane = [0f32; 32];
+    // Each pixel's sums go pixel-major into `stage` [l][8·V] (whole vectors), which is turned
+    // into y's planes 8 × 8 at the end. Storing each pixel's channels straight into c_out planes
+    // took 16 scalar stores per pixel.
+    let mut stage = vec![0f32; l * lanes];
+    let store = |stage: &mut [f32], p: usize, a: &[__m256; V]| {
+        let at = &mut stage[p * lanes..(p + 1) * lanes];
         for j in 0..V {
-            // SAFETY: lane has room for 4 vectors of 8 and V ≤ 4.
-            unsafe { _mm256_storeu_ps(lane.as_mut_ptr().add(8 * j), a[j]) };
-        }
-        for o in 0..g.c_out {
-            y[o * l + p] = lane[o];
+            // SAFETY: `at` holds 8·V floats.
+            unsafe { _mm256_storeu_ps(at.as_mut_ptr().add(8 * j), a[j]) };
         }
     };
     let bias: [__m256; V] = std::array::from_fn(|j| unsafe { _mm256_loadu_ps(b.as_ptr().add(8 * j)) });
@@ -65,7 +66,7 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
             }
         }
         for (px, a) in acc.iter().enumerate() {
-            store(y, p0 + px, a);
+            store(&mut stage, p0 + px, a);
         }
     }
     // Fewer than PX pixels in all: one at a time.
@@ -80,8 +81,98 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
                 a[j] = _mm256_fmadd_ps(v, w, a[j]);
             }
         }
-        store(y, p, &a);
+        store(&mut stage, p, &a);
     }
+    planes_from_pixels(&stage, lanes, g.c_out, l, y);
+}
+
+/// y[o·l + p] = stage[p·lanes + o] for o < c_out and p < l: 8 pixels × 8 channels at a time
+/// through a register transpose, the last pixels one by one.
+#[target_feature(enable = "avx2")]
+pub(super) fn planes_from_pixels(stage: &[f32], lanes: usize, c_out: usize, l: usize, y: &mut [f32]) {
+    assert!(lanes.is_multiple_of(8) && c_out <= lanes && stage.len() >= l * lanes);
+    let whole = l - l % 8;
+    for p in (0..whole).step_by(8) {
+        for o in (0..c_out).step_by(8) {
+            // SAFETY: p + 7 < l and o + 7 < lanes, so every row lies inside stage.
+            let rows: [__m256; 8] =
+                std::array::from_fn(|i| unsafe { _mm256_loadu_ps(stage.as_ptr().add((p + i) * lanes + o)) });
+            let cols = transpose8(rows);
+            for (i, col) in cols.iter().enumerate().take(c_out - o) {
+                let at = &mut y[(o + i) * l + p..][..8];
+                // SAFETY: `at` holds 8 floats.
+                unsafe { _mm256_storeu_ps(at.as_mut_ptr(), *col) };
+            }
+        }
+    }
+    for p in whole..l {
+        for o in 0..c_out {
+            y[o * l + p] = stage[p * lanes + o];
+        }
+    }
+}
+
+/// stage[p·lanes + o] = y[o·l + p] for o < c_out and p < l, the inverse of
+/// [`planes_from_pixels`] (lanes past c_out are left as they are).
+#[target_feature(enable = "avx2")]
+pub(super) fn pixels_from_planes(y: &[f32], lanes: usize, c_out: usize, l: usize, stage: &mut [f32]) {
+    assert!(c_out <= lanes && y.len() >= c_out * l && stage.len() >= l * lanes);
+    let (whole_p, whole_o) = (l - l % 8, c_out - c_out % 8);
+    for p in (0..whole_p).step_by(8) {
+        for o in (0..whole_o).step_by(8) {
+            // SAFETY: o + 7 < c_out and p + 7 < l, so every row lies inside y.
+            let rows: [__m256; 8] =
+                std::array::from_fn(|i| unsafe { _mm256_loadu_ps(y.as_ptr().add((o + i) * l + p)) });
+            for (j, col) in transpose8(rows).iter().enumerate() {
+                let at = &mut stage[(p + j) * lanes + o..][..8];
+                // SAFETY: `at` holds 8 floats.
+                unsafe { _mm256_storeu_ps(at.as_mut_ptr(), *col) };
+            }
+        }
+    }
+    // The channels past the last whole block of 8, then the pixels past the last one of 8.
+    for o in whole_o..c_out {
+        for p in 0..whole_p {
+            stage[p * lanes + o] = y[o * l + p];
+        }
+    }
+    for p in whole_p..l {
+        for o in 0..c_out {
+            stage[p * lanes + o] = y[o * l + p];
+        }
+    }
+}
+
+/// out[j][l] = rows[l][j].
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ]
 }
 
 /// Adds one sample's δW to `acc` [taps][8·V]: Σ over pixels of x[tap(p)] · δy[p], with `dyt`
