@@ -115,9 +115,15 @@ fn split_by_hand<T: Float>(
         // SAFETY: the blocks write disjoint columns of dst.
         unsafe impl<T> Send for Dst<T> {}
         unsafe impl<T> Sync for Dst<T> {}
+        impl<T> Dst<T> {
+            /// The address of column `c` of row 0 (a method, so that closures capture the
+            /// whole `Dst`, which is Send, and not its pointer field).
+            fn column(self, c: usize) -> *mut T {
+                self.0.wrapping_add(c)
+            }
+        }
         let out = Dst(dst.as_mut_ptr());
         (0..n.div_ceil(per)).into_par_iter().for_each(|i| {
-            let out = out;
             let (c0, cols) = (i * per, per.min(n - i * per));
             let rhs = MatRef {
                 offset: rhs.offset + c0 * rhs.cs,
