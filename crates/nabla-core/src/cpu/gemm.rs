@@ -137,7 +137,7 @@ fn split_by_hand<T: Float>(
                     m,
                     cols,
                     k,
-                    out.0.add(c0),
+                    out.column(c0),
                     n,
                     lhs,
                     rhs,
