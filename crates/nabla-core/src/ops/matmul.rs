@@ -1,7 +1,7 @@
 //! Matrix products with PyTorch's `matmul` semantics: 2-D, batched, broadcast batch dims,
 //! and 1-D operands promoted to matrices.
 
-use crate::cpu::gemm::{MatRef, gemm};
+use crate::cpu::gemm::{MatRef, gemm, gemm_new};
 use crate::error::{Error, Result, shape_err};
 use crate::storage::CpuStorage;
 use crate::{Float, Layout, Shape, Tensor, WithDType};
@@ -164,14 +164,30 @@ fn batched_gemm<T: Float + WithDType>(
     let a_batch = Layout::new(Shape::from(batch_dims), al.strides()[..r - 2].to_vec(), al.offset());
     let b_batch = Layout::new(Shape::from(batch_dims), bl.strides()[..r - 2].to_vec(), bl.offset());
     let offsets: Vec<(usize, usize)> = a_batch.offsets().zip(b_batch.offsets()).collect();
-    let (ars, acs) = (al.strides()[r - 2], al.strides()[r - 1]);
-    let (brs, bcs) = (bl.strides()[r - 2], bl.strides()[r - 1]);
-    let mut out = vec![T::zero(); batch_count * m * n];
     if m * n == 0 {
-        return out;
+        return Vec::new();
     }
     crate::cpu::ensure_thread_pool();
     let threads = rayon::current_num_threads();
+    let (ars, acs) = (al.strides()[r - 2], al.strides()[r - 1]);
+    let (brs, bcs) = (bl.strides()[r - 2], bl.strides()[r - 1]);
+    if batch_count == 1 {
+        let (ao, bo) = offsets[0];
+        let lhs = MatRef {
+            data: a,
+            offset: ao,
+            rs: ars,
+            cs: acs,
+        };
+        let rhs = MatRef {
+            data: b,
+            offset: bo,
+            rs: brs,
+            cs: bcs,
+        };
+        return gemm_new(m, n, k, lhs, rhs, threads);
+    }
+    let mut out = vec![T::zero(); batch_count * m * n];
     let run = |(dst, &(ao, bo)): (&mut [T], &(usize, usize)), threads: usize| {
         let lhs = MatRef {
             data: a,
