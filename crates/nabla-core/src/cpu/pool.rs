@@ -111,6 +111,15 @@ fn max_pool_plane_2x2<T: Float>(plane: &[T], g: &PoolGeometry, o: &mut [T], ix: 
         unsafe { super::pool_avx2::max_pool_2x2_forward(plane, g.w, g.oh, g.ow, o, ix) };
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if g.oh * g.ow >= 8
+        && std::arch::is_x86_feature_detected!("avx2")
+        && let (Some(plane), Some(o)) = (super::as_f32(plane), super::as_f32_mut(o))
+    {
+        // SAFETY: AVX2 was detected.
+        unsafe { super::pool_avx2::max_pool_2x2_forward_short_rows(plane, g.w, g.oh, g.ow, o, ix) };
+        return;
+    }
     let w = g.w;
     for oy in 0..g.oh {
         let r0 = &plane[2 * oy * w..2 * oy * w + 2 * g.ow];
