@@ -92,7 +92,21 @@ fn main() {
         time("δx wide", || drop(wide::conv2d_backward_input_wide(&dy, &w, &g)));
     }
     if nabla_core::cpu::conv_direct_dx::direct_dx_applies(&g) {
-        time("δx direct", || drop(conv::conv2d_backward_input(&dy, &w, &g)));
+        time("δx direct", || {
+            drop(nabla_core::cpu::conv_direct_dx::conv2d_backward_input_direct(
+                &dy, &w, &g,
+            ))
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if nabla_core::cpu::conv_scatter_dx::scatter_dx_applies(&g)
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        time("δx scatter", || {
+            // SAFETY: AVX2 and FMA were detected; the rule holds.
+            drop(unsafe { nabla_core::cpu::conv_scatter_dx::conv2d_backward_input_scatter(&dy, &w, &g) })
+        });
     }
     time("all three, dispatched", || {
         drop(conv::conv2d_forward(&x, &w, None, &g));

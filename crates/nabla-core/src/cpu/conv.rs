@@ -9,9 +9,13 @@
 //! | forward | Winograd F(4×4,3×3), F(2×2,5×5) (conv_winograd) | stride 1, ≥ 16 channels, ≥ 36 tiles |
 //! | forward | direct, 16 channels a block (conv_wide)    | > 32 output channels, 64–2560 taps      |
 //! | δW      | direct (conv_direct, then conv_wide)       | the forward pass's direct and wide rules |
+//! | δx      | scatter from δy (conv_scatter_dx)          | stride 1, 4–8 input channels, small planes |
 //! | δx      | transposed row kernel (conv_direct_dx)     | stride 1, 4–32 input channels           |
 //! | δx      | Winograd, wide                             | their forward rules on the transposed problem |
 //! | any     | im2col + GEMM (here)                       | everything else: groups, big layers     |
+//!
+//! The direct and wide kernels come in AVX2 copies (conv_direct_avx2) and, for 16 and 32
+//! channels, AVX-512 ones (conv_direct_avx512), chosen at run time by `conv_direct::Isa`.
 //!
 //! `conv2d_naive` is the direct seven-loop definition, kept as the oracle for tests.
 
@@ -432,6 +436,11 @@ pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
 
 /// The f32 δx kernels that beat im2col + GEMM + col2im, where one applies.
 fn backward_input_f32(dy: &[f32], w: &[f32], g: &ConvGeometry) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if super::conv_scatter_dx::scatter_dx_pays(g) && super::conv_direct::has_fma() {
+        // SAFETY: AVX2 and FMA were checked, and the geometry is inside the kernel's rule.
+        return Some(unsafe { super::conv_scatter_dx::conv2d_backward_input_scatter(dy, w, g) });
+    }
     if super::conv_direct_dx::direct_dx_applies(g) {
         Some(super::conv_direct_dx::conv2d_backward_input_direct(dy, w, g))
     } else if super::conv_winograd::winograd_dx_applies(g) {

@@ -6,6 +6,7 @@ pub mod conv_direct;
 mod conv_direct_avx2;
 mod conv_direct_avx512;
 pub mod conv_direct_dx;
+pub mod conv_scatter_dx;
 #[cfg(test)]
 mod conv_test_util;
 pub mod conv_wide;
