@@ -208,16 +208,17 @@ fn forward<T: Float, const CO: usize>(isa: Isa, x: &[T], weight: &[T], bias: Opt
     let offsets = src.tap_offsets(g);
     let sample_in = g.c_in * g.h * g.w;
     // Rows of ≥ 16 pixels (or ≤ 8 channels) go to the row kernel: on 16→16 and 16→32 3×3 at
-    // 32×32 it ran 1.6× and 2.1× the channel kernel, which pays a scattered store per pixel;
-    // for 10- and 12-pixel rows of 16 channels the channel kernel was faster (0.37 vs 0.70 ms).
+    // 32×32 it ran 1.6× and 2.1× the channel kernel (measured while that kernel still stored
+    // each pixel's channels one by one); for 10- and 12-pixel rows of 16 channels the channel
+    // kernel was faster (0.37 vs 0.70 ms).
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Portable && (CO == 8 && g.ow >= 8 || g.ow >= 16) && g.stride[1] == 1 && T::DTYPE == crate::DType::F32
     {
         return forward_rows(x, weight, bias, g, &src, &offsets);
     }
-    par_filled_chunks(g.n, g.c_out * l, Vec::new, |buf, n, y| {
+    par_filled_chunks(g.n, g.c_out * l, Default::default, |(buf, stage), n, y| {
         let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
-        run_forward_sample::<T, CO>(isa, xs, src.ws, &wt, &offsets, &b, g, y);
+        run_forward_sample::<T, CO>(isa, xs, src.ws, &wt, &offsets, &b, g, stage, y);
     })
 }
 
@@ -284,6 +285,7 @@ fn run_forward_sample<T: Float, const CO: usize>(
     offsets: &[usize],
     b: &[T; CO],
     g: &ConvGeometry,
+    stage: &mut Vec<f32>,
     y: &mut [T],
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -299,11 +301,11 @@ fn run_forward_sample<T: Float, const CO: usize>(
             // LeNet-5's second layer (100 pixels: blocks of 10 divide it).
             unsafe {
                 match CO {
-                    16 if isa == Isa::Avx512 && blocks_fit(l, 10) => k512::<1, 10>(xs, ws, wt, offsets, b, g, y),
-                    32 if isa == Isa::Avx512 && blocks_fit(l, 6) => k512::<2, 6>(xs, ws, wt, offsets, b, g, y),
-                    8 => k::<1, 4>(xs, ws, wt, offsets, b, g, y),
-                    16 => k::<2, 6>(xs, ws, wt, offsets, b, g, y),
-                    _ => k::<4, 2>(xs, ws, wt, offsets, b, g, y),
+                    16 if isa == Isa::Avx512 && blocks_fit(l, 10) => k512::<1, 10>(xs, ws, wt, offsets, b, g, stage, y),
+                    32 if isa == Isa::Avx512 && blocks_fit(l, 6) => k512::<2, 6>(xs, ws, wt, offsets, b, g, stage, y),
+                    8 => k::<1, 4>(xs, ws, wt, offsets, b, g, stage, y),
+                    16 => k::<2, 6>(xs, ws, wt, offsets, b, g, stage, y),
+                    _ => k::<4, 2>(xs, ws, wt, offsets, b, g, stage, y),
                 }
             }
             return;
@@ -312,7 +314,7 @@ fn run_forward_sample<T: Float, const CO: usize>(
         unsafe { forward_sample_avx2::<T, CO>(xs, ws, wt, offsets, b, g, y) };
         return;
     }
-    let _ = isa;
+    let _ = (isa, stage);
     forward_sample::<T, CO, false>(xs, ws, wt, offsets, b, g, y)
 }
 
@@ -403,15 +405,10 @@ pub fn conv2d_weight_grad_direct<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) 
         direct_applies(g),
         "conv2d_weight_grad_direct: geometry outside direct_applies: {g:?}"
     );
-    match lanes(g.c_out) {
-        8 => weight_grad::<T, 8>(Isa::detect(), x, dy, g),
-        16 => weight_grad::<T, 16>(Isa::detect(), x, dy, g),
-        _ => weight_grad::<T, 32>(Isa::detect(), x, dy, g),
-    }
+    weight_grad_with(Isa::detect(), x, dy, g)
 }
 
 /// [`conv2d_weight_grad_direct`] through the kernels of `isa` (which the CPU must support).
-#[cfg(test)]
 fn weight_grad_with<T: Float>(isa: Isa, x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
     match lanes(g.c_out) {
         8 => weight_grad::<T, 8>(isa, x, dy, g),

@@ -24,6 +24,7 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
     offsets: &[usize],
     b: &[f32],
     g: &ConvGeometry,
+    stage: &mut Vec<f32>,
     y: &mut [f32],
 ) {
     let l = g.oh * g.ow;
@@ -33,10 +34,10 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
     // Every window lies inside xs: the largest index read is checked once here.
     let last = (g.oh - 1) * sh * ws + (g.ow - 1) * sw + offsets.iter().copied().max().unwrap_or(0);
     assert!(last < xs.len(), "direct conv: windows outside the source");
-    // Each pixel's sums go pixel-major into `stage` [l][8·V] (whole vectors), which is turned
-    // into y's planes 8 × 8 at the end. Storing each pixel's channels straight into c_out planes
-    // took 16 scalar stores per pixel.
-    let mut stage = vec![0f32; l * lanes];
+    // Each pixel's sums go pixel-major into `stage` [l][8·V] (whole vectors, the caller's
+    // buffer, every pixel overwritten), which is turned into y's planes 8 × 8 at the end.
+    // Storing each pixel's channels straight into c_out planes took 16 scalar stores per pixel.
+    stage.resize(stage.len().max(l * lanes), 0.0);
     let store = |stage: &mut [f32], p: usize, a: &[__m256; V]| {
         let at = &mut stage[p * lanes..(p + 1) * lanes];
         for j in 0..V {
@@ -66,7 +67,7 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
             }
         }
         for (px, a) in acc.iter().enumerate() {
-            store(&mut stage, p0 + px, a);
+            store(stage, p0 + px, a);
         }
     }
     // Fewer than PX pixels in all: one at a time.
@@ -81,9 +82,9 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
                 a[j] = _mm256_fmadd_ps(v, w, a[j]);
             }
         }
-        store(&mut stage, p, &a);
+        store(stage, p, &a);
     }
-    planes_from_pixels(&stage, lanes, g.c_out, l, y);
+    planes_from_pixels(stage, lanes, g.c_out, l, y);
 }
 
 /// y[o·l + p] = stage[p·lanes + o] for o < c_out and p < l: 8 pixels × 8 channels at a time

@@ -25,7 +25,7 @@ pub(super) fn blocks_fit(l: usize, px: usize) -> bool {
 
 /// Forward pass of one sample, as `conv_direct_avx2::forward_sample`: windows all inside `xs`
 /// (planes of width `ws`), `wt` [taps][16·V] (zero lanes beyond c_out), `b` 16·V lanes,
-/// `y` [c_out, l]. Needs l ≥ PX.
+/// `y` [c_out, l], `stage` the caller's scratch buffer. Needs l ≥ PX.
 ///
 /// # Safety
 /// The CPU must support AVX-512F (and AVX2 for the final transpose).
@@ -37,6 +37,7 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
     offsets: &[usize],
     b: &[f32],
     g: &ConvGeometry,
+    stage: &mut Vec<f32>,
     y: &mut [f32],
 ) {
     let l = g.oh * g.ow;
@@ -47,7 +48,7 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
     let last = (g.oh - 1) * sh * ws + (g.ow - 1) * sw + offsets.iter().copied().max().unwrap_or(0);
     assert!(last < xs.len(), "direct conv: windows outside the source");
     // Sums pixel-major first, whole registers; the planes are written 8 × 8 at the end.
-    let mut stage = vec![0f32; l * lanes];
+    stage.resize(stage.len().max(l * lanes), 0.0);
     // SAFETY: b holds 16·V lanes (checked above).
     let bias: [__m512; V] = std::array::from_fn(|j| unsafe { _mm512_loadu_ps(b.as_ptr().add(L * j)) });
     let (xp, wp) = (xs.as_ptr(), wt.as_ptr());
@@ -75,7 +76,7 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
             }
         }
     }
-    super::conv_direct_avx2::planes_from_pixels(&stage, lanes, g.c_out, l, y);
+    super::conv_direct_avx2::planes_from_pixels(stage, lanes, g.c_out, l, y);
 }
 
 /// Adds one sample's δW to `acc` [taps][16·V], as `conv_direct_avx2::weight_grad_sample`:

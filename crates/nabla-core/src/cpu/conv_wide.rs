@@ -121,7 +121,7 @@ fn forward(x: &[f32], w: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>, g: 
         let offsets = src.tap_offsets(g);
         // AlexNet-like (27 × 27): 67 ms against 69–71 for AVX2.
         let avx512 = Isa::detect() == Isa::Avx512 && super::conv_direct_avx512::blocks_fit(l, 10);
-        super::par_filled_chunks(g.n, g.c_out * l, Vec::new, |buf, n, y: &mut [f32]| {
+        super::par_filled_chunks(g.n, g.c_out * l, Default::default, |(buf, stage), n, y: &mut [f32]| {
             let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
             for cb in 0..blocks {
                 let chans = CB.min(g.c_out - cb * CB);
@@ -131,9 +131,9 @@ fn forward(x: &[f32], w: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>, g: 
                 // SAFETY: the callers asserted AVX2 and FMA; `avx512` that AVX-512F is there too.
                 unsafe {
                     if avx512 {
-                        super::conv_direct_avx512::forward_sample::<1, 10>(xs, src.ws, wb, &offsets, bb, &gb, yb)
+                        super::conv_direct_avx512::forward_sample::<1, 10>(xs, src.ws, wb, &offsets, bb, &gb, stage, yb)
                     } else {
-                        super::conv_direct_avx2::forward_sample::<2, 6>(xs, src.ws, wb, &offsets, bb, &gb, yb)
+                        super::conv_direct_avx2::forward_sample::<2, 6>(xs, src.ws, wb, &offsets, bb, &gb, stage, yb)
                     }
                 };
             }

@@ -246,24 +246,18 @@ pub fn gemm_naive<T: Float>(m: usize, n: usize, k: usize, lhs: MatRef<T>, rhs: M
 mod tests {
     use super::*;
 
+    /// A strided view: row stride `rs`, column stride `cs`.
+    fn mat<T>(data: &[T], offset: usize, rs: usize, cs: usize) -> MatRef<'_, T> {
+        MatRef { data, offset, rs, cs }
+    }
+
     #[test]
     fn gemm_matches_the_triple_loop_on_strided_operands() {
         let (m, n, k) = (37, 29, 71);
         let a: Vec<f64> = (0..m * k).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
         let b: Vec<f64> = (0..k * n).map(|i| ((i * 104729) % 97) as f64 / 48.0 - 1.0).collect();
         // lhs row-major, rhs read transposed (column-major view of a row-major n×k buffer).
-        let lhs = MatRef {
-            data: &a,
-            offset: 0,
-            rs: k,
-            cs: 1,
-        };
-        let rhs = MatRef {
-            data: &b,
-            offset: 0,
-            rs: 1,
-            cs: k,
-        };
+        let (lhs, rhs) = (mat(&a, 0, k, 1), mat(&b, 0, 1, k));
         let mut fast = vec![0.0; m * n];
         gemm(m, n, k, &mut fast, lhs, rhs, false, 2);
         let slow = gemm_naive(m, n, k, lhs, rhs);
@@ -281,18 +275,7 @@ mod tests {
             let b: Vec<f32> = (0..k * n + 1)
                 .map(|i| ((i * 104729) % 97) as f32 / 48.0 - 1.0)
                 .collect();
-            let lhs = MatRef {
-                data: &a,
-                offset: 0,
-                rs: k,
-                cs: 1,
-            };
-            let rhs = MatRef {
-                data: &b,
-                offset: 0,
-                rs: n,
-                cs: 1,
-            };
+            let (lhs, rhs) = (mat(&a, 0, k, 1), mat(&b, 0, n, 1));
             let fast = gemm_new(m, n, k, lhs, rhs, 2);
             let slow = gemm_naive(m, n, k, lhs, rhs);
             assert_eq!(fast.len(), m * n);
@@ -318,18 +301,7 @@ mod tests {
                 .collect();
             let (ars, acs) = if lhs_t { (1, m) } else { (k, 1) };
             let (brs, bcs) = if rhs_t { (1, k) } else { (n, 1) };
-            let lhs = MatRef {
-                data: &a,
-                offset: 3,
-                rs: ars,
-                cs: acs,
-            };
-            let rhs = MatRef {
-                data: &b,
-                offset: 5,
-                rs: brs,
-                cs: bcs,
-            };
+            let (lhs, rhs) = (mat(&a, 3, ars, acs), mat(&b, 5, brs, bcs));
             let start: Vec<f64> = (0..m * n).map(|i| (i % 13) as f64 - 6.0).collect();
             let mut fast = start.clone();
             gemm(m, n, k, &mut fast, lhs, rhs, true, 2);

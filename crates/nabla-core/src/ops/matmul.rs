@@ -171,36 +171,30 @@ fn batched_gemm<T: Float + WithDType>(
     let threads = rayon::current_num_threads();
     let (ars, acs) = (al.strides()[r - 2], al.strides()[r - 1]);
     let (brs, bcs) = (bl.strides()[r - 2], bl.strides()[r - 1]);
+    // The operands of the batch entry whose matrices start at offsets (ao, bo).
+    let operands = |(ao, bo): (usize, usize)| {
+        (
+            MatRef {
+                data: a,
+                offset: ao,
+                rs: ars,
+                cs: acs,
+            },
+            MatRef {
+                data: b,
+                offset: bo,
+                rs: brs,
+                cs: bcs,
+            },
+        )
+    };
     if batch_count == 1 {
-        let (ao, bo) = offsets[0];
-        let lhs = MatRef {
-            data: a,
-            offset: ao,
-            rs: ars,
-            cs: acs,
-        };
-        let rhs = MatRef {
-            data: b,
-            offset: bo,
-            rs: brs,
-            cs: bcs,
-        };
+        let (lhs, rhs) = operands(offsets[0]);
         return gemm_new(m, n, k, lhs, rhs, threads);
     }
     let mut out = vec![T::zero(); batch_count * m * n];
-    let run = |(dst, &(ao, bo)): (&mut [T], &(usize, usize)), threads: usize| {
-        let lhs = MatRef {
-            data: a,
-            offset: ao,
-            rs: ars,
-            cs: acs,
-        };
-        let rhs = MatRef {
-            data: b,
-            offset: bo,
-            rs: brs,
-            cs: bcs,
-        };
+    let run = |(dst, &entry): (&mut [T], &(usize, usize)), threads: usize| {
+        let (lhs, rhs) = operands(entry);
         gemm(m, n, k, dst, lhs, rhs, false, threads);
     };
     if batch_count >= threads && threads > 1 {
