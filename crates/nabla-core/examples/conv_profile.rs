@@ -4,23 +4,11 @@ use nabla_core::cpu::conv::{self, ConvGeometry};
 use nabla_core::cpu::conv_direct as direct;
 use nabla_core::cpu::conv_wide as wide;
 use nabla_core::cpu::conv_winograd as winograd;
-use std::time::Instant;
 
-fn time(label: &str, mut f: impl FnMut()) {
-    for _ in 0..5 {
-        f();
-    }
-    let mut ts: Vec<f64> = (0..7)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..20 {
-                f();
-            }
-            t.elapsed().as_secs_f64() * 1e3 / 20.0
-        })
-        .collect();
-    ts.sort_by(f64::total_cmp);
-    println!("{label:<22} {:.3} ms", ts[3]);
+mod common;
+
+fn time(label: &str, f: impl FnMut()) {
+    println!("{label:<22} {:.3} ms", common::median_ms(5, 7, 20, f));
 }
 
 fn main() {

@@ -2,24 +2,12 @@
 //! the operand layouts the layers use: `cargo run --release -p nabla-core --example gemm_shapes`.
 
 use nabla_core::{DType, Tensor};
-use std::time::Instant;
+
+mod common;
 
 fn time(label: &str, a: &Tensor, b: &Tensor) {
     let (m, k, n) = (a.dims()[0], a.dims()[1], b.dims()[1]);
-    for _ in 0..20 {
-        a.matmul(b).unwrap();
-    }
-    let mut ts: Vec<f64> = (0..7)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..50 {
-                a.matmul(b).unwrap();
-            }
-            t.elapsed().as_secs_f64() / 50.0
-        })
-        .collect();
-    ts.sort_by(f64::total_cmp);
-    let t = ts[3];
+    let t = common::median_ms(20, 7, 50, || drop(a.matmul(b).unwrap())) / 1e3;
     println!(
         "{label:<28} m={m} k={k} n={n}: {:.3} ms {:.1} GFLOP/s",
         t * 1e3,

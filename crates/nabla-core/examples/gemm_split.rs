@@ -3,23 +3,11 @@
 //! GEMM per thread. Run: `cargo run --release -p nabla-core --example gemm_split`
 use nabla_core::cpu::gemm::{MatRef, gemm};
 use rayon::prelude::*;
-use std::time::Instant;
 
-fn time(mut f: impl FnMut()) -> f64 {
-    for _ in 0..20 {
-        f();
-    }
-    let mut ts: Vec<f64> = (0..9)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..50 {
-                f();
-            }
-            t.elapsed().as_secs_f64() * 1e3 / 50.0
-        })
-        .collect();
-    ts.sort_by(f64::total_cmp);
-    ts[4]
+mod common;
+
+fn time(f: impl FnMut()) -> f64 {
+    common::median_ms(20, 9, 50, f)
 }
 
 fn main() {

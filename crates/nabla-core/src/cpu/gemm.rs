@@ -144,42 +144,34 @@ unsafe fn split_by_hand<T: Float>(
     let per = along.div_ceil(threads).next_multiple_of(BLOCK_ALIGN);
     (0..along.div_ceil(per)).into_par_iter().for_each(|i| {
         let (start, len) = (i * per, per.min(along - i * per));
+        // This block's rows of lhs and dst (or columns of rhs and dst).
+        let (rows, cols, first, lhs, rhs) = if by_rows {
+            let lhs = MatRef {
+                offset: lhs.offset + start * lhs.rs,
+                ..lhs
+            };
+            (len, n, start * n, lhs, rhs)
+        } else {
+            let rhs = MatRef {
+                offset: rhs.offset + start * rhs.cs,
+                ..rhs
+            };
+            (m, len, start, lhs, rhs)
+        };
         // SAFETY: rows (or columns) start..start + len of dst are this block's alone and
         // inside its m × n (row stride n); the same rows of lhs (columns of rhs) lie inside it.
         unsafe {
-            if by_rows {
-                let lhs = MatRef {
-                    offset: lhs.offset + start * lhs.rs,
-                    ..lhs
-                };
-                gemm_raw(
-                    len,
-                    n,
-                    k,
-                    dst.at(start * n),
-                    n,
-                    lhs,
-                    rhs,
-                    accumulate,
-                    gemm::Parallelism::None,
-                )
-            } else {
-                let rhs = MatRef {
-                    offset: rhs.offset + start * rhs.cs,
-                    ..rhs
-                };
-                gemm_raw(
-                    m,
-                    len,
-                    k,
-                    dst.at(start),
-                    n,
-                    lhs,
-                    rhs,
-                    accumulate,
-                    gemm::Parallelism::None,
-                )
-            }
+            gemm_raw(
+                rows,
+                cols,
+                k,
+                dst.at(first),
+                n,
+                lhs,
+                rhs,
+                accumulate,
+                gemm::Parallelism::None,
+            )
         }
     });
 }
