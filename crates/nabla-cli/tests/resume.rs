@@ -13,7 +13,11 @@ fn nabla(args: &[&str]) -> std::process::Output {
 
 fn weights(dir: &Path) -> Vec<(String, Vec<f64>)> {
     let ck = nabla_train::checkpoint::Checkpoint::load(&dir.join("checkpoint.safetensors")).expect("checkpoint loads");
-    let mut w: Vec<(String, Vec<f64>)> = ck.model.iter().map(|(n, t)| (n.clone(), t.to_vec_f64())).collect();
+    let mut w: Vec<(String, Vec<f64>)> = ck
+        .model
+        .iter()
+        .map(|(n, t)| (n.clone(), t.to_vec_f64().unwrap()))
+        .collect();
     w.sort_by(|a, b| a.0.cmp(&b.0));
     w
 }

@@ -53,7 +53,17 @@ fn write_dim(out: &mut String, values: &[f64], dims: &[usize], depth: usize, is_
 
 impl std::fmt::Display for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let values = self.to_vec_f64();
+        let values = match self.to_vec_f64() {
+            Ok(v) => v,
+            Err(e) => {
+                return write!(
+                    f,
+                    "<values unavailable: {e}>\nTensor{} {:?}",
+                    self.shape(),
+                    self.dtype()
+                );
+            }
+        };
         let mut s = String::new();
         if self.elem_count() == 0 {
             s.push_str("[]");

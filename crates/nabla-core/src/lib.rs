@@ -15,6 +15,7 @@
 //! ```
 
 pub mod autograd;
+pub mod backend;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -346,35 +346,9 @@ impl Tensor {
     }
 
     /// All values converted to f64, whatever the dtype and device (values on a GPU are copied
-    /// back first; if that copy fails, the result is empty).
-    pub fn to_vec_f64(&self) -> Vec<f64> {
-        let host;
-        let t = if self.device().is_cpu() {
-            self
-        } else {
-            match self.to_device(Device::Cpu) {
-                Ok(h) => {
-                    host = h;
-                    &host
-                }
-                Err(_) => return Vec::new(),
-            }
-        };
-        let storage = t.storage();
-        let Ok(cpu) = storage.cpu("to_vec_f64") else {
-            return Vec::new();
-        };
-        match cpu {
-            CpuStorage::F32(v) => crate::cpu::strided::gather_contiguous(v, t.layout())
-                .into_iter()
-                .map(f64::from)
-                .collect(),
-            CpuStorage::F64(v) => crate::cpu::strided::gather_contiguous(v, t.layout()),
-            CpuStorage::I64(v) => crate::cpu::strided::gather_contiguous(v, t.layout())
-                .into_iter()
-                .map(|x| x as f64)
-                .collect(),
-        }
+    /// back first; a failed copy is an error, not an empty vector).
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        self.to_dtype(DType::F64)?.to_vec::<f64>()
     }
 
     /// The one value of a one-element tensor.
@@ -390,7 +364,7 @@ impl Tensor {
         if self.elem_count() != 1 {
             return arg_err("item", format!("expected one element, got shape {}", self.shape()));
         }
-        Ok(self.to_vec_f64()[0])
+        Ok(self.to_vec_f64()?[0])
     }
 
     /// Nested rows of a 2-D tensor, handy in tests.
@@ -419,31 +393,16 @@ impl Tensor {
                 ),
             );
         }
-        #[cfg(feature = "cuda")]
-        if self.device().is_cuda() {
-            return crate::ops::on_cuda::copy_into(self, src);
-        }
-        if !src.device().is_cpu() {
-            return self.copy_(&src.to_device(crate::Device::Cpu)?);
-        }
-        if self.same_storage(src) {
-            // Source and destination share a buffer: read the values out before writing.
-            let buffer = src.storage().cpu("copy_")?.clone();
-            let len = buffer.len();
-            let values = Tensor::from_storage(buffer, (len,)).with_layout(src.layout().clone());
-            let read = values.storage();
-            let mut dst = self.storage_mut();
-            return crate::cpu::strided::scatter_into(
-                dst.cpu_mut("copy_")?,
-                self.layout(),
-                read.cpu("copy_")?,
-                values.layout(),
-            );
+        let src = src.to_device(self.device())?;
+        if self.same_storage(&src) {
+            // Source and destination share a buffer: read the values out before writing (the
+            // write guard would otherwise wait on the read guard of the same lock).
+            return self.copy_(&src.contiguous_copy()?);
         }
         // NOTE: no copy of the source: this runs for every parameter at every optimiser step.
         let read = src.storage();
         let mut dst = self.storage_mut();
-        crate::cpu::strided::scatter_into(dst.cpu_mut("copy_")?, self.layout(), read.cpu("copy_")?, src.layout())
+        read.copy_strided(src.layout(), &mut dst, self.layout())
     }
 }
 

@@ -432,7 +432,7 @@ fn random_creation_is_seeded() {
 fn reading_values_out() {
     let t = t32(&[1.5, -2.0], (2,));
     assert_eq!(t.to_vec::<f32>().unwrap(), vec![1.5, -2.0]);
-    assert_eq!(t.to_vec_f64(), vec![1.5, -2.0]);
+    assert_eq!(t.to_vec_f64().unwrap(), vec![1.5, -2.0]);
     assert_err(t.to_vec::<f64>(), "to_vec: dtype mismatch: lhs F32, rhs F64");
     assert_err(t.to_scalar::<f32>(), "to_scalar: expected one element, got shape [2]");
     assert_err(t.item(), "item: expected one element, got shape [2]");

@@ -61,7 +61,7 @@ fn value_and_grad(x: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) -> (Tensor,
     let grads = y.sum_all().unwrap().backward().unwrap();
     let g = grads
         .get(&leaf)
-        .map(|g| g.to_vec_f64())
+        .map(|g| g.to_vec_f64().unwrap())
         .unwrap_or_else(|| vec![0.0; x.elem_count()]);
     (y.detach(), g)
 }
@@ -138,18 +138,18 @@ fn conv2d_3x3_by_hand() {
     let b = t64(&[1.0], &[1]).requires_grad_();
     let y = x.conv2d(&w, Some(&b), &Conv2dOptions::default()).unwrap();
     assert_eq!(y.dims(), &[1, 1, 2, 2]);
-    assert_close("y", &y.to_vec_f64(), &[1., 4., 13., 16.]);
+    assert_close("y", &y.to_vec_f64().unwrap(), &[1., 4., 13., 16.]);
     let grads = y.sum_all().unwrap().backward().unwrap();
     // δx: the kernel added at each of the four output positions.
     let dx = [1., 3., 2., 0., 1., 4., 3., 0., 0., 1., 0., -1., 0., 0., -1., -1.];
-    assert_close("dx", &grads.get(&x).unwrap().to_vec_f64(), &dx);
+    assert_close("dx", &grads.get(&x).unwrap().to_vec_f64().unwrap(), &dx);
     // δW[p][q] = the sum of the 2×2 block of x at (p, q) = 16p + 4q + 14.
     assert_close(
         "dw",
-        &grads.get(&w).unwrap().to_vec_f64(),
+        &grads.get(&w).unwrap().to_vec_f64().unwrap(),
         &[14., 18., 22., 30., 34., 38., 46., 50., 54.],
     );
-    assert_close("db", &grads.get(&b).unwrap().to_vec_f64(), &[4.0]);
+    assert_close("db", &grads.get(&b).unwrap().to_vec_f64().unwrap(), &[4.0]);
 }
 
 #[test]
@@ -169,7 +169,7 @@ fn conv2d_padding_modes_by_hand() {
         let y = x
             .conv2d(&w, None, &Conv2dOptions::default().padding(1).padding_mode(mode))
             .unwrap();
-        assert_close(&format!("{mode:?}"), &y.to_vec_f64(), &want);
+        assert_close(&format!("{mode:?}"), &y.to_vec_f64().unwrap(), &want);
     }
 }
 
@@ -214,7 +214,7 @@ fn pad2d_by_hand() {
         // The gradient of Σ out counts how many outputs copy each input.
         let (y, g) = value_and_grad(&x, |x| x.pad2d([0, 0, 2, 2], mode));
         assert_eq!(y.dims(), &[1, 7]);
-        assert_close(&format!("{mode:?}"), &y.to_vec_f64(), &want);
+        assert_close(&format!("{mode:?}"), &y.to_vec_f64().unwrap(), &want);
         assert_close(&format!("{mode:?} grad"), &g, &want_grad);
     }
     assert!(
@@ -286,13 +286,13 @@ fn max_pool2d_ties_go_to_the_first_maximum() {
     // Two 3s tie in one 2×2 window: PyTorch routes the gradient to the first in row-major order.
     let x = t64(&[1., 3., 3., 2.], &[1, 1, 2, 2]);
     let (y, g) = value_and_grad(&x, |x| x.max_pool2d(&MaxPool2dOptions::new(2)));
-    assert_close("y", &y.to_vec_f64(), &[3.]);
+    assert_close("y", &y.to_vec_f64().unwrap(), &[3.]);
     assert_close("grad", &g, &[0., 1., 0., 0.]);
 
     // A constant 3×3 input, 2×2 windows with stride 1: each window picks its top-left element.
     let x = Tensor::full(5.0, (1, 1, 3, 3), DType::F64);
     let (y, g) = value_and_grad(&x, |x| x.max_pool2d(&MaxPool2dOptions::new(2).stride(1)));
-    assert_close("y", &y.to_vec_f64(), &[5.; 4]);
+    assert_close("y", &y.to_vec_f64().unwrap(), &[5.; 4]);
     assert_close("grad", &g, &[1., 1., 0., 1., 1., 0., 0., 0., 0.]);
 
     // Overlapping 3×3 stride-2 windows sharing a tied maximum at (0, 2) and (2, 2) = 7:
@@ -304,7 +304,7 @@ fn max_pool2d_ties_go_to_the_first_maximum() {
         2., 0., 7., 0., 7.,
     ], &[1, 1, 3, 5]);
     let (y, g) = value_and_grad(&x, |x| x.max_pool2d(&MaxPool2dOptions::new(3).stride(2)));
-    assert_close("y", &y.to_vec_f64(), &[7., 7.]);
+    assert_close("y", &y.to_vec_f64().unwrap(), &[7., 7.]);
     let mut want = [0.0; 15];
     want[2] = 2.0;
     assert_close("grad", &g, &want);
@@ -315,7 +315,7 @@ fn max_pool2d_padding_is_minus_infinity() {
     let x = Tensor::full(-1.0, (1, 1, 2, 2), DType::F64);
     let (y, g) = value_and_grad(&x, |x| x.max_pool2d(&MaxPool2dOptions::new(2).stride(1).padding(1)));
     assert_eq!(y.dims(), &[1, 1, 3, 3]);
-    assert_close("y", &y.to_vec_f64(), &[-1.; 9]);
+    assert_close("y", &y.to_vec_f64().unwrap(), &[-1.; 9]);
     // 9 windows; the top-left element is the first valid one of windows (0,0), (0,1), (1,0), (1,1).
     assert_close("grad", &g, &[4., 2., 2., 1.]);
 }
@@ -358,13 +358,13 @@ fn avg_pool2d_divisors_at_the_borders() {
     let (y, _) = value_and_grad(&ones, |x| x.avg_pool2d(&k3p1.count_include_pad(true)));
     assert_close(
         "include",
-        &y.to_vec_f64(),
+        &y.to_vec_f64().unwrap(),
         &[4., 6., 4., 6., 9., 6., 4., 6., 4.].map(|v| v / 9.0),
     );
     // Without it each window divides by its real elements: all ones. The gradient at a corner
     // gathers 1/4 + 1/6 + 1/6 + 1/9 from the four windows that hold it.
     let (y, g) = value_and_grad(&ones, |x| x.avg_pool2d(&k3p1.count_include_pad(false)));
-    assert_close("exclude", &y.to_vec_f64(), &[1.; 9]);
+    assert_close("exclude", &y.to_vec_f64().unwrap(), &[1.; 9]);
     assert_close(
         "exclude grad",
         &g,
@@ -380,15 +380,15 @@ fn avg_pool2d_divisors_at_the_borders() {
     assert_eq!(y.dims(), &[1, 1, 3, 3]);
     assert_close(
         "ceil include",
-        &y.to_vec_f64(),
+        &y.to_vec_f64().unwrap(),
         &[16., 24., 12., 24., 36., 18., 12., 18., 9.].map(|v| v / 36.0),
     );
     let (y, _) = value_and_grad(&ones, |x| x.avg_pool2d(&ceil.count_include_pad(false)));
-    assert_close("ceil exclude", &y.to_vec_f64(), &[1.; 9]);
+    assert_close("ceil exclude", &y.to_vec_f64().unwrap(), &[1.; 9]);
     let (y, g) = value_and_grad(&ones, |x| x.avg_pool2d(&ceil.divisor_override(2)));
     assert_close(
         "ceil override",
-        &y.to_vec_f64(),
+        &y.to_vec_f64().unwrap(),
         &[4., 6., 2., 6., 9., 3., 2., 3., 1.].map(|v| v / 2.0),
     );
     // The windows hold rows 0..2, 1..4 and 3..4 (likewise columns): row r is in 1, 2, 1, 2 of
@@ -402,7 +402,7 @@ fn avg_pool2d_divisors_at_the_borders() {
     let (y, _) = value_and_grad(&x, |x| x.avg_pool2d(&AvgPool2dOptions::new(2).ceil_mode(true)));
     assert_close(
         "ceil 5x5",
-        &y.to_vec_f64(),
+        &y.to_vec_f64().unwrap(),
         &[4., 6., 7.5, 14., 16., 17.5, 21.5, 23.5, 25.],
     );
 }
@@ -431,12 +431,12 @@ fn adaptive_avg_pool2d_windows_by_hand() {
     // 7 → 3: windows [0, 3), [2, 5), [4, 7) (⌊i·7/3⌋ to ⌈(i+1)·7/3⌉), overlapping at 2 and 4.
     let x = t64(&[1., 2., 3., 4., 5., 6., 7.], &[1, 1, 1, 7]);
     let (y, g) = value_and_grad(&x, |x| x.adaptive_avg_pool2d([1, 3]));
-    assert_close("7→3", &y.to_vec_f64(), &[2., 4., 6.]);
+    assert_close("7→3", &y.to_vec_f64().unwrap(), &[2., 4., 6.]);
     assert_close("7→3 grad", &g, &[1., 1., 2., 1., 2., 1., 1.].map(|v| v / 3.0));
     // 5 → 2: windows [0, 3) and [2, 5).
     let x = t64(&[1., 2., 3., 4., 5.], &[1, 1, 5, 1]);
     let (y, g) = value_and_grad(&x, |x| x.adaptive_avg_pool2d([2, 1]));
-    assert_close("5→2", &y.to_vec_f64(), &[2., 4.]);
+    assert_close("5→2", &y.to_vec_f64().unwrap(), &[2., 4.]);
     assert_close("5→2 grad", &g, &[1., 1., 2., 1., 1.].map(|v| v / 3.0));
 }
 
@@ -475,10 +475,10 @@ fn lrn_by_hand() {
     let x = t64(&[1., 2., 3.], &[1, 3, 1, 1]);
     // size 3: windows {0,1}, {0,1,2}, {1,2} → s = 6, 15, 14.
     let y = x.local_response_norm(3, 3.0, 1.0, 1.0).unwrap();
-    assert_close("size 3", &y.to_vec_f64(), &[1. / 6., 2. / 15., 3. / 14.]);
+    assert_close("size 3", &y.to_vec_f64().unwrap(), &[1. / 6., 2. / 15., 3. / 14.]);
     // size 2: PyTorch's window is [c − 1, c] (⌊n/2⌋ before, ⌊(n−1)/2⌋ after) → s = 2, 6, 14.
     let y = x.local_response_norm(2, 2.0, 1.0, 1.0).unwrap();
-    assert_close("size 2", &y.to_vec_f64(), &[1. / 2., 2. / 6., 3. / 14.]);
+    assert_close("size 2", &y.to_vec_f64().unwrap(), &[1. / 2., 2. / 6., 3. / 14.]);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -504,7 +504,7 @@ fn dropout_gradcheck_with_a_fixed_generator() {
 fn dropout_scales_kept_elements_and_routes_the_gradient_through_the_mask() {
     let x = rand64(&[4, 50], 81).add_scalar(2.0).unwrap(); // in [1, 3): never 0
     let (y, g) = value_and_grad(&x, |x| x.dropout(0.5, &mut Generator::seed_from_u64(1)));
-    let (xv, yv) = (x.to_vec_f64(), y.to_vec_f64());
+    let (xv, yv) = (x.to_vec_f64().unwrap(), y.to_vec_f64().unwrap());
     let kept = yv.iter().filter(|&&v| v != 0.0).count();
     assert!(
         (60..140).contains(&kept),
@@ -523,10 +523,10 @@ fn dropout_scales_kept_elements_and_routes_the_gradient_through_the_mask() {
     }
     // The same seed gives the same mask; p = 0 is the identity and p = 1 zeroes everything.
     let (y2, _) = value_and_grad(&x, |x| x.dropout(0.5, &mut Generator::seed_from_u64(1)));
-    assert_eq!(y2.to_vec_f64(), yv);
+    assert_eq!(y2.to_vec_f64().unwrap(), yv);
     let (y0, g0) = value_and_grad(&x, |x| x.dropout(0.0, &mut Generator::seed_from_u64(1)));
-    assert_eq!(y0.to_vec_f64(), xv);
+    assert_eq!(y0.to_vec_f64().unwrap(), xv);
     assert!(g0.iter().all(|&v| v == 1.0));
     let (y1, g1) = value_and_grad(&x, |x| x.dropout(1.0, &mut Generator::seed_from_u64(1)));
-    assert!(y1.to_vec_f64().iter().chain(&g1).all(|&v| v == 0.0));
+    assert!(y1.to_vec_f64().unwrap().iter().chain(&g1).all(|&v| v == 0.0));
 }

@@ -38,9 +38,9 @@ fn check(device: Device, shapes: &[&[usize]], tol: f64, f: impl Fn(&[Tensor]) ->
         let grads = y.mul(&w)?.sum_all()?.backward()?;
         let g = leaves
             .iter()
-            .map(|l| grads.get(l).map_or_else(Vec::new, |g| g.to_vec_f64()))
+            .map(|l| grads.get(l).map_or_else(Vec::new, |g| g.to_vec_f64().unwrap()))
             .collect();
-        Ok((y.to_vec_f64(), g))
+        Ok((y.to_vec_f64().unwrap(), g))
     };
     let (want_y, want_g) = run(Device::Cpu, false)?;
     let (got_y, got_g) = run(device, true)?;

@@ -28,7 +28,10 @@ fn auxiliary_heads_enter_the_training_loss_with_weight_0_3() {
     assert!((generic - own).abs() < 1e-5, "{generic} vs {own}");
     assert_eq!(AUX_LOSS_WEIGHT, 0.3);
     // Evaluation uses the main head only, and a model without heads reports none.
-    assert_eq!(net.forward(&x).unwrap().to_vec_f64(), logits.to_vec_f64());
+    assert_eq!(
+        net.forward(&x).unwrap().to_vec_f64().unwrap(),
+        logits.to_vec_f64().unwrap()
+    );
     let resnet = build_zoo("resnet20", [3, 32, 32], 10).unwrap().unwrap();
     assert!(
         resnet

@@ -45,12 +45,11 @@ pub fn clip_grad_norm(grads: &mut GradStore, params: &[Tensor], max_norm: f64) -
     // NOTE: summed in f64 whatever the gradients' dtype, so large f32 models do not lose
     // precision (PyTorch sums per-tensor norms in the gradients' dtype; the difference is
     // rounding only).
-    let total: f64 = params
-        .iter()
-        .filter_map(|p| grads.get(p))
-        .map(|g| g.to_vec_f64().iter().map(|x| x * x).sum::<f64>())
-        .sum::<f64>()
-        .sqrt();
+    let mut total = 0.0f64;
+    for g in params.iter().filter_map(|p| grads.get(p)) {
+        total += g.to_vec_f64()?.iter().map(|x| x * x).sum::<f64>();
+    }
+    let total = total.sqrt();
     let coef = max_norm / (total + 1e-6);
     // A NaN coefficient (from a NaN norm) is applied too, and propagates as in PyTorch.
     if coef < 1.0 || coef.is_nan() {

@@ -16,7 +16,7 @@ struct Stats {
 }
 
 fn stats(t: &Tensor) -> Stats {
-    let v = t.to_vec_f64();
+    let v = t.to_vec_f64().unwrap();
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -116,9 +116,9 @@ fn gains_are_pytorchs_calculate_gain() {
 #[test]
 fn constant() {
     let t = sample(Init::Constant(0.25), &[64, 64], 0);
-    assert!(t.to_vec_f64().iter().all(|&v| v == 0.25));
+    assert!(t.to_vec_f64().unwrap().iter().all(|&v| v == 0.25));
     let t = sample(Init::Constant(1.0), &[7], 0);
-    assert!(t.to_vec_f64().iter().all(|&v| v == 1.0));
+    assert!(t.to_vec_f64().unwrap().iter().all(|&v| v == 1.0));
 }
 
 #[test]
@@ -228,7 +228,7 @@ fn pytorch_default_weight_and_bias() {
             dims,
             300 + i as u64,
         );
-        let (a, b) = (t.to_vec_f64(), k.to_vec_f64());
+        let (a, b) = (t.to_vec_f64().unwrap(), k.to_vec_f64().unwrap());
         assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-6 * bound));
     }
     let t = sample(Init::PytorchDefaultBias { fan_in: 100 }, &[512, 512], 7);
@@ -244,10 +244,10 @@ fn fill_overwrites_in_place_and_manual_seed_reproduces() {
     assert_eq!(p.id(), id);
     assert!(p.requires_grad());
     check_normal("fill_ xavier_normal", &p, (2.0 / 512.0f64).sqrt());
-    let first = p.to_vec_f64();
+    let first = p.to_vec_f64().unwrap();
     manual_seed(42);
     Init::XavierNormal { gain: 1.0 }.fill_(&p).unwrap();
-    assert_eq!(p.to_vec_f64(), first);
+    assert_eq!(p.to_vec_f64().unwrap(), first);
 }
 
 /// Every parameter of a layer is U(±1/√fan_in) by default, fan_in = in_features for Linear,
@@ -301,10 +301,10 @@ fn batchnorm_defaults_are_pytorchs() {
     let bn = BatchNorm::new_2d(4);
     let sd = bn.state_dict();
     let get = |n: &str| sd.iter().find(|(k, _)| k == n).unwrap().1.clone();
-    assert_eq!(get("weight").to_vec_f64(), [1.0; 4]);
-    assert_eq!(get("bias").to_vec_f64(), [0.0; 4]);
-    assert_eq!(get("running_mean").to_vec_f64(), [0.0; 4]);
-    assert_eq!(get("running_var").to_vec_f64(), [1.0; 4]);
+    assert_eq!(get("weight").to_vec_f64().unwrap(), [1.0; 4]);
+    assert_eq!(get("bias").to_vec_f64().unwrap(), [0.0; 4]);
+    assert_eq!(get("running_mean").to_vec_f64().unwrap(), [0.0; 4]);
+    assert_eq!(get("running_var").to_vec_f64().unwrap(), [1.0; 4]);
     assert_eq!(get("num_batches_tracked").dtype(), DType::I64);
     assert_eq!(get("num_batches_tracked").dims(), &[] as &[usize]);
     assert_eq!(bn.eps, 1e-5);
@@ -318,8 +318,8 @@ fn configs_take_other_initialisers() {
         .bias_init(Init::Constant(1.0))
         .init()
         .unwrap();
-    assert_eq!(lin.weight.to_vec_f64(), [0.5; 6]);
-    assert_eq!(lin.bias.as_ref().unwrap().to_vec_f64(), [1.0; 2]);
+    assert_eq!(lin.weight.to_vec_f64().unwrap(), [0.5; 6]);
+    assert_eq!(lin.bias.as_ref().unwrap().to_vec_f64().unwrap(), [1.0; 2]);
     // AlexNet: N(0, 0.01²) weights, constant-1 biases.
     manual_seed(9);
     let conv = Conv2dConfig::new(96, 256, 5)
@@ -328,5 +328,5 @@ fn configs_take_other_initialisers() {
         .init()
         .unwrap();
     check_normal("AlexNet conv2", &conv.weight, 0.01);
-    assert_eq!(conv.bias.as_ref().unwrap().to_vec_f64(), [1.0; 256]);
+    assert_eq!(conv.bias.as_ref().unwrap().to_vec_f64().unwrap(), [1.0; 256]);
 }

@@ -157,7 +157,7 @@ fn dropout_in_training_mode_drops_and_rescales() {
     let d = Dropout::new(0.25).unwrap();
     let x = Tensor::ones((200, 100), DType::F32).requires_grad_();
     let y = d.forward(&x).unwrap();
-    let v = y.to_vec_f64();
+    let v = y.to_vec_f64().unwrap();
     let zeros = v.iter().filter(|&&a| a == 0.0).count() as f64 / v.len() as f64;
     assert!((zeros - 0.25).abs() < 0.02, "dropped fraction {zeros}");
     assert!(
@@ -166,15 +166,15 @@ fn dropout_in_training_mode_drops_and_rescales() {
     );
     // The gradient is the same mask and scale.
     let g = y.sum_all().unwrap().backward().unwrap();
-    assert_eq!(g.get(&x).unwrap().to_vec_f64(), v);
+    assert_eq!(g.get(&x).unwrap().to_vec_f64().unwrap(), v);
     // Dropout(0) and Dropout in eval mode change nothing; p outside [0, 1] is an error.
     let x = Tensor::randn((3, 4), DType::F32).unwrap();
     assert_eq!(
-        Dropout::new(0.0).unwrap().forward(&x).unwrap().to_vec_f64(),
-        x.to_vec_f64()
+        Dropout::new(0.0).unwrap().forward(&x).unwrap().to_vec_f64().unwrap(),
+        x.to_vec_f64().unwrap()
     );
     d.eval();
-    assert_eq!(d.forward(&x).unwrap().to_vec_f64(), x.to_vec_f64());
+    assert_eq!(d.forward(&x).unwrap().to_vec_f64().unwrap(), x.to_vec_f64().unwrap());
     assert!(Dropout::new(1.5).is_err());
     assert!(Dropout::new(-0.1).is_err());
 }
@@ -207,7 +207,7 @@ fn batchnorm_case(name: &'static str) {
     case.check_forward_backward(&bn, "eval/");
     // Evaluation does not touch the buffers.
     for ((_, before), (_, after)) in buffers.iter().zip(bn.named_buffers()) {
-        assert_eq!(before.to_vec_f64(), after.to_vec_f64());
+        assert_eq!(before.to_vec_f64().unwrap(), after.to_vec_f64().unwrap());
     }
 }
 
@@ -337,11 +337,11 @@ fn train_and_eval_reach_every_child() {
     net.eval();
     let x = Tensor::ones((4, 2), DType::F32);
     // In eval mode dropout is off and batch norm uses its running statistics (0, 1).
-    let y = net.forward(&x).unwrap().to_vec_f64();
+    let y = net.forward(&x).unwrap().to_vec_f64().unwrap();
     let expected = 1.0 / (1.0f64 + 1e-5).sqrt();
     assert!(y.iter().all(|v| (v - expected).abs() < 1e-6), "{y:?}");
     net.train();
-    let y = net.forward(&x).unwrap().to_vec_f64();
+    let y = net.forward(&x).unwrap().to_vec_f64().unwrap();
     // In training mode batch norm uses the batch's statistics: every channel has mean 0
     // whatever dropout did to the constant input (NOTE: dropout draws from the shared default
     // generator, so which units it drops depends on the other tests running beside this one).

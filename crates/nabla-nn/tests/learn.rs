@@ -37,7 +37,7 @@ fn a_two_layer_network_learns_xor() {
         sgd_step(&net, &loss, 0.5);
     }
     assert!(last < 0.02, "XOR: loss {first} → {last}");
-    let logits = net.forward(&x).unwrap().to_vec_f64();
+    let logits = net.forward(&x).unwrap().to_vec_f64().unwrap();
     let predicted: Vec<f64> = logits.iter().map(|&z| if z > 0.0 { 1.0 } else { 0.0 }).collect();
     assert_eq!(predicted, [0.0, 1.0, 1.0, 0.0], "logits {logits:?}");
 }

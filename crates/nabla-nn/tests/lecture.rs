@@ -27,7 +27,7 @@ fn layer(w: &[f64], b: &[f64], a: &[f64]) -> (Vec<f64>, Vec<f64>) {
 }
 
 fn values(t: &Tensor) -> Vec<f64> {
-    t.to_vec_f64()
+    t.to_vec_f64().unwrap()
 }
 
 #[test]

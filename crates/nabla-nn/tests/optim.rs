@@ -148,7 +148,7 @@ fn setup(fx: &Fixture, dtype: DType) -> (Problem, Tensor, Tensor) {
     // writes into its parameters, which would change the fixture under the next case.
     let conv = |name: &str| {
         let t = fx.get(name);
-        Tensor::from_vec(t.to_vec_f64(), t.dims().to_vec())
+        Tensor::from_vec(t.to_vec_f64().unwrap(), t.dims().to_vec())
             .unwrap()
             .to_dtype(dtype)
             .unwrap()
@@ -272,7 +272,7 @@ fn check_against_pytorch(dtype: DType, tag: &str, tol: f64) {
             assert_eq!(w.dtype(), dtype, "{name}: the parameter keeps its dtype");
             for (t, role) in [(&w, "weight"), (&b, "bias")] {
                 let key = format!("optim/{name}/{tag}/step{k}/{role}");
-                assert_close(&t.to_vec_f64(), &fx.get(&key).to_vec_f64(), tol, &key);
+                assert_close(&t.to_vec_f64().unwrap(), &fx.get(&key).to_vec_f64().unwrap(), tol, &key);
             }
         }
     }
@@ -322,13 +322,13 @@ fn exponential_momentum_matches_hand_computed_steps() {
     let expected = [[0.99, -1.94], [0.9711, -1.8278], [0.944379, -1.671986]];
     for (k, want) in expected.iter().enumerate() {
         opt.step(&quadratic_grads(&w, &[1.0, 3.0])).unwrap();
-        assert_close(&w.to_vec_f64(), want, 1e-12, &format!("step {}", k + 1));
+        assert_close(&w.to_vec_f64().unwrap(), want, 1e-12, &format!("step {}", k + 1));
     }
     // The buffer is the lecture's v after step 3.
     let state = opt.state();
     let (name, v) = &state.tensors[0];
     assert_eq!(name, "w.momentum_buffer");
-    assert_close(&v.to_vec_f64(), &[0.26721, -1.55814], 1e-12, "v3");
+    assert_close(&v.to_vec_f64().unwrap(), &[0.26721, -1.55814], 1e-12, "v3");
 }
 
 #[test]
@@ -341,7 +341,7 @@ fn exponential_momentum_with_weight_decay_adds_lambda_w_to_the_gradient() {
         .momentum_form(MomentumForm::Exponential);
     let mut opt = Sgd::new(vec![("w".into(), w.clone())], cfg).unwrap();
     opt.step(&quadratic_grads(&w, &[1.0, 3.0])).unwrap();
-    assert_close(&w.to_vec_f64(), &[0.97, -1.86], 1e-12, "step 1");
+    assert_close(&w.to_vec_f64().unwrap(), &[0.97, -1.86], 1e-12, "step 1");
 }
 
 #[test]
@@ -351,7 +351,7 @@ fn weight_decay_is_coupled_l2_shrinking_the_weights() {
     let mut opt = Sgd::new(vec![("w".into(), w.clone())], SgdConfig::new(0.1).weight_decay(0.5)).unwrap();
     opt.step(&quadratic_grads(&w, &[1.0, 3.0])).unwrap();
     let want = [0.95 * 1.0 - 0.1 * 1.0, 0.95 * -2.0 - 0.1 * -6.0];
-    assert_close(&w.to_vec_f64(), &want, 1e-12, "step 1");
+    assert_close(&w.to_vec_f64().unwrap(), &want, 1e-12, "step 1");
 }
 
 // ------------------------------------------------------------------------------ save / restore
@@ -451,7 +451,7 @@ fn through_safetensors(state: &OptimizerState) -> OptimizerState {
 }
 
 fn bits(t: &Tensor) -> Vec<u64> {
-    t.to_vec_f64().iter().map(|x| x.to_bits()).collect()
+    t.to_vec_f64().unwrap().iter().map(|x| x.to_bits()).collect()
 }
 
 #[test]
@@ -476,12 +476,12 @@ fn state_restores_every_optimizer_exactly() {
             }
             let saved = through_safetensors(&opt2.state());
             let sched_saved = sched2.as_ref().map(|s| s.state());
-            let w3 = Tensor::from_vec(w2.to_vec_f64(), w2.dims().to_vec())
+            let w3 = Tensor::from_vec(w2.to_vec_f64().unwrap(), w2.dims().to_vec())
                 .unwrap()
                 .to_dtype(dtype)
                 .unwrap()
                 .requires_grad_();
-            let b3 = Tensor::from_vec(b2.to_vec_f64(), b2.dims().to_vec())
+            let b3 = Tensor::from_vec(b2.to_vec_f64().unwrap(), b2.dims().to_vec())
                 .unwrap()
                 .to_dtype(dtype)
                 .unwrap()
@@ -595,9 +595,9 @@ fn state_is_a_snapshot() {
     let mut opt = Adam::new(vec![("w".into(), w.clone())], AdamConfig::new(0.1)).unwrap();
     opt.step(&quadratic_grads(&w, &[1.0, 1.0])).unwrap();
     let s = opt.state();
-    let before: Vec<Vec<f64>> = s.tensors.iter().map(|(_, t)| t.to_vec_f64()).collect();
+    let before: Vec<Vec<f64>> = s.tensors.iter().map(|(_, t)| t.to_vec_f64().unwrap()).collect();
     opt.step(&quadratic_grads(&w, &[1.0, 1.0])).unwrap();
-    let after: Vec<Vec<f64>> = s.tensors.iter().map(|(_, t)| t.to_vec_f64()).collect();
+    let after: Vec<Vec<f64>> = s.tensors.iter().map(|(_, t)| t.to_vec_f64().unwrap()).collect();
     assert_eq!(before, after);
 }
 
@@ -614,7 +614,11 @@ fn parameters_keep_identity_and_parameters_without_gradients_are_skipped() {
         opt.step(&quadratic_grads(&w, &[1.0, 1.0])).unwrap();
     }
     assert_eq!(alias.id(), w.id());
-    assert_eq!(alias.to_vec_f64(), w.to_vec_f64(), "the model's handle sees the update");
+    assert_eq!(
+        alias.to_vec_f64().unwrap(),
+        w.to_vec_f64().unwrap(),
+        "the model's handle sees the update"
+    );
     assert!(w.requires_grad() && w.grad_fn().is_none(), "still a leaf");
     assert_eq!(unused.to_vec::<f32>().unwrap(), vec![5.0], "no gradient, no update");
     let s = opt.state();
@@ -655,9 +659,9 @@ fn split_decay_groups_biases_and_1d_parameters_without_decay() {
         grads.insert(t, Tensor::zeros_like(t).unwrap());
     }
     opt.step(&grads).unwrap();
-    assert_close(&named[0].1.to_vec_f64(), &[0.95; 4], 1e-15, "decayed");
-    assert_eq!(named[1].1.to_vec_f64(), vec![1.0; 2]);
-    assert_eq!(named[2].1.to_vec_f64(), vec![1.0; 2]);
+    assert_close(&named[0].1.to_vec_f64().unwrap(), &[0.95; 4], 1e-15, "decayed");
+    assert_eq!(named[1].1.to_vec_f64().unwrap(), vec![1.0; 2]);
+    assert_eq!(named[2].1.to_vec_f64().unwrap(), vec![1.0; 2]);
 }
 
 #[test]
@@ -674,8 +678,8 @@ fn group_learning_rates_follow_the_schedule_in_proportion() {
     grads.insert(&a, Tensor::ones((1,), DType::F64));
     grads.insert(&b, Tensor::ones((1,), DType::F64));
     opt.step(&grads).unwrap();
-    assert_close(&a.to_vec_f64(), &[0.95], 1e-15, "a");
-    assert_close(&b.to_vec_f64(), &[0.995], 1e-15, "b");
+    assert_close(&a.to_vec_f64().unwrap(), &[0.95], 1e-15, "a");
+    assert_close(&b.to_vec_f64().unwrap(), &[0.995], 1e-15, "b");
 }
 
 // ------------------------------------------------------------------------------ convergence
@@ -778,7 +782,7 @@ fn batch_gradient_descent_solves_an_ill_conditioned_quadratic() {
         for _ in 0..steps {
             opt.step(&quadratic_grads(&w, &a)).unwrap();
         }
-        w.to_vec_f64().iter().map(|x| x.abs()).fold(0.0, f64::max)
+        w.to_vec_f64().unwrap().iter().map(|x| x.abs()).fold(0.0, f64::max)
     };
     assert!(solve(SgdConfig::new(0.015), 1500) < 1e-8);
     assert!(
@@ -876,19 +880,19 @@ fn clip_grad_norm_scales_by_the_global_norm_like_pytorch() {
     // torch.nn.utils.clip_grad_norm_: coef = 6.5 / (13 + 1e-6)
     let coef = 6.5 / (13.0 + 1e-6);
     assert_close(
-        &grads.get(&a).unwrap().to_vec_f64(),
+        &grads.get(&a).unwrap().to_vec_f64().unwrap(),
         &[3.0 * coef, 4.0 * coef],
         1e-7,
         "a",
     );
-    assert_close(&grads.get(&b).unwrap().to_vec_f64(), &[12.0 * coef], 1e-7, "b");
+    assert_close(&grads.get(&b).unwrap().to_vec_f64().unwrap(), &[12.0 * coef], 1e-7, "b");
     assert_eq!(grads.get(&a).unwrap().dtype(), DType::F32);
 
     // Below the limit: untouched, the norm still reported.
     let norm = clip_grad_norm(&mut grads, &params, 100.0).unwrap();
     assert!((norm - 6.5).abs() < 1e-5);
     assert_close(
-        &grads.get(&b).unwrap().to_vec_f64(),
+        &grads.get(&b).unwrap().to_vec_f64().unwrap(),
         &[12.0 * coef],
         1e-7,
         "b unchanged",

@@ -99,7 +99,7 @@ fn every_optimiser_fits_a_noisy_regression() {
 fn the_fit_is_not_trivial() {
     // Predicting the mean leaves an MSE of about var(sin 3x) ≈ 0.4: far above the threshold.
     let (_, y) = data();
-    let v = y.to_vec_f64();
+    let v = y.to_vec_f64().unwrap();
     let m = v.iter().sum::<f64>() / v.len() as f64;
     let var = v.iter().map(|t| (t - m).powi(2)).sum::<f64>() / v.len() as f64;
     assert!(var > 0.3, "{var}");

@@ -56,13 +56,16 @@ fn a_saved_module_loads_into_a_freshly_built_one() {
 
     let b = trained_net(2);
     let x = Tensor::randn((2, 2, 4, 4), DType::F32).unwrap();
-    assert_ne!(a.forward(&x).unwrap().to_vec_f64(), b.forward(&x).unwrap().to_vec_f64());
+    assert_ne!(
+        a.forward(&x).unwrap().to_vec_f64().unwrap(),
+        b.forward(&x).unwrap().to_vec_f64().unwrap()
+    );
     load_module(&b, &path).unwrap();
     for ((na, ta), (nb, tb)) in a.state_dict().iter().zip(b.state_dict()) {
         assert_eq!(*na, nb);
         assert_eq!(ta.dims(), tb.dims(), "{na}");
         assert_eq!(ta.dtype(), tb.dtype(), "{na}");
-        assert_eq!(ta.to_vec_f64(), tb.to_vec_f64(), "{na}");
+        assert_eq!(ta.to_vec_f64().unwrap(), tb.to_vec_f64().unwrap(), "{na}");
     }
     assert_eq!(
         b.named_buffers()
@@ -74,7 +77,10 @@ fn a_saved_module_loads_into_a_freshly_built_one() {
             .unwrap(),
         3.0
     );
-    assert_eq!(a.forward(&x).unwrap().to_vec_f64(), b.forward(&x).unwrap().to_vec_f64());
+    assert_eq!(
+        a.forward(&x).unwrap().to_vec_f64().unwrap(),
+        b.forward(&x).unwrap().to_vec_f64().unwrap()
+    );
     // Loading copies values: the parameters keep their identity and still train.
     let w = &b.named_parameters()[0].1;
     assert!(w.requires_grad());
@@ -86,7 +92,11 @@ fn a_saved_module_loads_into_a_freshly_built_one() {
 #[test]
 fn a_mismatched_state_dict_gives_one_error_listing_every_problem() {
     let model = net();
-    let before: Vec<Vec<f64>> = model.state_dict().iter().map(|(_, t)| t.to_vec_f64()).collect();
+    let before: Vec<Vec<f64>> = model
+        .state_dict()
+        .iter()
+        .map(|(_, t)| t.to_vec_f64().unwrap())
+        .collect();
     let mut sd: Vec<(String, Tensor)> = model
         .state_dict()
         .into_iter()
@@ -107,7 +117,11 @@ fn a_mismatched_state_dict_gives_one_error_listing_every_problem() {
     assert!(err.contains("unexpected '2.weight'"), "{err}");
     assert_eq!(err.matches("'").count(), 6, "exactly three problems: {err}");
     // Nothing was changed.
-    let after: Vec<Vec<f64>> = model.state_dict().iter().map(|(_, t)| t.to_vec_f64()).collect();
+    let after: Vec<Vec<f64>> = model
+        .state_dict()
+        .iter()
+        .map(|(_, t)| t.to_vec_f64().unwrap())
+        .collect();
     assert_eq!(before, after);
 
     // A dtype mismatch is reported too.
@@ -165,7 +179,7 @@ fn safetensors_keep_dtypes_shapes_and_metadata() {
         assert_eq!(n, m);
         assert_eq!(t.dims(), u.dims());
         assert_eq!(t.dtype(), u.dtype());
-        assert_eq!(t.to_vec_f64(), u.to_vec_f64());
+        assert_eq!(t.to_vec_f64().unwrap(), u.to_vec_f64().unwrap());
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

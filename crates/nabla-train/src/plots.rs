@@ -254,7 +254,7 @@ pub fn plot_filters(weight: &Tensor, path: &Path) -> Result<()> {
             format!("filters need a 4-D weight, got shape {}", weight.shape()),
         ));
     };
-    let v = weight.to_vec_f64();
+    let v = weight.to_vec_f64().map_err(|e| err(path, e.to_string()))?;
     let scale = (64 / kh.max(kw)).clamp(2, 16);
     let (gap, cols) = (scale.max(4), (o as f64).sqrt().ceil().max(1.0) as usize);
     let rows = o.div_ceil(cols).max(1);

@@ -157,7 +157,9 @@ impl Trainer {
     fn first_non_finite(&self, grads: &nabla_core::GradStore) -> Option<String> {
         self.model.named_parameters().into_iter().find_map(|(name, p)| {
             let g = grads.get(&p)?;
-            g.to_vec_f64().iter().any(|v| !v.is_finite()).then_some(name)
+            // A gradient that cannot be read counts as not finite: it is named either way.
+            let finite = g.to_vec_f64().is_ok_and(|v| v.iter().all(|x| x.is_finite()));
+            (!finite).then_some(name)
         })
     }
 

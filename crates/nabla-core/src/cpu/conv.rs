@@ -23,26 +23,7 @@ use super::gemm::{MatRef, gemm};
 use crate::Float;
 use rayon::prelude::*;
 
-/// Everything about one convolution's shapes. Input `[n, c_in, h, w]`, weight
-/// `[c_out, c_in/groups, kh, kw]`, output `[n, c_out, oh, ow]`; zero padding `pad_top`/`pad_left`
-/// (bottom and right padding only enter through `oh`/`ow`).
-#[derive(Debug, Clone, Copy)]
-pub struct ConvGeometry {
-    pub n: usize,
-    pub c_in: usize,
-    pub h: usize,
-    pub w: usize,
-    pub c_out: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride: [usize; 2],
-    pub dilation: [usize; 2],
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub oh: usize,
-    pub ow: usize,
-    pub groups: usize,
-}
+pub use crate::backend::params::ConvGeometry;
 
 impl ConvGeometry {
     fn cin_g(&self) -> usize {

@@ -1,6 +1,7 @@
 //! CPU kernels. The naive reference kernels stay beside the fast ones as oracles.
 
 mod alloc;
+mod backend;
 pub mod conv;
 pub mod conv_direct;
 mod conv_direct_avx2;
@@ -11,10 +12,20 @@ pub mod conv_scatter_dx;
 mod conv_test_util;
 pub mod conv_wide;
 pub mod conv_winograd;
+mod elementwise;
 pub mod gemm;
+mod index;
+mod lrn;
+mod matmul;
+mod optim;
+mod pad;
 pub mod pool;
 mod pool_avx2;
+mod reduce;
+mod softmax;
 pub mod strided;
+
+pub(crate) use pad::check_padding;
 
 use crate::Float;
 use std::sync::Once;

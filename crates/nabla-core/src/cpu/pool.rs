@@ -3,19 +3,7 @@
 use crate::Float;
 use rayon::prelude::*;
 
-/// Window geometry shared by max and average pooling.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolGeometry {
-    pub planes: usize,
-    pub h: usize,
-    pub w: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
-    pub dilation: [usize; 2],
-    pub oh: usize,
-    pub ow: usize,
-}
+pub use crate::backend::params::PoolGeometry;
 
 /// Max over each window; also the flat in-plane index of the (first) maximum, for backward.
 pub fn max_pool2d_forward<T: Float>(x: &[T], g: &PoolGeometry) -> (Vec<T>, Vec<u32>) {

@@ -17,6 +17,7 @@
 //! - [`cudnn`]: convolution, pooling, LRN and batch norm through cuDNN.
 
 pub mod allocator;
+mod backend;
 pub mod context;
 pub mod cudnn;
 pub mod kernels;

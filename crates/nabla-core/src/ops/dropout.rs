@@ -31,25 +31,10 @@ impl Tensor {
     /// The mask in this tensor's dtype on its device: drawn on the host from `rng`, or on a
     /// GPU by Philox seeded from `rng` (one draw), so a seeded run is reproducible on both.
     fn dropout_mask_on_device(&self, shape: &Shape, p: f64, rng: &mut Generator) -> Result<Tensor> {
-        #[cfg(feature = "cuda")]
-        if let crate::Device::Cuda(n) = self.device() {
-            if !(0.0..=1.0).contains(&p) {
-                return arg_err("dropout", format!("probability must be in [0, 1], got {p}"));
-            }
-            return super::on_cuda::dropout_mask(n, shape, p, self.dtype(), rng.next_u64());
+        if !(0.0..=1.0).contains(&p) {
+            return arg_err("dropout", format!("probability must be in [0, 1], got {p}"));
         }
-        dropout_mask(shape, p, rng)?.to_dtype(self.dtype())
+        let mask = self.storage().dropout_mask(self.dtype(), shape.elem_count(), p, rng)?;
+        Ok(Tensor::from_any_storage(mask, shape.clone()))
     }
-}
-
-/// A mask of 0 and 1/(1 − p) values (f64).
-fn dropout_mask(shape: &Shape, p: f64, rng: &mut Generator) -> Result<Tensor> {
-    if !(0.0..=1.0).contains(&p) {
-        return arg_err("dropout", format!("probability must be in [0, 1], got {p}"));
-    }
-    let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
-    let mask: Vec<f64> = (0..shape.elem_count())
-        .map(|_| if rng.next_f64() < p { 0.0 } else { scale })
-        .collect();
-    Tensor::from_vec(mask, shape.clone())
 }

@@ -1,11 +1,8 @@
 //! Matrix products with PyTorch's `matmul` semantics: 2-D, batched, broadcast batch dims,
 //! and 1-D operands promoted to matrices.
 
-use crate::cpu::gemm::{MatRef, gemm, gemm_new};
 use crate::error::{Error, Result, shape_err};
-use crate::storage::CpuStorage;
-use crate::{Float, Layout, Shape, Tensor, WithDType};
-use rayon::prelude::*;
+use crate::{Shape, Tensor};
 
 impl Tensor {
     /// The matrix product.  For C = A·B:  δA = δC·Bᵀ,  δB = Aᵀ·δC  (summed over broadcast batch dims).
@@ -75,37 +72,13 @@ impl Tensor {
         let rl = rhs.layout().broadcast_to("matmul", &Shape::new(rhs_full))?;
         let mut out_dims = batch.dims().to_vec();
         out_dims.extend([m, n]);
-        let (sl, sr) = (self.storage(), rhs.storage());
-        #[cfg(feature = "cuda")]
-        let out = match (&*sl, &*sr) {
-            (crate::storage::Storage::Cuda(a), crate::storage::Storage::Cuda(b)) => Some(
-                crate::storage::Storage::Cuda(crate::cuda::matmul::matmul(a, &ll, b, &rl)?),
-            ),
-            (a, b) if a.device() != b.device() => {
-                return Err(Error::DeviceMismatch {
-                    op: "matmul",
-                    lhs: a.device(),
-                    rhs: b.device(),
-                });
-            }
-            _ => None,
-        };
-        #[cfg(not(feature = "cuda"))]
-        let out: Option<crate::storage::Storage> = None;
-        let out = match out {
-            Some(out) => out,
-            None => crate::storage::Storage::Cpu(match (sl.cpu("matmul")?, sr.cpu("matmul")?) {
-                (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(batched_gemm(a, &ll, b, &rl, m, n, k)),
-                (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(batched_gemm(a, &ll, b, &rl, m, n, k)),
-                (a, _) => {
-                    return Err(Error::UnsupportedDType {
-                        op: "matmul",
-                        dtype: a.dtype(),
-                    });
-                }
-            }),
-        };
-        drop((sl, sr));
+        if !self.dtype().is_float() {
+            return Err(Error::UnsupportedDType {
+                op: "matmul",
+                dtype: self.dtype(),
+            });
+        }
+        let out = self.storage().matmul(&ll, &rhs.storage(), &rl)?;
         let out = Tensor::from_any_storage(out, out_dims);
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
@@ -146,63 +119,4 @@ fn is_transposed(t: &Tensor) -> bool {
     let r = t.rank();
     let (d, st) = (t.dims(), t.layout().strides());
     r >= 2 && d[r - 1] > 1 && d[r - 2] > 1 && st[r - 2] == 1 && st[r - 1] == d[r - 2]
-}
-
-/// One GEMM per batch entry; batch entries run in parallel when there are enough of them.
-fn batched_gemm<T: Float + WithDType>(
-    a: &[T],
-    al: &Layout,
-    b: &[T],
-    bl: &Layout,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Vec<T> {
-    let r = al.dims().len();
-    let batch_dims = &al.dims()[..r - 2];
-    let batch_count: usize = batch_dims.iter().product();
-    let a_batch = Layout::new(Shape::from(batch_dims), al.strides()[..r - 2].to_vec(), al.offset());
-    let b_batch = Layout::new(Shape::from(batch_dims), bl.strides()[..r - 2].to_vec(), bl.offset());
-    let offsets: Vec<(usize, usize)> = a_batch.offsets().zip(b_batch.offsets()).collect();
-    if m * n == 0 {
-        return Vec::new();
-    }
-    crate::cpu::ensure_thread_pool();
-    let threads = rayon::current_num_threads();
-    let (ars, acs) = (al.strides()[r - 2], al.strides()[r - 1]);
-    let (brs, bcs) = (bl.strides()[r - 2], bl.strides()[r - 1]);
-    // The operands of the batch entry whose matrices start at offsets (ao, bo).
-    let operands = |(ao, bo): (usize, usize)| {
-        (
-            MatRef {
-                data: a,
-                offset: ao,
-                rs: ars,
-                cs: acs,
-            },
-            MatRef {
-                data: b,
-                offset: bo,
-                rs: brs,
-                cs: bcs,
-            },
-        )
-    };
-    if batch_count == 1 {
-        let (lhs, rhs) = operands(offsets[0]);
-        return gemm_new(m, n, k, lhs, rhs, threads);
-    }
-    let mut out = vec![T::zero(); batch_count * m * n];
-    let run = |(dst, &entry): (&mut [T], &(usize, usize)), threads: usize| {
-        let (lhs, rhs) = operands(entry);
-        gemm(m, n, k, dst, lhs, rhs, false, threads);
-    };
-    if batch_count >= threads && threads > 1 {
-        out.par_chunks_mut(m * n)
-            .zip(offsets.par_iter())
-            .for_each(|p| run(p, 1));
-    } else {
-        out.chunks_mut(m * n).zip(offsets.iter()).for_each(|p| run(p, threads));
-    }
-    out
 }

@@ -2,108 +2,8 @@
 //! padding, dilation), average (count_include_pad, divisor_override) and adaptive average.
 
 use crate::Tensor;
-use crate::cpu::pool::{self as k, PoolGeometry};
+use crate::backend::params::{AvgPool2dOptions, MaxPool2dOptions, PoolGeometry, PoolKind};
 use crate::error::{Error, Result, arg_err, shape_err};
-use crate::storage::CpuStorage;
-
-/// Max pooling's hyper-parameters; the stride defaults to the kernel size, as in PyTorch.
-///
-/// ```
-/// use nabla_core::MaxPool2dOptions;
-/// let alexnet = MaxPool2dOptions::new(3).stride(2); // overlapping pooling (Krizhevsky et al., 2012)
-/// assert_eq!(alexnet.stride, [2, 2]);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaxPool2dOptions {
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    /// Implicit −∞ padding `[vertical, horizontal]`, at most half the kernel.
-    pub padding: [usize; 2],
-    pub dilation: [usize; 2],
-    /// Round the output size up, so a partial window at the end still yields an output.
-    pub ceil_mode: bool,
-}
-
-impl MaxPool2dOptions {
-    pub fn new(kernel: usize) -> Self {
-        MaxPool2dOptions {
-            kernel: [kernel; 2],
-            stride: [kernel; 2],
-            padding: [0; 2],
-            dilation: [1; 2],
-            ceil_mode: false,
-        }
-    }
-    pub fn kernel_hw(kh: usize, kw: usize) -> Self {
-        MaxPool2dOptions {
-            kernel: [kh, kw],
-            stride: [kh, kw],
-            ..MaxPool2dOptions::new(1)
-        }
-    }
-    pub fn stride(mut self, s: usize) -> Self {
-        self.stride = [s, s];
-        self
-    }
-    pub fn padding(mut self, p: usize) -> Self {
-        self.padding = [p, p];
-        self
-    }
-    pub fn dilation(mut self, d: usize) -> Self {
-        self.dilation = [d, d];
-        self
-    }
-    pub fn ceil_mode(mut self, on: bool) -> Self {
-        self.ceil_mode = on;
-        self
-    }
-}
-
-/// Average pooling's hyper-parameters (PyTorch's defaults: stride = kernel, count_include_pad).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AvgPool2dOptions {
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
-    pub ceil_mode: bool,
-    /// Count the zero padding in each window's divisor.
-    pub count_include_pad: bool,
-    /// Divide every window by this instead.
-    pub divisor_override: Option<usize>,
-}
-
-impl AvgPool2dOptions {
-    pub fn new(kernel: usize) -> Self {
-        AvgPool2dOptions {
-            kernel: [kernel; 2],
-            stride: [kernel; 2],
-            padding: [0; 2],
-            ceil_mode: false,
-            count_include_pad: true,
-            divisor_override: None,
-        }
-    }
-    pub fn stride(mut self, s: usize) -> Self {
-        self.stride = [s, s];
-        self
-    }
-    pub fn padding(mut self, p: usize) -> Self {
-        self.padding = [p, p];
-        self
-    }
-    pub fn ceil_mode(mut self, on: bool) -> Self {
-        self.ceil_mode = on;
-        self
-    }
-    pub fn count_include_pad(mut self, on: bool) -> Self {
-        self.count_include_pad = on;
-        self
-    }
-    pub fn divisor_override(mut self, d: usize) -> Self {
-        self.divisor_override = Some(d);
-        self
-    }
-}
 
 /// PyTorch's pooling output size: ⌊ or ⌈ (in + 2p − d(k−1) − 1)/s ⌉ + 1, and with ceil_mode the
 /// last window must start inside the input or its left padding.
@@ -179,49 +79,7 @@ impl Tensor {
             opts.dilation,
             opts.ceil_mode,
         )?;
-        #[cfg(feature = "cuda")]
-        if self.device().is_cuda() {
-            return super::on_cuda::max_pool2d(self, opts, crate::Shape::new(self.pooled_shape(&g)));
-        }
-        let x = self.contiguous()?;
-        let (out, idx) = {
-            let s = x.storage();
-            let off = x.layout().offset();
-            match s.cpu("max_pool2d")? {
-                CpuStorage::F32(v) => {
-                    let (o, i) = k::max_pool2d_forward(&v[off..], &g);
-                    (CpuStorage::F32(o), i)
-                }
-                CpuStorage::F64(v) => {
-                    let (o, i) = k::max_pool2d_forward(&v[off..], &g);
-                    (CpuStorage::F64(o), i)
-                }
-                o => {
-                    return Err(Error::UnsupportedDType {
-                        op: "max_pool2d",
-                        dtype: o.dtype(),
-                    });
-                }
-            }
-        };
-        let out = Tensor::from_storage(out, self.pooled_shape(&g));
-        let in_shape = self.shape().clone();
-        Ok(out.record("max_pool2d", &[self], move |dy| {
-            let dy = dy.contiguous()?;
-            let s = dy.storage();
-            let off = dy.layout().offset();
-            let dx = match s.cpu("max_pool2d")? {
-                CpuStorage::F32(v) => CpuStorage::F32(k::max_pool2d_backward(&v[off..], &idx, &g)),
-                CpuStorage::F64(v) => CpuStorage::F64(k::max_pool2d_backward(&v[off..], &idx, &g)),
-                o => {
-                    return Err(Error::UnsupportedDType {
-                        op: "max_pool2d",
-                        dtype: o.dtype(),
-                    });
-                }
-            };
-            Ok(vec![Some(Tensor::from_storage(dx, in_shape))])
-        }))
+        self.pool("max_pool2d", PoolKind::Max, &g)
     }
 
     /// Average pooling.  δx = δy / divisor spread over each window.
@@ -234,22 +92,14 @@ impl Tensor {
             [1, 1],
             opts.ceil_mode,
         )?;
-        let (cip, dov) = (opts.count_include_pad, opts.divisor_override);
-        if dov == Some(0) {
+        if opts.divisor_override == Some(0) {
             return arg_err("avg_pool2d", "divisor_override must be positive");
         }
-        #[cfg(feature = "cuda")]
-        if self.device().is_cuda() {
-            return super::on_cuda::avg_pool2d(self, opts, crate::Shape::new(self.pooled_shape(&g)));
-        }
-        self.pool_with(
-            "avg_pool2d",
-            &g,
-            |v: &[f32], g| k::avg_pool2d_forward(v, g, cip, dov),
-            |v: &[f64], g| k::avg_pool2d_forward(v, g, cip, dov),
-            move |v: &[f32], g| k::avg_pool2d_backward(v, g, cip, dov),
-            move |v: &[f64], g| k::avg_pool2d_backward(v, g, cip, dov),
-        )
+        let kind = PoolKind::Avg {
+            count_include_pad: opts.count_include_pad,
+            divisor_override: opts.divisor_override,
+        };
+        self.pool("avg_pool2d", kind, &g)
     }
 
     /// Adaptive average pooling to `[oh, ow]`: window i covers [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉).
@@ -268,19 +118,6 @@ impl Tensor {
                 format!("output size {output:?} and input {} must be non-empty", self.shape()),
             );
         }
-        #[cfg(feature = "cuda")]
-        if self.device().is_cuda() && h % output[0] == 0 && w % output[1] == 0 {
-            // Equal windows: plain average pooling (ResNet's global pooling is this case).
-            let (kh, kw) = (h / output[0], w / output[1]);
-            return self.avg_pool2d(&AvgPool2dOptions {
-                kernel: [kh, kw],
-                stride: [kh, kw],
-                padding: [0, 0],
-                ceil_mode: false,
-                count_include_pad: true,
-                divisor_override: None,
-            });
-        }
         let planes = self.dims()[..r - 2].iter().product();
         let g = PoolGeometry {
             planes,
@@ -293,48 +130,27 @@ impl Tensor {
             oh: output[0],
             ow: output[1],
         };
-        self.pool_with(
-            "adaptive_avg_pool2d",
-            &g,
-            k::adaptive_avg_pool2d_forward::<f32>,
-            k::adaptive_avg_pool2d_forward::<f64>,
-            k::adaptive_avg_pool2d_backward::<f32>,
-            k::adaptive_avg_pool2d_backward::<f64>,
-        )
+        self.pool("adaptive_avg_pool2d", PoolKind::AdaptiveAvg, &g)
     }
 
-    /// Runs a linear pooling kernel pair (forward, adjoint) in f32 or f64 and records it.
-    fn pool_with(
-        &self,
-        op: &'static str,
-        g: &PoolGeometry,
-        f32_fwd: impl Fn(&[f32], &PoolGeometry) -> Vec<f32>,
-        f64_fwd: impl Fn(&[f64], &PoolGeometry) -> Vec<f64>,
-        f32_bwd: impl Fn(&[f32], &PoolGeometry) -> Vec<f32> + Send + Sync + 'static,
-        f64_bwd: impl Fn(&[f64], &PoolGeometry) -> Vec<f64> + Send + Sync + 'static,
-    ) -> Result<Tensor> {
-        let x = self.contiguous()?;
-        let out = {
-            let s = x.storage();
-            let off = x.layout().offset();
-            match s.cpu("pool_with")? {
-                CpuStorage::F32(v) => CpuStorage::F32(f32_fwd(&v[off..], g)),
-                CpuStorage::F64(v) => CpuStorage::F64(f64_fwd(&v[off..], g)),
-                o => return Err(Error::UnsupportedDType { op, dtype: o.dtype() }),
-            }
-        };
-        let out = Tensor::from_storage(out, self.pooled_shape(g));
+    /// Runs one pooling kernel through the device seam and records its backward pass.
+    fn pool(&self, op: &'static str, kind: PoolKind, g: &PoolGeometry) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return Err(Error::UnsupportedDType {
+                op,
+                dtype: self.dtype(),
+            });
+        }
+        let x = self.contiguous()?.detach();
+        let (out, saved) = x.storage().pool2d(x.layout(), kind, g)?;
+        let out = Tensor::from_any_storage(out, self.pooled_shape(g));
         let (in_shape, g) = (self.shape().clone(), *g);
         Ok(out.record(op, &[self], move |dy| {
             let dy = dy.contiguous()?;
-            let s = dy.storage();
-            let off = dy.layout().offset();
-            let dx = match s.cpu("pool_with")? {
-                CpuStorage::F32(v) => CpuStorage::F32(f32_bwd(&v[off..], &g)),
-                CpuStorage::F64(v) => CpuStorage::F64(f64_bwd(&v[off..], &g)),
-                o => return Err(Error::UnsupportedDType { op, dtype: o.dtype() }),
-            };
-            Ok(vec![Some(Tensor::from_storage(dx, in_shape))])
+            let dx = x
+                .storage()
+                .pool2d_backward(x.layout(), &dy.storage(), dy.layout(), kind, &g, saved.as_ref())?;
+            Ok(vec![Some(Tensor::from_any_storage(dx, in_shape.clone()))])
         }))
     }
 }

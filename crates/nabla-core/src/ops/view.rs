@@ -2,7 +2,6 @@
 //! share storage with their input when the strides allow it; `contiguous()` copies.
 
 use crate::error::{Result, arg_err, shape_err};
-use crate::storage::CpuStorage;
 use crate::{Layout, Shape, Tensor};
 
 impl Tensor {
@@ -11,46 +10,15 @@ impl Tensor {
         if self.is_contiguous() {
             return Ok(self.clone());
         }
-        #[cfg(feature = "cuda")]
-        if let Some(out) = super::on_cuda(self, "contiguous", self.shape().clone(), crate::cuda::ops::contiguous)? {
-            return Ok(out.record("contiguous", &[self], |g| Ok(vec![Some(g.clone())])));
-        }
-        let storage = self.storage();
-        let l = self.layout();
-        use crate::cpu::strided::gather_contiguous as g;
-        let out = match storage.cpu("contiguous")? {
-            CpuStorage::F32(v) => CpuStorage::F32(g(v, l)),
-            CpuStorage::F64(v) => CpuStorage::F64(g(v, l)),
-            CpuStorage::I64(v) => CpuStorage::I64(g(v, l)),
-        };
-        drop(storage);
-        let out = Tensor::from_storage(out, self.shape().clone());
+        let out = self.contiguous_copy()?;
         Ok(out.record("contiguous", &[self], |g| Ok(vec![Some(g.clone())])))
     }
 
     /// A dense copy with storage of its own, even when this tensor is already contiguous.
+    /// Not recorded for autograd.
     pub fn contiguous_copy(&self) -> Result<Tensor> {
-        #[cfg(feature = "cuda")]
-        if let Some(out) = super::on_cuda(
-            self,
-            "contiguous_copy",
-            self.shape().clone(),
-            crate::cuda::ops::contiguous,
-        )? {
-            // The GPU's strided copy always writes a new buffer.
-            return Ok(out);
-        }
-        let t = self.contiguous()?;
-        if !t.same_storage(self) {
-            return Ok(t);
-        }
-        let range = t.layout().contiguous_range().expect("contiguous");
-        let storage = match t.storage().cpu("contiguous_copy")? {
-            CpuStorage::F32(v) => CpuStorage::F32(v[range].to_vec()),
-            CpuStorage::F64(v) => CpuStorage::F64(v[range].to_vec()),
-            CpuStorage::I64(v) => CpuStorage::I64(v[range].to_vec()),
-        };
-        Ok(Tensor::from_storage(storage, t.shape().clone()))
+        let out = self.storage().cast(self.layout(), self.dtype())?;
+        Ok(Tensor::from_any_storage(out, self.shape().clone()))
     }
 
     /// The same elements in another shape with as many elements; a view when contiguous.
@@ -138,9 +106,11 @@ impl Tensor {
             );
         }
         let out = self.with_layout(self.layout().narrow(d, start, len));
-        let (shape, dtype) = (self.shape().clone(), self.dtype());
+        let shape = self.shape().clone();
         Ok(out.record("narrow", &[self], move |g| {
-            let full = Tensor::zeros(shape, dtype);
+            // NOTE: zeros on δ's device (CPU zeros here broke every GPU backward through narrow,
+            // split and ResNet's option-A shortcut).
+            let full = Tensor::full_on(0.0, shape, g.dtype(), g.device())?;
             full.narrow(d as isize, start, len)?.copy_(g)?;
             Ok(vec![Some(full)])
         }))

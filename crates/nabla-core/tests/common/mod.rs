@@ -31,7 +31,7 @@ pub fn leaf(data: &[f64], shape: impl Into<Shape>) -> Tensor {
 
 /// The values of any tensor as f64, row-major.
 pub fn vals(t: &Tensor) -> Vec<f64> {
-    t.to_vec_f64()
+    t.to_vec_f64().unwrap()
 }
 
 /// Asserts element-wise |a − e| ≤ tol·(1 + |e|) (NaN only matches NaN).

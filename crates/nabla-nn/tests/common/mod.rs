@@ -164,8 +164,8 @@ pub fn grad_of(grads: &GradStore, t: &Tensor) -> Tensor {
 #[track_caller]
 pub fn assert_close(what: &str, actual: &Tensor, expected: &Tensor) {
     assert_eq!(actual.dims(), expected.dims(), "{what}: shape");
-    let a = actual.to_vec_f64();
-    let e = expected.to_vec_f64();
+    let a = actual.to_vec_f64().unwrap();
+    let e = expected.to_vec_f64().unwrap();
     let scale = e.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     let mut worst = (0.0f64, 0usize);
     for (i, (x, y)) in a.iter().zip(&e).enumerate() {

@@ -13,14 +13,13 @@ use std::sync::{Mutex, OnceLock};
 use cudarc::cudnn::sys;
 
 use super::{Scaling, TensorDesc, check, check_len, conv_tf32, data_type, nchw, ptr, ptr_mut, to_i32};
-use crate::PaddingMode;
+use crate::backend::params::{Conv2dOptions, PaddingMode};
 use crate::cuda::allocator;
 use crate::cuda::context::{CudaDevice, lock};
 use crate::cuda::ops::{contiguous, pad2d, pad2d_backward, same_device, same_dtype};
 use crate::cuda::storage::CudaStorage;
 use crate::dtype::DType;
 use crate::error::{Result, arg_err, shape_err};
-use crate::ops::Conv2dOptions;
 use crate::shape::Layout;
 
 /// Algorithms that need more workspace than this are passed over.

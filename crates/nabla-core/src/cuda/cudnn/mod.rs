@@ -11,11 +11,9 @@
 
 mod conv;
 mod norm;
-mod pool;
 
 pub use conv::{conv2d, conv2d_backward_data, conv2d_backward_filter};
-pub use norm::{BatchNormTrainOutput, batch_norm_backward, batch_norm_inference, batch_norm_train, lrn, lrn_backward};
-pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+pub use norm::{BatchNormTrainOutput, batch_norm_backward, batch_norm_inference, batch_norm_train};
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -16,7 +16,7 @@ use super::{Scaling, TensorDesc, check, check_len, data_type, ptr, ptr_mut};
 use crate::cuda::context::CudaDevice;
 use crate::cuda::ops::{contiguous, same_device, same_dtype};
 use crate::cuda::storage::CudaStorage;
-use crate::error::{Error, Result, arg_err, shape_err};
+use crate::error::{Result, arg_err, shape_err};
 use crate::shape::Layout;
 
 /// `[N, C, L, 1]` for a `[N, C, ...]` shape.
@@ -33,124 +33,6 @@ fn contiguous_in(x: &CudaStorage, l: &Layout) -> Result<Option<CudaStorage>> {
     } else {
         Some(contiguous(x, l)?)
     })
-}
-
-struct LrnDesc(sys::cudnnLRNDescriptor_t);
-impl Drop for LrnDesc {
-    fn drop(&mut self) {
-        // SAFETY: created by cudnnCreateLRNDescriptor and destroyed once.
-        unsafe { sys::cudnnDestroyLRNDescriptor(self.0) };
-    }
-}
-
-fn lrn_desc(dev: &CudaDevice, op: &'static str, size: usize, alpha: f64, beta: f64, k: f64) -> Result<LrnDesc> {
-    // NOTE: cuDNN's window for an even size leans the other way from PyTorch's (which takes
-    // size/2 channels before c and (size−1)/2 after), so only odd sizes agree.
-    if size.is_multiple_of(2) || !(1..=16).contains(&size) || k < 1e-5 || beta < 0.01 {
-        return Err(Error::Unimplemented {
-            op: "local_response_norm on CUDA needs an odd size ≤ 16, k ≥ 1e-5 and β ≥ 0.01 (cuDNN)",
-            device: dev.device(),
-        });
-    }
-    let mut raw = std::ptr::null_mut();
-    // SAFETY: out-pointer to a fresh descriptor; freed by Drop.
-    check(dev, op, unsafe { sys::cudnnCreateLRNDescriptor(&mut raw) })?;
-    let d = LrnDesc(raw);
-    check(dev, op, unsafe {
-        sys::cudnnSetLRNDescriptor(raw, size as u32, alpha, beta, k)
-    })?;
-    Ok(d)
-}
-
-/// LRN across dim 1 of `x`; contiguous output.
-pub fn lrn(x: &CudaStorage, xl: &Layout, size: usize, alpha: f64, beta: f64, k: f64) -> Result<CudaStorage> {
-    const OP: &str = "cuda::local_response_norm";
-    data_type(OP, x.dtype())?;
-    crate::cuda::ops::check_layout(OP, x, xl)?;
-    let dims = as_ncl1(OP, xl.dims(), 3)?;
-    let xc = contiguous_in(x, xl)?;
-    let x = xc.as_ref().unwrap_or(x);
-    let dev = x.cuda_device().clone();
-    let y = CudaStorage::uninit(&dev, OP, x.dtype(), xl.elem_count())?;
-    if y.is_empty() {
-        return Ok(y);
-    }
-    let (d, nd) = (
-        TensorDesc::new(&dev, OP, x.dtype(), dims)?,
-        lrn_desc(&dev, OP, size, alpha, beta, k)?,
-    );
-    let s = Scaling::new(x.dtype(), 0.0);
-    dev.with_cudnn(OP, |h| {
-        // SAFETY: live contiguous buffers matching the descriptors.
-        check(&dev, OP, unsafe {
-            sys::cudnnLRNCrossChannelForward(
-                h,
-                nd.0,
-                sys::cudnnLRNMode_t::CUDNN_LRN_CROSS_CHANNEL_DIM1,
-                s.alpha(),
-                d.0,
-                ptr(x),
-                s.beta(),
-                d.0,
-                ptr_mut(&y),
-            )
-        })
-    })?;
-    Ok(y)
-}
-
-/// δx of [`lrn`] from the input, the forward output `y` and δy (contiguous).
-pub fn lrn_backward(
-    x: &CudaStorage,
-    xl: &Layout,
-    y: &CudaStorage,
-    dy: &CudaStorage,
-    size: usize,
-    alpha: f64,
-    beta: f64,
-    k: f64,
-) -> Result<CudaStorage> {
-    const OP: &str = "cuda::local_response_norm_backward";
-    data_type(OP, x.dtype())?;
-    same_dtype(OP, x.dtype(), y.dtype())?;
-    same_dtype(OP, x.dtype(), dy.dtype())?;
-    let dev = same_device(OP, x, &[y, dy])?;
-    crate::cuda::ops::check_layout(OP, x, xl)?;
-    let dims = as_ncl1(OP, xl.dims(), 3)?;
-    check_len(OP, "y", y, &dims)?;
-    check_len(OP, "δy", dy, &dims)?;
-    let xc = contiguous_in(x, xl)?;
-    let x = xc.as_ref().unwrap_or(x);
-    let dx = CudaStorage::uninit(&dev, OP, x.dtype(), xl.elem_count())?;
-    if dx.is_empty() {
-        return Ok(dx);
-    }
-    let (d, nd) = (
-        TensorDesc::new(&dev, OP, x.dtype(), dims)?,
-        lrn_desc(&dev, OP, size, alpha, beta, k)?,
-    );
-    let s = Scaling::new(x.dtype(), 0.0);
-    dev.with_cudnn(OP, |h| {
-        // SAFETY: live contiguous buffers matching the descriptors.
-        check(&dev, OP, unsafe {
-            sys::cudnnLRNCrossChannelBackward(
-                h,
-                nd.0,
-                sys::cudnnLRNMode_t::CUDNN_LRN_CROSS_CHANNEL_DIM1,
-                s.alpha(),
-                d.0,
-                ptr(y),
-                d.0,
-                ptr(dy),
-                d.0,
-                ptr(x),
-                s.beta(),
-                d.0,
-                ptr_mut(&dx),
-            )
-        })
-    })?;
-    Ok(dx)
 }
 
 /// The per-channel descriptor derived from `x`'s (cuDNN picks the parameter dtype).

@@ -11,7 +11,7 @@ use super::KernelModule;
 /// Unary maps. Codes and formulas (p0, p1 are scalar parameters):
 /// 0 −x · 1 eˣ · 2 ln x · 3 √x · 4 |x| · 5 relu = x·𝟙(x > 0) · 6 σ(x) = 1/(1+e⁻ˣ) · 7 tanh x ·
 /// 8 softplus = ln(1+eˣ) (x for x > 20) · 9 leaky_relu = x > 0 ? x : p0·x · 10 affine = p0·x + p1 ·
-/// 11 xᵖ⁰ · 12 clamp(x, p0, p1) (NaN passes) · 13 1/x · 14 x² · 15 sin x · 16 cos x · 17 sign x.
+/// 11 xᵖ⁰ · 12 clamp(x, p0, p1) = min(max(x, p0), p1) (NaN passes; p1 wins when p0 > p1, as PyTorch) · 13 1/x · 14 x² · 15 sin x · 16 cos x · 17 sign x.
 /// i64 supports 0, 4, 5, 10, 12, 14, 17.
 pub static UNARY: KernelModule = KernelModule {
     name: "unary",
@@ -31,7 +31,7 @@ template <typename T> __device__ __forceinline__ T unary_float(int op, T x, T p0
     case 9: return x > (T)0 ? x : p0 * x;
     case 10: return x * p0 + p1;
     case 11: return m_pow(x, p0);
-    case 12: return x < p0 ? p0 : (x > p1 ? p1 : x);
+    case 12: { T y = x < p0 ? p0 : x; return y > p1 ? p1 : y; }
     case 13: return (T)1 / x;
     case 14: return x * x;
     case 15: return m_sin(x);
@@ -47,7 +47,7 @@ __device__ __forceinline__ i64 unary_int(int op, i64 x, i64 p0, i64 p1) {
     case 4: return x < 0 ? -x : x;
     case 5: return x > 0 ? x : 0;
     case 10: return x * p0 + p1;
-    case 12: return x < p0 ? p0 : (x > p1 ? p1 : x);
+    case 12: { i64 y = x < p0 ? p0 : x; return y > p1 ? p1 : y; }
     case 14: return x * x;
     case 17: return x > 0 ? 1 : (x < 0 ? -1 : 0);
     default: return x;

@@ -23,6 +23,8 @@ template <> __device__ __forceinline__ i64 bad_index_value<i64>() { return 0; }
 
 __device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
 __device__ __forceinline__ void atomic_add(double* p, double v) { atomicAdd(p, v); }
+/* Two's-complement addition is the same on unsigned words. */
+__device__ __forceinline__ void atomic_add(i64* p, i64 v) { atomicAdd((u64*)p, (u64)v); }
 
 template <typename T> __device__ void index_select(u64 n, u64 inner, u64 size, u64 m, const T* x, const i64* idx,
                                                    T* y) {
@@ -91,5 +93,6 @@ READ_KERNELS(double, f64)
 READ_KERNELS(i64, i64)
 ADD_KERNELS(float, f32)
 ADD_KERNELS(double, f64)
+ADD_KERNELS(i64, i64)
 "#,
 };

@@ -9,6 +9,7 @@ pub mod common;
 pub mod elementwise;
 pub mod index;
 pub mod optim;
+pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod softmax;
@@ -34,7 +35,7 @@ impl KernelModule {
 }
 
 /// Every kernel module, for the compile-everything test and `tools/nvrtc_check.sh`.
-pub static MODULES: [&KernelModule; 9] = [
+pub static MODULES: [&KernelModule; 10] = [
     &elementwise::UNARY,
     &elementwise::BINARY,
     &elementwise::WHERE,
@@ -44,6 +45,7 @@ pub static MODULES: [&KernelModule; 9] = [
     &random::RANDOM,
     &optim::OPTIM,
     &index::INDEX,
+    &pool::POOL,
 ];
 
 /// Compiles `module` to PTX for `arch` (`compute_XY`; NVRTC's default, the oldest supported

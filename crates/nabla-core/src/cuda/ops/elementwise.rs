@@ -5,45 +5,12 @@ use cudarc::driver::PushKernelArg;
 use super::{
     Scalar, Strided, check_layout, collapse, float_only, grid, launch, push_scalar, same_device, same_dtype, suffix,
 };
-use crate::PaddingMode;
+use crate::backend::params::{BinaryOp, PaddingMode, UnaryOp};
 use crate::cuda::kernels::elementwise::{BINARY, COPY, UNARY, WHERE};
 use crate::cuda::storage::CudaStorage;
 use crate::dtype::DType;
 use crate::error::{Error, Result, arg_err, shape_err};
 use crate::shape::Layout;
-
-/// Element-wise functions of one tensor (formulas in `kernels::elementwise::UNARY`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum UnaryOp {
-    Neg,
-    Exp,
-    Log,
-    Sqrt,
-    Abs,
-    Relu,
-    Sigmoid,
-    Tanh,
-    Softplus,
-    /// x for x > 0, α·x otherwise.
-    LeakyRelu(f64),
-    /// mul·x + add.
-    Affine {
-        mul: f64,
-        add: f64,
-    },
-    /// xᵖ.
-    Powf(f64),
-    /// min(max(x, min), max); NaN passes through.
-    Clamp {
-        min: f64,
-        max: f64,
-    },
-    Recip,
-    Sqr,
-    Sin,
-    Cos,
-    Sign,
-}
 
 impl UnaryOp {
     /// (kernel code, p0, p1, also defined for i64).
@@ -59,7 +26,6 @@ impl UnaryOp {
             Sigmoid => (6, 0.0, 0.0, false),
             Tanh => (7, 0.0, 0.0, false),
             Softplus => (8, 0.0, 0.0, false),
-            LeakyRelu(a) => (9, a, 0.0, false),
             Affine { mul, add } => (10, mul, add, true),
             Powf(p) => (11, p, 0.0, false),
             Clamp { min, max } => (12, min, max, true),
@@ -70,31 +36,6 @@ impl UnaryOp {
             Sign => (17, 0.0, 0.0, true),
         }
     }
-}
-
-/// Element-wise functions of two tensors of one broadcast shape (formulas in
-/// `kernels::elementwise::BINARY`). Comparisons give 1 or 0 in the input dtype.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Maximum,
-    Minimum,
-    Pow,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    /// a = x (the relu input), b = δy: δx = δy·𝟙(x > 0).
-    ReluBackward,
-    /// a = y = σ(x), b = δy: δx = δy·y(1 − y).
-    SigmoidBackward,
-    /// a = y = tanh x, b = δy: δx = δy(1 − y²).
-    TanhBackward,
 }
 
 impl BinaryOp {

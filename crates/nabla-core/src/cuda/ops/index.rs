@@ -3,7 +3,7 @@
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
-use super::{Strided, check_layout, collapse, contiguous, float_only, grid, launch, same_device, same_dtype, suffix};
+use super::{Strided, check_layout, collapse, contiguous, grid, launch, same_device, same_dtype, suffix};
 use crate::cuda::kernels::index::INDEX;
 use crate::cuda::storage::CudaStorage;
 use crate::dtype::DType;
@@ -114,7 +114,6 @@ pub fn index_add(
     src: &CudaStorage,
 ) -> Result<()> {
     const OP: &str = "cuda::index_add";
-    float_only(OP, dst.dtype())?;
     same_dtype(OP, dst.dtype(), src.dtype())?;
     indices_i64(OP, indices)?;
     let dev = same_device(OP, dst, &[indices, src])?;
@@ -227,7 +226,6 @@ pub fn scatter_add(
     src: &CudaStorage,
 ) -> Result<()> {
     const OP: &str = "cuda::scatter_add";
-    float_only(OP, dst.dtype())?;
     same_dtype(OP, dst.dtype(), src.dtype())?;
     indices_i64(OP, index)?;
     let dev = same_device(OP, dst, &[index, src])?;

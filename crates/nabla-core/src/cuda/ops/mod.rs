@@ -7,17 +7,17 @@
 mod elementwise;
 mod index;
 mod optim;
+mod pool;
 mod random;
 mod reduce;
 mod softmax;
 
-pub use elementwise::{
-    BinaryOp, UnaryOp, binary, cast, contiguous, copy_strided, fill, pad2d, pad2d_backward, unary, where_cond,
-};
+pub use elementwise::{binary, cast, contiguous, copy_strided, fill, pad2d, pad2d_backward, unary, where_cond};
 pub use index::{check_indices, gather, index_add, index_select, scatter_add};
 pub use optim::{adam_update, sgd_update};
+pub use pool::{lrn, lrn_backward, pool2d, pool2d_backward};
 pub use random::{dropout_mask, normal, philox_counters, uniform};
-pub use reduce::{ReduceOp, reduce};
+pub use reduce::reduce;
 pub use softmax::{softmax, softmax_backward, softmax_cross_entropy};
 
 use std::sync::Arc;

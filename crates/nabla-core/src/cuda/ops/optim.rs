@@ -4,10 +4,10 @@
 use cudarc::driver::PushKernelArg;
 
 use super::{Scalar, float_only, grid, launch, push_scalar, same_device, same_dtype, suffix};
+use crate::backend::params::{AdamUpdate, SgdUpdate};
 use crate::cuda::kernels::optim::OPTIM;
 use crate::cuda::storage::CudaStorage;
 use crate::error::{Result, arg_err, shape_err};
-use crate::ops::{AdamUpdate, SgdUpdate};
 
 fn check_state(op: &'static str, p: &CudaStorage, t: &CudaStorage, what: &str) -> Result<()> {
     same_dtype(op, p.dtype(), t.dtype())?;

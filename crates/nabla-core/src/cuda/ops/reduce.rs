@@ -3,26 +3,12 @@
 use cudarc::driver::PushKernelArg;
 
 use super::{Strided, check_layout, collapse, grid, launch, rows_grid, suffix};
+use crate::backend::params::ReduceOp;
 use crate::cuda::kernels::reduce::REDUCE;
 use crate::cuda::storage::CudaStorage;
 use crate::dtype::DType;
 use crate::error::{Error, Result, arg_err};
 use crate::shape::Layout;
-
-/// What to compute over the reduced dims.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReduceOp {
-    Sum,
-    /// Sum / count (floats only).
-    Mean,
-    /// NaN-propagating.
-    Max,
-    Min,
-    /// i64 output: the flat row-major index within the reduced dims (for one dim, the index
-    /// along it); the first on ties and the first NaN.
-    ArgMax,
-    ArgMin,
-}
 
 /// Reduces `x` (seen through `layout`) over `dims`, giving the keep-dim shape (each reduced dim
 /// becomes 1), contiguous. Sums accumulate in the input dtype; arg ops give i64.
