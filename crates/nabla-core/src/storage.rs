@@ -1,7 +1,8 @@
 //! Storage: the buffer behind one or more tensors, one variant per device.
 
 use crate::backend::params::{
-    AdamUpdate, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp, SgdUpdate, UnaryOp,
+    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp,
+    SgdUpdate, UnaryOp,
 };
 use crate::backend::{BackendStorage, Dense, Saved};
 use crate::error::{Error, Result};
@@ -282,6 +283,45 @@ impl Storage {
         dispatch!(self, |s: B| s
             .lrn_backward(l, on_same(OP, s, scale)?, on_same(OP, s, dy)?, dyl, p)
             .map(B::wrap))
+    }
+    pub(crate) fn batch_norm_train(
+        &self,
+        l: &Layout,
+        weight: (&Storage, &Layout),
+        bias: (&Storage, &Layout),
+        running: Option<(&mut Storage, &mut Storage)>,
+        p: &BatchNormParams,
+    ) -> Result<(Storage, Storage, Storage)> {
+        const OP: &str = "batch_norm";
+        dispatch!(self, |s: B| {
+            let (w, b) = (on_same::<B>(OP, s, weight.0)?, on_same::<B>(OP, s, bias.0)?);
+            let running = match running {
+                Some((m, v)) => Some((
+                    on_same_mut::<B>(OP, s.device(), m)?,
+                    on_same_mut::<B>(OP, s.device(), v)?,
+                )),
+                None => None,
+            };
+            s.batch_norm_train(l, (w, weight.1), (b, bias.1), running, p)
+                .map(|(y, m, i)| (y.wrap(), m.wrap(), i.wrap()))
+        })
+    }
+    pub(crate) fn batch_norm_backward(
+        &self,
+        l: &Layout,
+        dy: (&Storage, &Layout),
+        weight: (&Storage, &Layout),
+        mean: &Storage,
+        inv_std: &Storage,
+        p: &BatchNormParams,
+    ) -> Result<(Storage, Storage, Storage)> {
+        const OP: &str = "batch_norm";
+        dispatch!(self, |s: B| {
+            let (g, w) = (on_same::<B>(OP, s, dy.0)?, on_same::<B>(OP, s, weight.0)?);
+            let (m, i) = (on_same::<B>(OP, s, mean)?, on_same::<B>(OP, s, inv_std)?);
+            s.batch_norm_backward(l, (g, dy.1), (w, weight.1), m, i, p)
+                .map(|(a, b, c)| (a.wrap(), b.wrap(), c.wrap()))
+        })
     }
     pub(crate) fn pad2d(&self, l: &Layout, p: &Pad2dParams) -> Result<Storage> {
         dispatch!(self, |s: B| s.pad2d(l, p).map(B::wrap))

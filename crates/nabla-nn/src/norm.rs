@@ -1,7 +1,7 @@
 //! Normalisation layers: batch normalisation and local response normalisation.
 
 use crate::module::{Mode, Module, join};
-use nabla_core::{DType, Error, Result, Tensor, no_grad};
+use nabla_core::{DType, Error, Result, Tensor};
 
 /// Batch normalisation (Ioffe & Szegedy, 2015) over `[N, C]`, `[N, C, L]` or `[N, C, H, W]`:
 ///
@@ -9,8 +9,9 @@ use nabla_core::{DType, Error, Result, Tensor, no_grad};
 /// (σ² biased) and the running statistics in evaluation. After each training batch:
 /// running ← (1 − m)·running + m·batch (the running variance uses the unbiased σ²).
 ///
-/// The backward pass comes from the ops it is built of (mean, sub, mul, sqrt, div): δx is
-/// the well-known (γ/σ)·(δy − mean(δy) − x̂·mean(δy·x̂)), computed by the tape.
+/// Training runs `Tensor::batch_norm_train`, one fused op with a hand-written backward,
+/// δx = (γ/σ)·(δy − mean(δy) − x̂·mean(δy·x̂)) (cuDNN's on a GPU); evaluation is composed of
+/// element-wise ops with the running statistics.
 #[derive(Debug)]
 pub struct BatchNorm {
     pub weight: Tensor,
@@ -71,31 +72,22 @@ impl Module for BatchNorm {
                 ),
             });
         }
-        // Statistics over every dimension but the channels; parameters broadcast as [1, C, 1, ...].
-        let dims: Vec<isize> = (0..x.rank() as isize).filter(|&d| d != 1).collect();
+        // Parameters broadcast as [1, C, 1, ...].
         let mut bshape = vec![1; x.rank()];
         bshape[1] = c;
-        let per_channel = x.elem_count() / c.max(1);
-        let (mean, var) = if self.mode.is_training() {
-            if per_channel <= 1 {
-                return Err(Error::Shape {
-                    op: "BatchNorm",
-                    msg: format!(
-                        "expected more than 1 value per channel when training, got input {}",
-                        x.shape()
-                    ),
-                });
-            }
-            let mean = x.mean(&dims, true)?;
-            let var = x.sub(&mean)?.sqr()?.mean(&dims, true)?;
-            no_grad(|| self.update_running(&mean, &var, per_channel))?;
-            (mean, var)
-        } else {
-            (
-                self.running_mean.reshape(bshape.clone())?,
-                self.running_var.reshape(bshape.clone())?,
-            )
-        };
+        if self.mode.is_training() {
+            // One fused op on every device (cuDNN on a GPU): statistics, normalisation and the
+            // running averages; its backward is written by hand.
+            let tracked = self.num_batches_tracked.to_scalar::<i64>()? + 1;
+            self.num_batches_tracked.copy_(&Tensor::from_vec(vec![tracked], ())?)?;
+            let m = self.momentum.unwrap_or(1.0 / tracked as f64);
+            let running = (&self.running_mean, &self.running_var);
+            return x.batch_norm_train(&self.weight, &self.bias, Some(running), m, self.eps);
+        }
+        let (mean, var) = (
+            self.running_mean.reshape(bshape.clone())?,
+            self.running_var.reshape(bshape.clone())?,
+        );
         let x_hat = x.sub(&mean)?.div(&var.add_scalar(self.eps)?.sqrt()?)?;
         x_hat
             .mul(&self.weight.reshape(bshape.clone())?)?
@@ -121,24 +113,6 @@ impl Module for BatchNorm {
             self.eps,
             self.momentum
         )
-    }
-}
-
-impl BatchNorm {
-    fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> Result<()> {
-        let c = self.weight.elem_count();
-        let tracked = self.num_batches_tracked.to_scalar::<i64>()? + 1;
-        self.num_batches_tracked.copy_(&Tensor::from_vec(vec![tracked], ())?)?;
-        let m = self.momentum.unwrap_or(1.0 / tracked as f64);
-        let unbiased = var
-            .mul_scalar(n as f64 / (n - 1) as f64)?
-            .reshape((c,))?
-            .to_dtype(self.running_var.dtype())?;
-        let mean = mean.reshape((c,))?.to_dtype(self.running_mean.dtype())?;
-        self.running_mean
-            .copy_(&self.running_mean.mul_scalar(1.0 - m)?.add(&mean.mul_scalar(m)?)?)?;
-        self.running_var
-            .copy_(&self.running_var.mul_scalar(1.0 - m)?.add(&unbiased.mul_scalar(m)?)?)
     }
 }
 

@@ -16,7 +16,8 @@ use crate::shape::Layout;
 use crate::storage::CpuStorage;
 use crate::{DType, Device};
 use params::{
-    AdamUpdate, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp, SgdUpdate, UnaryOp,
+    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp,
+    SgdUpdate, UnaryOp,
 };
 
 /// The elements a dense tensor covers in its buffer.
@@ -111,6 +112,29 @@ pub trait BackendStorage: Sized + Send + Sync {
     fn lrn(&self, l: &Layout, p: &LrnParams) -> Result<(Self, Self)>;
     /// δa of [`lrn`](Self::lrn): `self` is a, with s (as `lrn` returned it) and δb.
     fn lrn_backward(&self, l: &Layout, scale: &Self, dy: &Self, dyl: &Layout, p: &LrnParams) -> Result<Self>;
+    /// Batch norm in training mode of contiguous `self` (`[N, C, S]`, formulas at
+    /// [`BatchNormParams`]) with contiguous γ and β: (y, μ, σ̂⁻¹ = 1/√(σ² + ε)) per channel; the
+    /// running statistics, when given, are updated in place.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_train(
+        &self,
+        l: &Layout,
+        weight: (&Self, &Layout),
+        bias: (&Self, &Layout),
+        running: Option<(&mut Self, &mut Self)>,
+        p: &BatchNormParams,
+    ) -> Result<(Self, Self, Self)>;
+    /// (δx, δγ, δβ) of [`batch_norm_train`](Self::batch_norm_train): `self` is x; μ and σ̂⁻¹ as it returned them.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_backward(
+        &self,
+        l: &Layout,
+        dy: (&Self, &Layout),
+        weight: (&Self, &Layout),
+        mean: &Self,
+        inv_std: &Self,
+        p: &BatchNormParams,
+    ) -> Result<(Self, Self, Self)>;
     /// Pads contiguous `[planes, h, w]` (seen through `l`).
     fn pad2d(&self, l: &Layout, p: &Pad2dParams) -> Result<Self>;
     /// δx of [`pad2d`](Self::pad2d): folds δy (`self`) back onto the input's planes.

@@ -443,3 +443,16 @@ impl Pad2dParams {
         self.w + self.sides[2] + self.sides[3]
     }
 }
+
+/// Batch normalisation in training mode over a contiguous `[N, C, S]` block (S = H·W, or 1):
+/// y = γ·(x − μ_c)/√(σ²_c + ε) + β with the batch's μ_c and biased σ²_c; the running statistics
+/// move by r ← (1 − m)·r + m·batch (the variance unbiased, n/(n − 1)·σ²), as PyTorch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormParams {
+    pub n: usize,
+    pub c: usize,
+    pub s: usize,
+    pub eps: f64,
+    /// m, the weight of this batch in the running statistics.
+    pub momentum: f64,
+}

@@ -1,9 +1,10 @@
 //! The CPU's side of the device seam: [`BackendStorage`] for host memory, each slot a thin
 //! adapter from (buffer, layout) to the kernels of this folder.
 
-use super::{conv, elementwise, index, lrn, matmul, optim, pad, pool, reduce, softmax, strided};
+use super::{conv, elementwise, index, lrn, matmul, norm, optim, pad, pool, reduce, softmax, strided};
 use crate::backend::params::{
-    AdamUpdate, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp, SgdUpdate, UnaryOp,
+    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp,
+    SgdUpdate, UnaryOp,
 };
 use crate::backend::{BackendStorage, Dense, Saved};
 use crate::error::{Error, Result};
@@ -255,6 +256,57 @@ impl BackendStorage for CpuStorage {
             Ok(T::into_storage(lrn::lrn_backward(
                 x, sc, dy, p.c, p.s, p.size, p.alpha, p.beta,
             )))
+        })
+    }
+    fn batch_norm_train(
+        &self,
+        l: &Layout,
+        weight: (&Self, &Layout),
+        bias: (&Self, &Layout),
+        running: Option<(&mut Self, &mut Self)>,
+        p: &BatchNormParams,
+    ) -> Result<(Self, Self, Self)> {
+        const OP: &str = "batch_norm";
+        let len = p.n * p.c * p.s;
+        float_slice!(self, OP, |x: T| {
+            let x = &x[l.offset()..l.offset() + len];
+            let w = &same::<T>(weight.0, OP)?[weight.1.offset()..];
+            let b = &same::<T>(bias.0, OP)?[bias.1.offset()..];
+            let (y, mean, inv_std, var) = norm::batch_norm_train(x, w, b, p);
+            if let Some((rm, rv)) = running {
+                let unbiased = (p.n * p.s) as f64 / ((p.n * p.s) as f64 - 1.0);
+                let m = p.momentum;
+                // NOTE: in the running statistics' own dtype and PyTorch's order: (1 − m)·r + m·batch.
+                let rm = same_mut::<T>(rm, OP)?;
+                for (r, &v) in rm.iter_mut().zip(&mean) {
+                    *r = T::from_f64(1.0 - m) * *r + T::from_f64(m) * v;
+                }
+                let rv = same_mut::<T>(rv, OP)?;
+                for (r, &v) in rv.iter_mut().zip(&var) {
+                    *r = T::from_f64(1.0 - m) * *r + T::from_f64(m) * T::from_f64(v * unbiased);
+                }
+            }
+            Ok((T::into_storage(y), T::into_storage(mean), T::into_storage(inv_std)))
+        })
+    }
+    fn batch_norm_backward(
+        &self,
+        l: &Layout,
+        dy: (&Self, &Layout),
+        weight: (&Self, &Layout),
+        mean: &Self,
+        inv_std: &Self,
+        p: &BatchNormParams,
+    ) -> Result<(Self, Self, Self)> {
+        const OP: &str = "batch_norm backward";
+        let len = p.n * p.c * p.s;
+        float_slice!(self, OP, |x: T| {
+            let x = &x[l.offset()..l.offset() + len];
+            let g = &same::<T>(dy.0, OP)?[dy.1.offset()..dy.1.offset() + len];
+            let w = &same::<T>(weight.0, OP)?[weight.1.offset()..];
+            let (mu, inv) = (same::<T>(mean, OP)?, same::<T>(inv_std, OP)?);
+            let (dx, dw, db) = norm::batch_norm_backward(x, g, w, mu, inv, p);
+            Ok((T::into_storage(dx), T::into_storage(dw), T::into_storage(db)))
         })
     }
     fn pad2d(&self, l: &Layout, p: &Pad2dParams) -> Result<Self> {

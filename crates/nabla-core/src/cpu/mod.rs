@@ -17,6 +17,7 @@ pub mod gemm;
 mod index;
 mod lrn;
 mod matmul;
+mod norm;
 mod optim;
 mod pad;
 pub mod pool;

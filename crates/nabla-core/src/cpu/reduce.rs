@@ -33,10 +33,10 @@ fn sum_run<T: crate::Float>(run: &[T]) -> T {
 fn reduce_float<T: Float>(v: &[T], l: &Layout, mask: &[bool], op: ReduceOp) -> CpuStorage {
     let dims = l.dims();
     let rank = dims.len();
-    if op == ReduceOp::Sum || op == ReduceOp::Mean {
-        if let Some(out) = sum_in_place(v, l, mask) {
-            return T::into_storage(mean_of(out, dims, mask, op));
-        }
+    if (op == ReduceOp::Sum || op == ReduceOp::Mean)
+        && let Some(out) = sum_in_place(v, l, mask)
+    {
+        return T::into_storage(mean_of(out, dims, mask, op));
     }
     // Move the reduced dims last and reduce rows.
     let mut perm: Vec<usize> = (0..rank).filter(|&d| !mask[d]).collect();

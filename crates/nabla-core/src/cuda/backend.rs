@@ -8,8 +8,8 @@
 use super::storage::CudaStorage;
 use super::{cudnn, matmul, ops};
 use crate::backend::params::{
-    AdamUpdate, BinaryOp, Conv2dOptions, ConvGeometry, LrnParams, Pad2dParams, PaddingMode, PoolGeometry, PoolKind,
-    ReduceOp, SgdUpdate, UnaryOp,
+    AdamUpdate, BatchNormParams, BinaryOp, Conv2dOptions, ConvGeometry, LrnParams, Pad2dParams, PaddingMode,
+    PoolGeometry, PoolKind, ReduceOp, SgdUpdate, UnaryOp,
 };
 use crate::backend::{BackendStorage, Dense, Saved};
 use crate::error::{Result, arg_err};
@@ -57,6 +57,11 @@ fn conv_options(g: &ConvGeometry) -> Conv2dOptions {
         dilation: g.dilation,
         groups: g.groups,
     }
+}
+
+/// A contiguous `[N, C, S]` layout from element `off`.
+fn ncs(p: &BatchNormParams, off: usize) -> Layout {
+    Layout::new(crate::Shape::new(vec![p.n, p.c, p.s]), vec![p.c * p.s, p.s, 1], off)
 }
 
 /// The whole-buffer range an in-place GPU update needs.
@@ -185,6 +190,34 @@ impl BackendStorage for CudaStorage {
     fn lrn_backward(&self, l: &Layout, scale: &Self, dy: &Self, dyl: &Layout, p: &LrnParams) -> Result<Self> {
         const OP: &str = "local_response_norm backward";
         ops::lrn_backward(self, dense_offset(OP, l)?, scale, dy, dense_offset(OP, dyl)?, p)
+    }
+    fn batch_norm_train(
+        &self,
+        l: &Layout,
+        weight: (&Self, &Layout),
+        bias: (&Self, &Layout),
+        running: Option<(&mut Self, &mut Self)>,
+        p: &BatchNormParams,
+    ) -> Result<(Self, Self, Self)> {
+        let (w, b) = (packed(weight.0, weight.1)?, packed(bias.0, bias.1)?);
+        let (w, b) = (w.as_ref().unwrap_or(weight.0), b.as_ref().unwrap_or(bias.0));
+        let xl = ncs(p, dense_offset("batch_norm", l)?);
+        let out = cudnn::batch_norm_train(self, &xl, w, b, running, p.momentum, p.eps)?;
+        Ok((out.y, out.save_mean, out.save_inv_std))
+    }
+    fn batch_norm_backward(
+        &self,
+        l: &Layout,
+        dy: (&Self, &Layout),
+        weight: (&Self, &Layout),
+        mean: &Self,
+        inv_std: &Self,
+        p: &BatchNormParams,
+    ) -> Result<(Self, Self, Self)> {
+        let (g, w) = (packed(dy.0, dy.1)?, packed(weight.0, weight.1)?);
+        let (g, w) = (g.as_ref().unwrap_or(dy.0), w.as_ref().unwrap_or(weight.0));
+        let xl = ncs(p, dense_offset("batch_norm backward", l)?);
+        cudnn::batch_norm_backward(self, &xl, g, w, mean, inv_std, p.eps)
     }
     fn pad2d(&self, l: &Layout, p: &Pad2dParams) -> Result<Self> {
         let [t, b, le, r] = p.sides;

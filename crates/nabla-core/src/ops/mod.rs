@@ -11,6 +11,7 @@ pub mod elementwise;
 pub mod index;
 pub mod lrn;
 pub mod matmul;
+pub mod norm;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
