@@ -51,7 +51,9 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor], opt
         .collect::<Result<_>>()?;
     let out = f(&leaves)?;
     let mut rng = Generator::seed_from_u64(opts.seed);
-    let direction = Tensor::uniform_with(0.5, 1.5, out.shape().clone(), DType::F64, &mut rng)?;
+    // Everything on the inputs' device: the check runs wherever the op does.
+    let direction =
+        Tensor::uniform_with(0.5, 1.5, out.shape().clone(), DType::F64, &mut rng)?.to_device(out.device())?;
     let grads = out.mul(&direction)?.sum_all()?.backward()?;
     let project = |xs: &[Tensor]| -> Result<f64> { no_grad(|| f(xs)?.mul(&direction)?.sum_all()?.item()) };
 
@@ -67,7 +69,7 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor], opt
                 let mut v = base.clone();
                 v[j] += delta;
                 let mut xs: Vec<Tensor> = leaves.iter().map(|l| l.detach()).collect();
-                xs[i] = Tensor::from_vec(v, leaf.shape().clone())?;
+                xs[i] = Tensor::from_vec(v, leaf.shape().clone())?.to_device(leaf.device())?;
                 project(&xs)
             };
             let numeric = (shifted(opts.eps)? - shifted(-opts.eps)?) / (2.0 * opts.eps);

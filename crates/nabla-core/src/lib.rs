@@ -30,6 +30,7 @@ pub mod rng;
 mod shape;
 pub mod storage;
 mod tensor;
+pub mod testing;
 
 pub use autograd::{GradStore, NoGradGuard, is_grad_enabled, no_grad};
 pub use cpu::set_num_threads;

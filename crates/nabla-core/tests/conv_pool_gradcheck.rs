@@ -1,11 +1,12 @@
 //! Gradient checks in f64 (central differences, PyTorch's tolerances) for convolution in every
 //! padding mode, pad2d, pooling, LRN and dropout, plus small cases whose values were worked out
 //! by hand: a 3×3 convolution, the four padding modes, max pooling's tie-breaking and average
-//! pooling's divisors at the borders.
+//! pooling's divisors at the borders. The gradient checks run on every device
+//! (`nabla_core::device_test!`): f64 exists on both.
 
 use nabla_core::{
-    AvgPool2dOptions, Conv2dOptions, DType, Generator, GradcheckOptions, MaxPool2dOptions, PaddingMode, Result, Tensor,
-    gradcheck,
+    AvgPool2dOptions, Conv2dOptions, DType, Device, Generator, GradcheckOptions, MaxPool2dOptions, PaddingMode, Result,
+    Tensor, gradcheck,
 };
 
 const MODES: [PaddingMode; 4] = [
@@ -31,11 +32,13 @@ fn t64(data: &[f64], shape: &[usize]) -> Tensor {
     Tensor::from_vec(data.to_vec(), shape.to_vec()).unwrap()
 }
 
-/// Runs the gradient check and panics with its message (naming `what`) on a mismatch.
+/// Runs the gradient check on `device` (the inputs moved there) and panics with its message
+/// (naming `what` and the device) on a mismatch.
 #[track_caller]
-fn check(what: &str, f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor]) {
-    if let Err(e) = gradcheck(f, inputs, GradcheckOptions::default()) {
-        panic!("{what}: {e}");
+fn check(device: Device, what: &str, f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor]) {
+    let inputs: Vec<Tensor> = inputs.iter().map(|x| x.to_device(device).unwrap()).collect();
+    if let Err(e) = gradcheck(f, &inputs, GradcheckOptions::default()) {
+        panic!("{what} on {device}: {e}");
     }
 }
 
@@ -94,39 +97,45 @@ fn conv_opts(&(_, _, stride, padding, dilation, groups): &ConvCase, mode: Paddin
     o
 }
 
-#[test]
-fn conv2d_gradcheck_every_padding_mode() {
-    for (i, case) in CONV_CASES.iter().enumerate() {
-        for mode in MODES {
-            if mode == PaddingMode::Reflect && case.3.iter().any(|&p| p >= 5) {
-                continue; // reflect needs padding < size
+nabla_core::device_test! {
+    conv2d_gradcheck_every_padding_mode: |d| {
+        for (i, case) in CONV_CASES.iter().enumerate() {
+            for mode in MODES {
+                if mode == PaddingMode::Reflect && case.3.iter().any(|&p| p >= 5) {
+                    continue; // reflect needs padding < size
+                }
+                let opts = conv_opts(case, mode);
+                let (x, w, b) = (
+                    rand64(&case.0, 10 + i as u64),
+                    rand64(&case.1, 20 + i as u64),
+                    rand64(&[case.1[0]], 30 + i as u64),
+                );
+                check(
+                    d,
+                    &format!("conv2d case {i} {mode:?}"),
+                    |xs| xs[0].conv2d(&xs[1], Some(&xs[2]), &opts),
+                    &[x, w, b],
+                );
             }
-            let opts = conv_opts(case, mode);
-            let (x, w, b) = (
-                rand64(&case.0, 10 + i as u64),
-                rand64(&case.1, 20 + i as u64),
-                rand64(&[case.1[0]], 30 + i as u64),
-            );
-            check(
-                &format!("conv2d case {i} {mode:?}"),
-                |xs| xs[0].conv2d(&xs[1], Some(&xs[2]), &opts),
-                &[x, w, b],
-            );
         }
-    }
+        Ok(())
+    };
 }
 
-#[test]
-fn conv2d_gradcheck_without_bias() {
-    let case = &CONV_CASES[1];
-    for mode in MODES {
-        let opts = conv_opts(case, mode);
-        check(
-            &format!("conv2d without bias {mode:?}"),
-            |xs| xs[0].conv2d(&xs[1], None, &opts),
-            &[rand64(&case.0, 1), rand64(&case.1, 2)],
-        );
-    }
+nabla_core::device_test! {
+    conv2d_gradcheck_without_bias: |d| {
+        let case = &CONV_CASES[1];
+        for mode in MODES {
+            let opts = conv_opts(case, mode);
+            check(
+                    d,
+                &format!("conv2d without bias {mode:?}"),
+                |xs| xs[0].conv2d(&xs[1], None, &opts),
+                &[rand64(&case.0, 1), rand64(&case.1, 2)],
+            );
+        }
+        Ok(())
+    };
 }
 
 #[test]
@@ -176,29 +185,33 @@ fn conv2d_padding_modes_by_hand() {
 // ------------------------------------------------------------------------------------------
 // pad2d
 
-#[test]
-fn pad2d_gradcheck_every_mode() {
-    let x = rand64(&[2, 2, 4, 5], 5);
-    // Up to the limits: reflect < size, circular ≤ size.
-    let sides = |mode| match mode {
-        PaddingMode::Reflect => [3, 1, 2, 4],
-        PaddingMode::Circular => [4, 1, 5, 2],
-        _ => [3, 6, 0, 7],
+nabla_core::device_test! {
+    pad2d_gradcheck_every_mode: |d| {
+        let x = rand64(&[2, 2, 4, 5], 5);
+        // Up to the limits: reflect < size, circular ≤ size.
+        let sides = |mode| match mode {
+            PaddingMode::Reflect => [3, 1, 2, 4],
+            PaddingMode::Circular => [4, 1, 5, 2],
+            _ => [3, 6, 0, 7],
+        };
+        for mode in MODES {
+            let s = sides(mode);
+            check(
+                    d,
+                &format!("pad2d {mode:?} {s:?}"),
+                |xs| xs[0].pad2d(s, mode),
+                std::slice::from_ref(&x),
+            );
+            // rank 2 as well
+            check(
+                    d,
+                &format!("pad2d rank 2 {mode:?}"),
+                |xs| xs[0].pad2d([1, 2, 3, 0], mode),
+                &[rand64(&[3, 4], 6)],
+            );
+        }
+        Ok(())
     };
-    for mode in MODES {
-        let s = sides(mode);
-        check(
-            &format!("pad2d {mode:?} {s:?}"),
-            |xs| xs[0].pad2d(s, mode),
-            std::slice::from_ref(&x),
-        );
-        // rank 2 as well
-        check(
-            &format!("pad2d rank 2 {mode:?}"),
-            |xs| xs[0].pad2d([1, 2, 3, 0], mode),
-            &[rand64(&[3, 4], 6)],
-        );
-    }
 }
 
 #[test]
@@ -238,47 +251,51 @@ fn distinct(shape: &[usize], seed: u64) -> Vec<f64> {
     v
 }
 
-#[test]
-fn max_pool2d_gradcheck_overlapping_windows() {
-    // AlexNet's 3×3 stride-2 windows overlap: positions with even coordinates inside sit in
-    // four windows. A large value at one such position per channel wins all four.
-    let dims = [1, 2, 7, 7];
-    let mut v = distinct(&dims, 3);
-    for (c, y, x) in [(0, 2, 2), (1, 4, 2)] {
-        v[(c * 7 + y) * 7 + x] += 10.0;
-    }
-    let x = t64(&v, &dims);
-    let opts = MaxPool2dOptions::new(3).stride(2);
-    let (y, g) = value_and_grad(&x, |x| x.max_pool2d(&opts));
-    assert_eq!(y.dims(), &[1, 2, 3, 3]);
-    assert_eq!(
-        (g[2 * 7 + 2], g[49 + 4 * 7 + 2]),
-        (4.0, 4.0),
-        "each boosted element wins its four windows: {g:?}"
-    );
-    assert_eq!(g.iter().sum::<f64>(), 18.0, "one unit of gradient per output");
-    check("max_pool2d k3 s2", |xs| xs[0].max_pool2d(&opts), &[x]);
+nabla_core::device_test! {
+    max_pool2d_gradcheck_overlapping_windows: |d| {
+        // AlexNet's 3×3 stride-2 windows overlap: positions with even coordinates inside sit in
+        // four windows. A large value at one such position per channel wins all four.
+        let dims = [1, 2, 7, 7];
+        let mut v = distinct(&dims, 3);
+        for (c, y, x) in [(0, 2, 2), (1, 4, 2)] {
+            v[(c * 7 + y) * 7 + x] += 10.0;
+        }
+        let x = t64(&v, &dims);
+        let opts = MaxPool2dOptions::new(3).stride(2);
+        let (y, g) = value_and_grad(&x, |x| x.max_pool2d(&opts));
+        assert_eq!(y.dims(), &[1, 2, 3, 3]);
+        assert_eq!(
+            (g[2 * 7 + 2], g[49 + 4 * 7 + 2]),
+            (4.0, 4.0),
+            "each boosted element wins its four windows: {g:?}"
+        );
+        assert_eq!(g.iter().sum::<f64>(), 18.0, "one unit of gradient per output");
+        check(d, "max_pool2d k3 s2", |xs| xs[0].max_pool2d(&opts), &[x]);
+        Ok(())
+    };
 }
 
-#[test]
-fn max_pool2d_gradcheck_ceil_mode_padding_dilation() {
-    let cases: [([usize; 4], MaxPool2dOptions); 5] = [
-        ([1, 2, 6, 6], MaxPool2dOptions::new(3).stride(2).ceil_mode(true)),
-        (
-            [2, 1, 6, 7],
-            MaxPool2dOptions::new(3).stride(2).padding(1).ceil_mode(true),
-        ),
-        (
-            [1, 2, 5, 5],
-            MaxPool2dOptions::new(2).stride(2).padding(1).ceil_mode(true),
-        ),
-        ([1, 1, 7, 8], MaxPool2dOptions::new(3).stride(1).dilation(2)),
-        ([1, 2, 5, 6], MaxPool2dOptions::kernel_hw(2, 3).stride(1)),
-    ];
-    for (i, (dims, opts)) in cases.into_iter().enumerate() {
-        let x = t64(&distinct(&dims, 40 + i as u64), &dims);
-        check(&format!("max_pool2d {opts:?}"), |xs| xs[0].max_pool2d(&opts), &[x]);
-    }
+nabla_core::device_test! {
+    max_pool2d_gradcheck_ceil_mode_padding_dilation: |d| {
+        let cases: [([usize; 4], MaxPool2dOptions); 5] = [
+            ([1, 2, 6, 6], MaxPool2dOptions::new(3).stride(2).ceil_mode(true)),
+            (
+                [2, 1, 6, 7],
+                MaxPool2dOptions::new(3).stride(2).padding(1).ceil_mode(true),
+            ),
+            (
+                [1, 2, 5, 5],
+                MaxPool2dOptions::new(2).stride(2).padding(1).ceil_mode(true),
+            ),
+            ([1, 1, 7, 8], MaxPool2dOptions::new(3).stride(1).dilation(2)),
+            ([1, 2, 5, 6], MaxPool2dOptions::kernel_hw(2, 3).stride(1)),
+        ];
+        for (i, (dims, opts)) in cases.into_iter().enumerate() {
+            let x = t64(&distinct(&dims, 40 + i as u64), &dims);
+            check(d, &format!("max_pool2d {opts:?}"), |xs| xs[0].max_pool2d(&opts), &[x]);
+        }
+        Ok(())
+    };
 }
 
 #[test]
@@ -323,31 +340,34 @@ fn max_pool2d_padding_is_minus_infinity() {
 // ------------------------------------------------------------------------------------------
 // avg_pool2d and adaptive_avg_pool2d
 
-#[test]
-fn avg_pool2d_gradcheck() {
-    let base = AvgPool2dOptions::new(3).stride(2).padding(1);
-    let cases: [([usize; 4], AvgPool2dOptions); 7] = [
-        ([2, 2, 6, 7], base.count_include_pad(true)),
-        ([2, 2, 6, 7], base.count_include_pad(false)),
-        ([1, 2, 6, 6], base.ceil_mode(true).count_include_pad(true)),
-        ([1, 2, 6, 6], base.ceil_mode(true).count_include_pad(false)),
-        ([1, 2, 5, 5], AvgPool2dOptions::new(2).ceil_mode(true)),
-        (
-            [1, 2, 5, 6],
-            AvgPool2dOptions::new(2).padding(1).ceil_mode(true).divisor_override(3),
-        ),
-        (
-            [1, 1, 4, 4],
-            AvgPool2dOptions::new(3).stride(1).padding(1).count_include_pad(false),
-        ),
-    ];
-    for (i, (dims, opts)) in cases.into_iter().enumerate() {
-        check(
-            &format!("avg_pool2d {opts:?}"),
-            |xs| xs[0].avg_pool2d(&opts),
-            &[rand64(&dims, 50 + i as u64)],
-        );
-    }
+nabla_core::device_test! {
+    avg_pool2d_gradcheck: |d| {
+        let base = AvgPool2dOptions::new(3).stride(2).padding(1);
+        let cases: [([usize; 4], AvgPool2dOptions); 7] = [
+            ([2, 2, 6, 7], base.count_include_pad(true)),
+            ([2, 2, 6, 7], base.count_include_pad(false)),
+            ([1, 2, 6, 6], base.ceil_mode(true).count_include_pad(true)),
+            ([1, 2, 6, 6], base.ceil_mode(true).count_include_pad(false)),
+            ([1, 2, 5, 5], AvgPool2dOptions::new(2).ceil_mode(true)),
+            (
+                [1, 2, 5, 6],
+                AvgPool2dOptions::new(2).padding(1).ceil_mode(true).divisor_override(3),
+            ),
+            (
+                [1, 1, 4, 4],
+                AvgPool2dOptions::new(3).stride(1).padding(1).count_include_pad(false),
+            ),
+        ];
+        for (i, (dims, opts)) in cases.into_iter().enumerate() {
+            check(
+                    d,
+                &format!("avg_pool2d {opts:?}"),
+                |xs| xs[0].avg_pool2d(&opts),
+                &[rand64(&dims, 50 + i as u64)],
+            );
+        }
+        Ok(())
+    };
 }
 
 #[test]
@@ -407,23 +427,26 @@ fn avg_pool2d_divisors_at_the_borders() {
     );
 }
 
-#[test]
-fn adaptive_avg_pool2d_gradcheck() {
-    for (i, (dims, out)) in [
-        ([1, 2, 7, 5], [3, 2]),
-        ([2, 1, 5, 7], [2, 3]),
-        ([1, 2, 4, 3], [6, 5]),
-        ([1, 1, 6, 6], [1, 1]),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        check(
-            &format!("adaptive_avg_pool2d {dims:?} → {out:?}"),
-            |xs| xs[0].adaptive_avg_pool2d(out),
-            &[rand64(&dims, 60 + i as u64)],
-        );
-    }
+nabla_core::device_test! {
+    adaptive_avg_pool2d_gradcheck: |d| {
+        for (i, (dims, out)) in [
+            ([1, 2, 7, 5], [3, 2]),
+            ([2, 1, 5, 7], [2, 3]),
+            ([1, 2, 4, 3], [6, 5]),
+            ([1, 1, 6, 6], [1, 1]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            check(
+                    d,
+                &format!("adaptive_avg_pool2d {dims:?} → {out:?}"),
+                |xs| xs[0].adaptive_avg_pool2d(out),
+                &[rand64(&dims, 60 + i as u64)],
+            );
+        }
+        Ok(())
+    };
 }
 
 #[test]
@@ -443,30 +466,34 @@ fn adaptive_avg_pool2d_windows_by_hand() {
 // ------------------------------------------------------------------------------------------
 // local response normalisation
 
-#[test]
-fn lrn_gradcheck() {
-    // (input dims, size, alpha, beta, k, input scale)
-    let cases = [
-        ([2, 7, 3, 3], 5, 1e-4, 0.75, 2.0, 40.0), // AlexNet's constants, with activations large enough to matter
-        ([1, 6, 2, 3], 4, 0.5, 0.75, 1.0, 1.0),   // even size: the window [c − 2, c + 1] is asymmetric
-        ([2, 5, 2, 2], 2, 0.8, 1.0, 1.5, 1.0),
-        ([1, 3, 2, 2], 6, 0.9, 0.6, 1.0, 1.0), // a window wider than the channels
-        ([2, 5, 4, 1], 3, 0.7, 0.75, 1.0, 1.0),
-    ];
-    for (i, (dims, size, alpha, beta, k, scale)) in cases.into_iter().enumerate() {
-        let x = rand64(&dims, 70 + i as u64).mul_scalar(scale).unwrap();
+nabla_core::device_test! {
+    lrn_gradcheck: |d| {
+        // (input dims, size, alpha, beta, k, input scale)
+        let cases = [
+            ([2, 7, 3, 3], 5, 1e-4, 0.75, 2.0, 40.0), // AlexNet's constants, with activations large enough to matter
+            ([1, 6, 2, 3], 4, 0.5, 0.75, 1.0, 1.0),   // even size: the window [c − 2, c + 1] is asymmetric
+            ([2, 5, 2, 2], 2, 0.8, 1.0, 1.5, 1.0),
+            ([1, 3, 2, 2], 6, 0.9, 0.6, 1.0, 1.0), // a window wider than the channels
+            ([2, 5, 4, 1], 3, 0.7, 0.75, 1.0, 1.0),
+        ];
+        for (i, (dims, size, alpha, beta, k, scale)) in cases.into_iter().enumerate() {
+            let x = rand64(&dims, 70 + i as u64).mul_scalar(scale).unwrap();
+            check(
+                    d,
+                &format!("lrn size {size} alpha {alpha}"),
+                |xs| xs[0].local_response_norm(size, alpha, beta, k),
+                &[x],
+            );
+        }
+        // rank 3: [N, C, L]
         check(
-            &format!("lrn size {size} alpha {alpha}"),
-            |xs| xs[0].local_response_norm(size, alpha, beta, k),
-            &[x],
+                    d,
+            "lrn rank 3",
+            |xs| xs[0].local_response_norm(3, 0.6, 0.75, 1.0),
+            &[rand64(&[2, 4, 3], 79)],
         );
-    }
-    // rank 3: [N, C, L]
-    check(
-        "lrn rank 3",
-        |xs| xs[0].local_response_norm(3, 0.6, 0.75, 1.0),
-        &[rand64(&[2, 4, 3], 79)],
-    );
+        Ok(())
+    };
 }
 
 #[test]
@@ -484,20 +511,24 @@ fn lrn_by_hand() {
 // ------------------------------------------------------------------------------------------
 // dropout
 
-#[test]
-fn dropout_gradcheck_with_a_fixed_generator() {
+nabla_core::device_test! {
+    dropout_gradcheck_with_a_fixed_generator: |d| {
     // A fresh generator with the same seed on every call gives the same mask each time.
     let x = rand64(&[3, 4, 5], 80);
     check(
+        d,
         "dropout",
         |xs| xs[0].dropout(0.4, &mut Generator::seed_from_u64(9)),
         std::slice::from_ref(&x),
     );
     check(
+        d,
         "dropout2d",
         |xs| xs[0].dropout2d(0.5, &mut Generator::seed_from_u64(9)),
         std::slice::from_ref(&x),
     );
+    Ok(())
+    };
 }
 
 #[test]

@@ -3,25 +3,21 @@
 //! included) and are skipped, saying so, where no device is present.
 #![cfg(feature = "cuda")]
 
+use nabla_core::backend::params::{BinaryOp, LrnParams, PoolGeometry, PoolKind, ReduceOp, UnaryOp};
 use nabla_core::cuda::context::Library;
-use nabla_core::cuda::ops::{self, BinaryOp, ReduceOp, UnaryOp};
+use nabla_core::cuda::ops;
 use nabla_core::cuda::{self as cuda, CudaStorage, cudnn, kernels, matmul};
 use nabla_core::storage::CpuStorage;
-use nabla_core::{
-    AdamUpdate, AvgPool2dOptions, Conv2dOptions, DType, Layout, MaxPool2dOptions, PaddingMode, SgdUpdate, Shape, Tensor,
-};
+use nabla_core::{AdamUpdate, Conv2dOptions, DType, Layout, PaddingMode, SgdUpdate, Shape, Tensor};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// True when a device is present; otherwise prints the skip line.
+/// True when a device is present; otherwise reports the skip on the test output (and fails
+/// under `NABLA_REQUIRE_GPU=1`).
+#[track_caller]
 fn gpu() -> bool {
-    if cuda::is_available() {
-        true
-    } else {
-        println!("skipped: no CUDA device");
-        false
-    }
+    nabla_core::testing::gpu_or_skip(std::panic::Location::caller().to_string().as_str()).is_some()
 }
 
 /// Deterministic pseudo-random values in [lo, hi) (xorshift64*).
@@ -216,7 +212,6 @@ fn unary_ops_match_host() {
         (UnaryOp::Sigmoid, sigmoid),
         (UnaryOp::Tanh, f64::tanh),
         (UnaryOp::Softplus, |x| if x > 20.0 { x } else { x.exp().ln_1p() }),
-        (UnaryOp::LeakyRelu(0.1), |x| if x > 0.0 { x } else { 0.1 * x }),
         (UnaryOp::Affine { mul: 2.0, add: -1.0 }, |x| 2.0 * x - 1.0),
         (UnaryOp::Powf(3.0), |x| x.powi(3)),
         (UnaryOp::Clamp { min: -0.5, max: 0.5 }, |x| x.clamp(-0.5, 0.5)),
@@ -819,29 +814,29 @@ fn conv2d_forward_and_backward_match_host() {
 }
 
 #[test]
-fn pooling_matches_host() {
+fn pooling_kernels_match_host() {
     if !gpu() {
         return;
     }
     let xd = [2usize, 3, 7, 6];
     let x = rand_vec(xd.iter().product(), 22, -1.0, 1.0);
     let (xs, xl) = (up(&x, DType::F64), Layout::contiguous(xd.to_vec()));
-    let mo = MaxPool2dOptions {
+    let (oh, ow) = ((7 + 2 - 3) / 2 + 1, (6 + 2 - 2) / 2 + 1);
+    let g = PoolGeometry {
+        planes: 6,
+        h: 7,
+        w: 6,
         kernel: [3, 2],
         stride: [2, 2],
         padding: [1, 1],
         dilation: [1, 1],
-        ceil_mode: false,
+        oh,
+        ow,
     };
-    let ao = AvgPool2dOptions {
-        kernel: [3, 2],
-        stride: [2, 2],
-        padding: [1, 1],
-        ceil_mode: false,
+    let avg = PoolKind::Avg {
         count_include_pad: false,
         divisor_override: None,
     };
-    let (oh, ow) = ((7 + 2 - 3) / 2 + 1, (6 + 2 - 2) / 2 + 1);
     let (mut mx, mut av, mut arg) = (vec![], vec![], vec![]);
     for pl in 0..6 {
         for i in 0..oh {
@@ -867,21 +862,22 @@ fn pooling_matches_host() {
             }
         }
     }
-    let y = cudnn::max_pool2d(&xs, &xl, &mo).unwrap();
+    let _ = xl;
+    let y = ops::pool2d(&xs, 0, PoolKind::Max, &g).unwrap();
     assert_close("max_pool2d", &down(&y), &mx, 0.0);
-    let ya = cudnn::avg_pool2d(&xs, &xl, &ao).unwrap();
+    let ya = ops::pool2d(&xs, 0, avg, &g).unwrap();
     assert_close("avg_pool2d", &down(&ya), &av, 1e-12);
     let dy = rand_vec(mx.len(), 23, -1.0, 1.0);
     let mut dmax = vec![0.0; x.len()];
     for (k, &i) in arg.iter().enumerate() {
         dmax[i] += dy[k];
     }
-    let dx = cudnn::max_pool2d_backward(&xs, &xl, &y, &up(&dy, DType::F64), &mo).unwrap();
+    let dx = ops::pool2d_backward(&xs, 0, &up(&dy, DType::F64), 0, PoolKind::Max, &g).unwrap();
     assert_close("max_pool2d backward", &down(&dx), &dmax, 1e-12);
 }
 
 #[test]
-fn lrn_and_batch_norm_match_host() {
+fn lrn_kernel_and_cudnn_batch_norm_match_host() {
     if !gpu() {
         return;
     }
@@ -904,7 +900,23 @@ fn lrn_and_batch_norm_match_host() {
     }
     assert_close(
         "lrn",
-        &down(&cudnn::lrn(&xs, &xl, size, alpha, beta, k).unwrap()),
+        &down(
+            &ops::lrn(
+                &xs,
+                0,
+                &LrnParams {
+                    n: 2,
+                    c: 7,
+                    s: plane,
+                    size,
+                    alpha,
+                    beta,
+                    k,
+                },
+            )
+            .unwrap()
+            .0,
+        ),
         &want,
         1e-10,
     );

@@ -1,94 +1,118 @@
-//! One test body per op, run on every device: the op's output and input gradients on `device`,
-//! computed from **non-contiguous** inputs, must equal the CPU's from contiguous ones.
+//! One test body per op, run on every device (`nabla_core::device_test!`): the op's output and
+//! input gradients on `device`, computed from **strided** inputs and from inputs that start at an
+//! **offset** into their buffer, must equal the CPU's from contiguous ones.
 //!
-//! On the CPU this checks the strided paths of every op; with `--features cuda` each body runs
-//! once more on `cuda:0`, comparing the GPU with the CPU (skipped, and saying so, when the
-//! machine has no GPU). Inputs are fresh random values (f32 throughout, as in training).
+//! On the CPU this checks the strided and offset paths of every op; with `--features cuda` each
+//! body runs once more on `cuda:0` (reported as skipped where there is none). Inputs are fresh
+//! random values, f32 as in training unless a test says otherwise. The tests named after the
+//! findings of issue 14 failed on a GPU before the device seam (see each one's comment).
 
 use nabla_core::{AvgPool2dOptions, Conv2dOptions, DType, Device, MaxPool2dOptions, PaddingMode, Result, Tensor};
 
-/// `t` with the same values, laid out transposed in memory and viewed back: a strided input.
-fn strided(t: &Tensor) -> Result<Tensor> {
-    if t.rank() < 2 {
-        return Ok(t.clone());
-    }
-    let r = t.rank() as isize;
-    t.transpose(r - 2, r - 1)?.contiguous()?.transpose(r - 2, r - 1)
+/// The element type of the f64 checks below (where the device has f64, which both have).
+const F64: DType = DType::F64;
+
+/// How an input is laid out in memory for the device run.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// Transposed in memory and viewed back: strided.
+    Strided,
+    /// Dense, but starting one block into a larger buffer: a view with an offset (the layout
+    /// that GPU entry points taking a bare buffer used to misread).
+    Offset,
 }
 
-/// Compares `f` on `device` (strided inputs) with `f` on the CPU (contiguous inputs): values
-/// and the gradients of Σ y·w for a random w, within `tol` relative to the values' scale.
+/// `t` with the same values in the given layout.
+fn laid_out(t: &Tensor, how: Layout) -> Result<Tensor> {
+    match how {
+        Layout::Strided if t.rank() >= 2 => {
+            let r = t.rank() as isize;
+            t.transpose(r - 2, r - 1)?.contiguous()?.transpose(r - 2, r - 1)
+        }
+        Layout::Strided => Ok(t.clone()),
+        Layout::Offset => {
+            let pad = Tensor::randn(t.shape().clone(), t.dtype())?;
+            Tensor::cat(&[&pad, t], 0)?.narrow(
+                0,
+                t.dims().first().copied().unwrap_or(1),
+                t.dims().first().copied().unwrap_or(1),
+            )
+        }
+    }
+}
+
+/// Compares `f` on `device` (strided inputs, then inputs at an offset) with `f` on the CPU
+/// (contiguous inputs): values and the gradients of Σ y·w for a random w, within `tol`
+/// relative to the values' scale.
 fn check(device: Device, shapes: &[&[usize]], tol: f64, f: impl Fn(&[Tensor]) -> Result<Tensor>) -> Result<()> {
+    check_dtype(device, DType::F32, shapes, tol, f)
+}
+
+fn check_dtype(
+    device: Device,
+    dtype: DType,
+    shapes: &[&[usize]],
+    tol: f64,
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+) -> Result<()> {
     let inputs: Vec<Tensor> = shapes
         .iter()
-        .map(|s| Tensor::randn(s.to_vec(), DType::F32))
+        .map(|s| Tensor::randn(s.to_vec(), dtype))
         .collect::<Result<_>>()?;
-    let run = |device: Device, make_strided: bool| -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+    nabla_core::manual_seed(7);
+    let w = {
+        let probe: Vec<Tensor> = inputs.iter().map(|x| x.detach()).collect();
+        Tensor::randn(nabla_core::no_grad(|| f(&probe))?.shape().clone(), dtype)?
+    };
+    let run = |device: Device, how: Option<Layout>| -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
         let leaves: Vec<Tensor> = inputs
             .iter()
             .map(|x| {
-                let x = if make_strided { strided(x)? } else { x.clone() };
-                Ok(x.to_device(device)?.detach().requires_grad_())
+                let x = x.to_device(device)?;
+                let x = match how {
+                    Some(h) => laid_out(&x, h)?,
+                    None => x,
+                };
+                Ok(x.detach().requires_grad_())
             })
             .collect::<Result<_>>()?;
         let y = f(&leaves)?;
-        // A fixed random weighting of the outputs, the same on both devices.
-        nabla_core::manual_seed(7);
-        let w = Tensor::randn(y.shape().clone(), DType::F32)?.to_device(device)?;
-        let grads = y.mul(&w)?.sum_all()?.backward()?;
+        assert_eq!(y.device(), device, "the output must stay on the inputs' device");
+        let grads = y.mul(&w.to_device(device)?)?.sum_all()?.backward()?;
         let g = leaves
             .iter()
-            .map(|l| grads.get(l).map_or_else(Vec::new, |g| g.to_vec_f64().unwrap()))
-            .collect();
-        Ok((y.to_vec_f64().unwrap(), g))
+            .map(|l| match grads.get(l) {
+                Some(g) => {
+                    assert_eq!(g.device(), device, "a gradient must be on its input's device");
+                    g.to_vec_f64()
+                }
+                None => Ok(Vec::new()),
+            })
+            .collect::<Result<_>>()?;
+        Ok((y.to_vec_f64()?, g))
     };
-    let (want_y, want_g) = run(Device::Cpu, false)?;
-    let (got_y, got_g) = run(device, true)?;
-    let close = |what: &str, got: &[f64], want: &[f64]| {
-        assert_eq!(got.len(), want.len(), "{what}: length");
-        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= tol * scale,
-                "{what}[{i}] on {device}: {g} vs {w} (scale {scale})"
-            );
+    let (want_y, want_g) = run(Device::Cpu, None)?;
+    for how in [Layout::Strided, Layout::Offset] {
+        let (got_y, got_g) = run(device, Some(how))?;
+        let close = |what: &str, got: &[f64], want: &[f64]| {
+            assert_eq!(got.len(), want.len(), "{what} ({how:?} inputs): length");
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (g - w).abs() <= tol * scale || (g.is_nan() && w.is_nan()),
+                    "{what}[{i}] on {device} ({how:?} inputs): {g} vs {w} (scale {scale})"
+                );
+            }
+        };
+        close("output", &got_y, &want_y);
+        for (i, (g, w)) in got_g.iter().zip(&want_g).enumerate() {
+            close(&format!("gradient of input {i}"), g, w);
         }
-    };
-    close("output", &got_y, &want_y);
-    for (i, (g, w)) in got_g.iter().zip(&want_g).enumerate() {
-        close(&format!("gradient of input {i}"), g, w);
     }
     Ok(())
 }
 
-/// Instantiates one test body for the CPU and, with the `cuda` feature, for `cuda:0`.
-macro_rules! on_every_device {
-    ($($name:ident: |$dev:ident| $body:expr;)*) => {
-        mod cpu {
-            use super::*;
-            $(#[test]
-            fn $name() -> Result<()> {
-                let $dev = Device::Cpu;
-                $body
-            })*
-        }
-        #[cfg(feature = "cuda")]
-        mod cuda {
-            use super::*;
-            $(#[test]
-            fn $name() -> Result<()> {
-                if !nabla_core::cuda::is_available() {
-                    eprintln!("skipped: no CUDA device ({})", stringify!($name));
-                    return Ok(());
-                }
-                let $dev = Device::Cuda(0);
-                $body
-            })*
-        }
-    };
-}
-
-on_every_device! {
+nabla_core::device_test! {
     add_sub_mul_div_broadcast: |d| check(d, &[&[3, 4, 5], &[4, 5]], 1e-5, |x| {
         x[0].add(&x[1])?.mul(&x[0])?.sub(&x[1])?.div(&x[1].sqr()?.add_scalar(1.0)?)
     });
@@ -142,5 +166,109 @@ on_every_device! {
     where_and_comparisons: |d| check(d, &[&[3, 6], &[3, 6]], 1e-5, |x| {
         let mask = x[0].gt(&x[1])?;
         Tensor::where_cond(&mask, &x[0], &x[1])
+    });
+    // Issue 14: the backward of narrow built CPU zeros (a device mismatch on a GPU), which broke
+    // split and ResNet's option-A shortcut.
+    narrow_split_and_option_a_shortcut: |d| check(d, &[&[2, 8, 6, 6]], 1e-5, |x| {
+        let parts = x[0].split(3, 1)?;
+        let sub = x[0].narrow(1, 2, 4)?.narrow(2, 1, 4)?;
+        // Option A: subsample by 2, pad the channels with zeros.
+        let short = x[0].narrow(2, 0, 6)?.pad2d([0, 0, 0, 0], PaddingMode::Zeros)?;
+        let a = parts[0].sum_all()?.add(&parts[2].sqr()?.sum_all()?)?;
+        sub.mul(&sub)?.sum_all()?.add(&a)?.add(&short.sum_all()?)
+    });
+    // Issue 14: no GPU backward for abs, softplus, leaky_relu, pow, powf, clamp, max/minimum,
+    // and no GPU clamp at all.
+    activations_without_a_gpu_backward_before: |d| check(d, &[&[5, 6], &[5, 6]], 1e-4, |x| {
+        let (a, b) = (&x[0], &x[1]);
+        let pos = a.abs()?.add_scalar(0.5)?;
+        a.abs()?
+            .add(&a.softplus()?)?
+            .add(&a.leaky_relu(0.1)?)?
+            .add(&pos.pow(&b.mul_scalar(0.5)?)?)?
+            .add(&pos.powf(1.7)?)?
+            .add(&a.clamp(Some(-0.5), Some(0.7))?)?
+            .add(&a.maximum(b)?)?
+            .add(&a.minimum(b)?)
+    });
+    clamp_with_crossed_bounds_gives_the_upper_one: |d| {
+        // PyTorch: min(max(x, lo), hi), so lo > hi gives hi everywhere.
+        let x = Tensor::from_vec(vec![-2f32, 0.0, 3.0], (3,))?.to_device(d)?;
+        assert_eq!(x.clamp(Some(1.0), Some(-1.0))?.to_vec::<f32>()?, vec![-1.0, -1.0, -1.0]);
+        Ok(())
+    };
+    // Issue 14: GPU entry points that took a bare buffer ignored a view's offset (the backward of
+    // cat/stack hands out narrowed gradients): every layer op on inputs at an offset.
+    layer_ops_on_views_with_an_offset: |d| check(d, &[&[2, 3, 6, 6], &[4, 3, 3, 3]], 1e-4, |x| {
+        let y = x[0].conv2d(&x[1], None, &Conv2dOptions::default().padding(1))?;
+        let parts = Tensor::stack(&[&y, &y.relu()?], 0)?;
+        let z = parts.narrow(0, 1, 1)?.squeeze(0)?;
+        let p = z.max_pool2d(&MaxPool2dOptions::new(2))?;
+        let l = p.local_response_norm(3, 1e-2, 0.75, 1.0)?;
+        l.pad2d([1, 0, 0, 1], PaddingMode::Reflect)?.avg_pool2d(&AvgPool2dOptions::new(2))
+    });
+    // Issue 14: index_select with indices that are a view read the wrong rows on a GPU, and
+    // negative indices differed from the CPU's.
+    indices_that_are_views_or_negative: |d| check(d, &[&[5, 4]], 1e-5, |x| {
+        let all = Tensor::from_vec(vec![9i64, 3, -1, 0, -5, 2, 1], (7,))?.to_device(d)?;
+        let view = all.narrow(0, 1, 5)?; // [3, -1, 0, -5, 2]
+        let strided = Tensor::from_vec(vec![1i64, 7, -2, 7, 0, 7], (3, 2))?.to_device(d)?.narrow(1, 0, 1)?;
+        let a = x[0].index_select(0, &view)?;
+        let b = x[0].gather(0, &strided.broadcast_to((3, 4))?.contiguous()?)?;
+        Tensor::cat(&[&a, &b], 0)
+    });
+    out_of_range_indices_are_errors: |d| {
+        let x = Tensor::zeros((3, 2), DType::F32).to_device(d)?;
+        let bad = Tensor::from_vec(vec![0i64, 3], (2,))?.to_device(d)?;
+        let err = x.index_select(0, &bad).unwrap_err().to_string();
+        assert!(err.contains("index 3") && err.contains("size 3"), "{err}");
+        Ok(())
+    };
+    // Issue 14: rank-3 pooling, dilated and ceil-mode pooling, adaptive pooling whose windows
+    // do not divide the input, LRN of even size: missing on a GPU.
+    pooling_every_option: |d| {
+        let mp = MaxPool2dOptions::new(3).stride(2).padding(1).dilation(2).ceil_mode(true);
+        check(d, &[&[3, 11, 10]], 1e-5, |x| x[0].max_pool2d(&mp))?;
+        let ap = AvgPool2dOptions::new(3).stride(2).padding(1).ceil_mode(true).count_include_pad(false);
+        check(d, &[&[2, 3, 9, 8]], 1e-5, |x| x[0].avg_pool2d(&ap))?;
+        let ad = AvgPool2dOptions::new(3).stride(2).divisor_override(5);
+        check(d, &[&[2, 2, 7, 7]], 1e-5, |x| x[0].avg_pool2d(&ad))?;
+        check(d, &[&[2, 3, 7, 5]], 1e-5, |x| x[0].adaptive_avg_pool2d([3, 2]))
+    };
+    lrn_of_even_size: |d| check(d, &[&[2, 6, 3, 3]], 1e-4, |x| x[0].local_response_norm(4, 1e-1, 0.75, 1.0));
+    integer_scatter_and_index_add: |d| {
+        let idx = Tensor::from_vec(vec![2i64, 0, 2], (3,))?.to_device(d)?;
+        let src = Tensor::from_vec(vec![1i64, 2, 3], (3,))?.to_device(d)?;
+        let zeros = Tensor::zeros((4,), DType::I64).to_device(d)?;
+        assert_eq!(zeros.scatter_add(0, &idx, &src)?.to_vec::<i64>()?, vec![2, 0, 4, 0]);
+        Ok(())
+    };
+    item_and_values_come_back: |d| {
+        let x = Tensor::from_vec(vec![2.5f32], (1,))?.to_device(d)?;
+        assert_eq!(x.item()?, 2.5);
+        assert!(Tensor::zeros((2,), DType::F32).to_device(d)?.item().is_err());
+        Ok(())
+    };
+    // Issue 14: cuDNN's batch norm was written but the layer did not use it; training-mode
+    // batch norm is now one op on every device, running statistics included.
+    batch_norm_training: |d| {
+        check(d, &[&[4, 3, 5, 5], &[3], &[3]], 1e-4, |x| x[0].batch_norm_train(&x[1], &x[2], None, 0.1, 1e-5))?;
+        let x = Tensor::randn((6, 3, 2, 2), DType::F32)?;
+        let run = |dev: Device| -> Result<(Vec<f32>, Vec<f32>)> {
+            let (rm, rv) = (Tensor::zeros((3,), DType::F32).to_device(dev)?, Tensor::ones((3,), DType::F32).to_device(dev)?);
+            let (w, b) = (Tensor::ones((3,), DType::F32).to_device(dev)?, Tensor::zeros((3,), DType::F32).to_device(dev)?);
+            x.to_device(dev)?.batch_norm_train(&w, &b, Some((&rm, &rv)), 0.1, 1e-5)?;
+            Ok((rm.to_vec()?, rv.to_vec()?))
+        };
+        let ((m, v), (mc, vc)) = (run(d)?, run(Device::Cpu)?);
+        for (a, b) in m.iter().chain(&v).zip(mc.iter().chain(&vc)) {
+            assert!((a - b).abs() < 1e-5, "running statistics on {d}: {a} vs {b}");
+        }
+        Ok(())
+    };
+    // f64 where the device has it: the same checks at a tolerance near f64 rounding.
+    f64_conv_pool_lrn: |d| check_dtype(d, F64, &[&[2, 3, 7, 7], &[4, 3, 3, 3]], 1e-10, |x| {
+        let y = x[0].conv2d(&x[1], None, &Conv2dOptions::default().padding(1).stride(2))?;
+        y.max_pool2d(&MaxPool2dOptions::new(2).ceil_mode(true))?.local_response_norm(3, 1e-2, 0.75, 1.0)
     });
 }

@@ -3,7 +3,8 @@
 //! and input gradients compared with PyTorch's within 1e-5 of the values' scale:
 //! max |nabla − torch| ≤ 1e-5 · max(1, max |torch|).
 //!
-//! Each case runs three times: on contiguous inputs, on transposed views (the last two dims of
+//! Each case runs on every device (the CPU, and `cuda:0` where there is one), three times:
+//! on contiguous inputs, on transposed views (the last two dims of
 //! a transposed copy, swapped back) and on strided views with an offset (every other element of
 //! a buffer twice as long, the others NaN, so reading one of them shows up in the output). The
 //! gradients reach the buffers behind the views and must be zero at the NaN positions.
@@ -14,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use nabla_core::{AvgPool2dOptions, Conv2dOptions, MaxPool2dOptions, PaddingMode, Result, Tensor};
+use nabla_core::{AvgPool2dOptions, Conv2dOptions, Device, MaxPool2dOptions, PaddingMode, Result, Tensor};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 
@@ -216,26 +217,22 @@ struct Input {
 }
 
 impl Input {
-    fn new(values: &Tensor, layout: Layout) -> Input {
+    fn new(values: &Tensor, layout: Layout, device: Device) -> Input {
         let dims = values.dims().to_vec();
         let r = dims.len();
+        // The buffer is made on the host, moved to `device`, and the view taken there.
+        let leaf = |t: Tensor| t.to_device(device).unwrap().detach().requires_grad_();
         match layout {
             Layout::Contiguous => {
-                let buffer = values.detach().requires_grad_();
+                let buffer = leaf(values.clone());
                 Input {
                     view: buffer.clone(),
                     buffer,
                 }
             }
-            Layout::Transposed if r < 2 => Input::new(values, Layout::Contiguous),
+            Layout::Transposed if r < 2 => Input::new(values, Layout::Contiguous, device),
             Layout::Transposed => {
-                let buffer = values
-                    .transpose(-1, -2)
-                    .unwrap()
-                    .contiguous()
-                    .unwrap()
-                    .detach()
-                    .requires_grad_();
+                let buffer = leaf(values.transpose(-1, -2).unwrap().contiguous().unwrap());
                 let view = buffer.transpose(-1, -2).unwrap();
                 assert_eq!(view.dims(), &dims[..]);
                 if dims[r - 1] > 1 && dims[r - 2] > 1 {
@@ -251,7 +248,7 @@ impl Input {
                 }
                 let mut buf_dims = dims.clone();
                 buf_dims[r - 1] *= 2;
-                let buffer = Tensor::from_vec(data, buf_dims).unwrap().requires_grad_();
+                let buffer = leaf(Tensor::from_vec(data, buf_dims).unwrap());
                 let view = Input::pick(&buffer, 1);
                 assert_eq!(view.dims(), &dims[..]);
                 assert!(!view.is_contiguous() || dims[r - 1] <= 1);
@@ -308,14 +305,17 @@ fn assert_matches(what: &str, dims: &[usize], actual: &[f32], expected: &Stored)
     );
 }
 
-/// Runs one fixture case in every input layout and compares outputs and gradients.
-fn check_case(name: &'static str) {
+/// Runs one fixture case on `device` in every input layout and compares outputs and gradients.
+fn check_case(name: &'static str, device: Device) {
     let case = Case::load(name);
     let names = case.inputs();
-    let grad_out = case.tensor("grad_out");
+    let grad_out = case.tensor("grad_out").to_device(device).unwrap();
     for layout in [Layout::Contiguous, Layout::Transposed, Layout::Strided] {
-        let what = |role: &str| format!("{name} [{layout:?} inputs] {role}");
-        let inputs: Vec<Input> = names.iter().map(|n| Input::new(&case.tensor(n), layout)).collect();
+        let what = |role: &str| format!("{name} on {device} [{layout:?} inputs] {role}");
+        let inputs: Vec<Input> = names
+            .iter()
+            .map(|n| Input::new(&case.tensor(n), layout, device))
+            .collect();
         let views: Vec<Tensor> = inputs.iter().map(|i| i.view.clone()).collect();
         let out = case.run(&views).unwrap_or_else(|e| panic!("{}: {e}", what("forward")));
         assert_matches(
@@ -346,9 +346,18 @@ fn check_case(name: &'static str) {
 macro_rules! fixture_tests {
     ($($test:ident => $case:literal,)*) => {
         $(
-            #[test]
-            fn $test() {
-                check_case($case);
+            mod $test {
+                use super::*;
+                #[test]
+                fn cpu() {
+                    check_case($case, Device::Cpu);
+                }
+                #[test]
+                fn cuda() {
+                    if let Some(d) = nabla_core::testing::gpu_or_skip(module_path!()) {
+                        check_case($case, d);
+                    }
+                }
             }
         )*
         /// Every case name the tests above read.

@@ -48,7 +48,7 @@ impl Tensor {
                 ),
             );
         }
-        if !(0.0..=1.0).contains(&momentum) || !(eps > 0.0) {
+        if !(0.0..=1.0).contains(&momentum) || eps.is_nan() || eps <= 0.0 {
             return arg_err(
                 OP,
                 format!("momentum {momentum} must lie in [0, 1] and eps {eps} be positive"),
