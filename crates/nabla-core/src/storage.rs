@@ -359,13 +359,14 @@ impl Storage {
         index: &Storage,
         index_dims: &[usize],
         src: &Storage,
+        sl: &Layout,
     ) -> Result<()> {
         dispatch!(self, |s: B| {
             let (i, x) = (
                 on_same::<B>("scatter_add", s, index)?,
                 on_same::<B>("scatter_add", s, src)?,
             );
-            s.scatter_add(dims, dim, i, index_dims, x)
+            s.scatter_add(dims, dim, i, index_dims, x, sl)
         })
     }
     pub(crate) fn dropout_mask(&self, dtype: DType, len: usize, p: f64, rng: &mut Generator) -> Result<Storage> {

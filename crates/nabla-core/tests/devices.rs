@@ -31,7 +31,7 @@ fn laid_out(t: &Tensor, how: Layout) -> Result<Tensor> {
         }
         Layout::Strided => Ok(t.clone()),
         Layout::Offset => {
-            let pad = Tensor::randn(t.shape().clone(), t.dtype())?;
+            let pad = Tensor::randn(t.shape().clone(), t.dtype())?.to_device(t.device())?;
             Tensor::cat(&[&pad, t], 0)?.narrow(
                 0,
                 t.dims().first().copied().unwrap_or(1),
@@ -238,7 +238,8 @@ nabla_core::device_test! {
     lrn_of_even_size: |d| check(d, &[&[2, 6, 3, 3]], 1e-4, |x| x[0].local_response_norm(4, 1e-1, 0.75, 1.0));
     integer_scatter_and_index_add: |d| {
         let idx = Tensor::from_vec(vec![2i64, 0, 2], (3,))?.to_device(d)?;
-        let src = Tensor::from_vec(vec![1i64, 2, 3], (3,))?.to_device(d)?;
+        // The source is a view at an offset: both devices once read it from its buffer's start.
+        let src = Tensor::from_vec(vec![7i64, 7, 1, 2, 3], (5,))?.to_device(d)?.narrow(0, 2, 3)?;
         let zeros = Tensor::zeros((4,), DType::I64).to_device(d)?;
         assert_eq!(zeros.scatter_add(0, &idx, &src)?.to_vec::<i64>()?, vec![2, 0, 4, 0]);
         Ok(())

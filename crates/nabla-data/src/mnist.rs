@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::dataset::ImageDataset;
-use crate::idx::{IdxArray, parse_idx, read_idx};
+use crate::idx::{IdxArray, read_idx};
 use nabla_core::{Error, Result};
 
 /// Fashion-MNIST's class names (Xiao et al., 2017).
@@ -68,6 +68,7 @@ pub fn load_dir(dir: &Path, split: Split, classes: Vec<String>) -> Result<ImageD
 }
 
 /// The Fashion-MNIST files compiled into the binary (30 MB, MIT licence; see data/fashion-mnist/README.md).
+#[cfg(feature = "embedded-data")]
 mod embedded {
     pub static TRAIN_IMAGES: &[u8] = include_bytes!("../../../data/fashion-mnist/train-images-idx3-ubyte.gz");
     pub static TRAIN_LABELS: &[u8] = include_bytes!("../../../data/fashion-mnist/train-labels-idx1-ubyte.gz");
@@ -80,6 +81,7 @@ fn fashion_classes() -> Vec<String> {
 }
 
 /// Fashion-MNIST as bundled with nabla: works offline, needs no file on disk.
+#[cfg(feature = "embedded-data")]
 pub fn fashion_mnist_embedded(split: Split) -> Result<ImageDataset> {
     let (i, l, name) = match split {
         Split::Train => (
@@ -93,7 +95,20 @@ pub fn fashion_mnist_embedded(split: Split) -> Result<ImageDataset> {
             "embedded fashion-mnist test",
         ),
     };
+    use crate::idx::parse_idx;
     from_idx(parse_idx(i, name)?, parse_idx(l, name)?, fashion_classes(), name)
+}
+
+/// Without the `embedded-data` feature there is no bundled copy: an error that says where to
+/// find the files.
+#[cfg(not(feature = "embedded-data"))]
+pub fn fashion_mnist_embedded(_split: Split) -> Result<ImageDataset> {
+    Err(Error::File {
+        path: "data/fashion-mnist".into(),
+        msg: "this build has no Fashion-MNIST compiled in (feature `embedded-data` off): \
+              pass --data-dir data/fashion-mnist"
+            .into(),
+    })
 }
 
 /// Fashion-MNIST from `dir` if given, else the bundled copy.

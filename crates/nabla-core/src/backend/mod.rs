@@ -148,9 +148,17 @@ pub trait BackendStorage: Sized + Send + Sync {
     fn index_add(&mut self, dims: &[usize], dim: usize, idx: &Self, src: &Self, sl: &Layout) -> Result<()>;
     /// y[i] = x[.., index[i], ..] along `dim` (index i64 contiguous of `index_dims`, checked).
     fn gather(&self, l: &Layout, dim: usize, index: &Self, index_dims: &[usize]) -> Result<Self>;
-    /// In place: the adjoint of [`gather`](Self::gather) into contiguous `self` of `dims`.
-    fn scatter_add(&mut self, dims: &[usize], dim: usize, index: &Self, index_dims: &[usize], src: &Self)
-    -> Result<()>;
+    /// In place: the adjoint of [`gather`](Self::gather) into contiguous `self` of `dims`;
+    /// `src`, seen through `sl`, has the index's shape.
+    fn scatter_add(
+        &mut self,
+        dims: &[usize],
+        dim: usize,
+        index: &Self,
+        index_dims: &[usize],
+        src: &Self,
+        sl: &Layout,
+    ) -> Result<()>;
 
     // ------------------------------------------------------------ random numbers and optimisers
 

@@ -406,6 +406,7 @@ impl BackendStorage for CpuStorage {
         index: &Self,
         index_dims: &[usize],
         src: &Self,
+        sl: &Layout,
     ) -> Result<()> {
         const OP: &str = "scatter_add";
         let idx = positions(index, OP)?;
@@ -413,19 +414,20 @@ impl BackendStorage for CpuStorage {
         fn add<T: WithDType + std::ops::AddAssign>(
             dst: &mut CpuStorage,
             src: &CpuStorage,
+            sl: &Layout,
             offsets: &[usize],
         ) -> Result<()> {
-            let s = same::<T>(src, OP)?;
+            let s = strided::gather_contiguous(same::<T>(src, OP)?, sl);
             let d = same_mut::<T>(dst, OP)?;
-            for (&o, &v) in offsets.iter().zip(s) {
+            for (&o, &v) in offsets.iter().zip(&s) {
                 d[o] += v;
             }
             Ok(())
         }
         match self.dtype() {
-            DType::F32 => add::<f32>(self, src, &offsets),
-            DType::F64 => add::<f64>(self, src, &offsets),
-            DType::I64 => add::<i64>(self, src, &offsets),
+            DType::F32 => add::<f32>(self, src, sl, &offsets),
+            DType::F64 => add::<f64>(self, src, sl, &offsets),
+            DType::I64 => add::<i64>(self, src, sl, &offsets),
         }
     }
 

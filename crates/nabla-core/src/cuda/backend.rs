@@ -253,8 +253,10 @@ impl BackendStorage for CudaStorage {
         index: &Self,
         index_dims: &[usize],
         src: &Self,
+        sl: &Layout,
     ) -> Result<()> {
-        ops::scatter_add(self, dims, dim, index, index_dims, src)
+        let s = packed(src, sl)?;
+        ops::scatter_add(self, dims, dim, index, index_dims, s.as_ref().unwrap_or(src))
     }
 
     fn dropout_mask(&self, dtype: DType, len: usize, p: f64, rng: &mut Generator) -> Result<Self> {

@@ -169,9 +169,8 @@ impl Tensor {
         }
         let idx = checked_indices("scatter_add", index, d, self.dims()[d], self.device())?;
         let out = self.detach().contiguous_copy()?;
-        let src_c = src.contiguous()?;
         out.storage_mut()
-            .scatter_add(self.dims(), d, &idx.storage(), idx.dims(), &src_c.storage())?;
+            .scatter_add(self.dims(), d, &idx.storage(), idx.dims(), &src.storage(), src.layout())?;
         Ok(out.record("scatter_add", &[self, src], move |g| {
             Ok(vec![Some(g.clone()), Some(g.gather(d as isize, &idx)?)])
         }))
