@@ -56,6 +56,15 @@ pub enum Storage {
     Cuda(crate::cuda::CudaStorage),
 }
 
+/// The values of `range`, as a buffer of their own.
+fn slice_of(s: &CpuStorage, range: std::ops::Range<usize>) -> CpuStorage {
+    match s {
+        CpuStorage::F32(v) => CpuStorage::F32(v[range].to_vec()),
+        CpuStorage::F64(v) => CpuStorage::F64(v[range].to_vec()),
+        CpuStorage::I64(v) => CpuStorage::I64(v[range].to_vec()),
+    }
+}
+
 /// One device's storage type as a variant of [`Storage`].
 trait Variant: BackendStorage {
     fn of(s: &Storage) -> Option<&Self>;
@@ -162,6 +171,25 @@ impl Storage {
     /// A copy of the whole buffer in host memory.
     pub fn to_cpu(&self) -> Result<CpuStorage> {
         dispatch!(self, |s: B| s.to_cpu())
+    }
+    /// A copy of the elements `range` of this buffer on `device` (through host memory between
+    /// devices; the framework moves data between GPUs rarely: no model parallelism).
+    pub(crate) fn copy_to(&self, range: std::ops::Range<usize>, device: Device) -> Result<Storage> {
+        let host = match self {
+            Storage::Cpu(s) => slice_of(s, range),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => slice_of(&s.to_cpu()?, range),
+        };
+        match device {
+            Device::Cpu => Ok(Storage::Cpu(host)),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => Ok(Storage::Cuda(crate::cuda::CudaStorage::from_cpu(n, &host)?)),
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => Err(Error::Argument {
+                op: "to_device",
+                msg: "this build of nabla has no CUDA support: rebuild with `--features cuda`".into(),
+            }),
+        }
     }
     /// A buffer of `len` elements, all `value`, on this storage's device.
     pub fn full(&self, dtype: DType, len: usize, value: f64) -> Result<Storage> {

@@ -124,16 +124,16 @@ impl BackendStorage for CpuStorage {
     fn softmax(&self, l: &Layout, log: bool) -> Result<Self> {
         let row = *l.dims().last().unwrap_or(&1);
         float_slice!(self, "softmax", |v: T| {
-            let x = strided::gather_contiguous(v, l);
+            let x = strided::dense_or_gathered(v, l);
             Ok(T::into_storage(softmax::softmax_rows(&x, row.max(1), log)))
         })
     }
     fn softmax_cross_entropy(&self, l: &Layout, targets: &Self, tl: &Layout, scale: f64) -> Result<(Self, Self)> {
         const OP: &str = "softmax_cross_entropy";
         let cols = l.dims()[1];
-        let t = strided::gather_contiguous(same::<i64>(targets, OP)?, tl);
+        let t = strided::dense_or_gathered(same::<i64>(targets, OP)?, tl);
         float_slice!(self, OP, |v: T| {
-            let x = strided::gather_contiguous(v, l);
+            let x = strided::dense_or_gathered(v, l);
             let (loss, grad) = softmax::xent_rows(&x, cols, &t, T::from_f64(scale));
             Ok((T::into_storage(loss), T::into_storage(grad)))
         })
@@ -345,19 +345,19 @@ impl BackendStorage for CpuStorage {
         let dims = l.dims();
         Ok(match self {
             CpuStorage::F32(v) => CpuStorage::F32(index::index_select_kernel(
-                &strided::gather_contiguous(v, l),
+                &strided::dense_or_gathered(v, l),
                 dims,
                 dim,
                 &idx,
             )),
             CpuStorage::F64(v) => CpuStorage::F64(index::index_select_kernel(
-                &strided::gather_contiguous(v, l),
+                &strided::dense_or_gathered(v, l),
                 dims,
                 dim,
                 &idx,
             )),
             CpuStorage::I64(v) => CpuStorage::I64(index::index_select_kernel(
-                &strided::gather_contiguous(v, l),
+                &strided::dense_or_gathered(v, l),
                 dims,
                 dim,
                 &idx,
@@ -375,7 +375,7 @@ impl BackendStorage for CpuStorage {
             src: &[T],
             sl: &Layout,
         ) -> Result<()> {
-            let src = strided::gather_contiguous(src, sl);
+            let src = strided::dense_or_gathered(src, sl);
             let dst = same_mut::<T>(dst, OP)?;
             index::index_add_into(dst, &src, dims, dim, idx);
             Ok(())
@@ -390,7 +390,7 @@ impl BackendStorage for CpuStorage {
         let idx = positions(index, "gather")?;
         let offsets = index::gather_offsets(l.dims(), index_dims, dim, &idx);
         fn pick<T: Copy>(v: &[T], l: &Layout, offsets: &[usize]) -> Vec<T> {
-            let x = strided::gather_contiguous(v, l);
+            let x = strided::dense_or_gathered(v, l);
             offsets.iter().map(|&o| x[o]).collect()
         }
         Ok(match self {
@@ -417,9 +417,9 @@ impl BackendStorage for CpuStorage {
             sl: &Layout,
             offsets: &[usize],
         ) -> Result<()> {
-            let s = strided::gather_contiguous(same::<T>(src, OP)?, sl);
+            let s = strided::dense_or_gathered(same::<T>(src, OP)?, sl);
             let d = same_mut::<T>(dst, OP)?;
-            for (&o, &v) in offsets.iter().zip(&s) {
+            for (&o, &v) in offsets.iter().zip(s.iter()) {
                 d[o] += v;
             }
             Ok(())

@@ -27,6 +27,16 @@ pub fn gather_contiguous<T: Copy>(data: &[T], layout: &Layout) -> Vec<T> {
     out
 }
 
+/// The elements `layout` sees, borrowed when they are one dense run of `data`, else gathered.
+/// NOTE: the kernels that index into a whole tensor (index_select on a data set of 188 MB per
+/// batch) must not copy it: an unconditional gather made MLP training 10× slower.
+pub fn dense_or_gathered<'a, T: Copy>(data: &'a [T], layout: &Layout) -> std::borrow::Cow<'a, [T]> {
+    match layout.contiguous_range() {
+        Some(r) => std::borrow::Cow::Borrowed(&data[r]),
+        None => std::borrow::Cow::Owned(gather_contiguous(data, layout)),
+    }
+}
+
 /// Calls `f(offset)` with the storage offset of the start of every innermost row.
 #[inline]
 pub fn for_each_row(dims: &[usize], strides: &[usize], offset: usize, mut f: impl FnMut(usize)) {
