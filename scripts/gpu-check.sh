@@ -38,10 +38,12 @@ for l in sys.stdin:
         print(m["target"]["name"], m["executable"])' |
             while read -r name exe; do cp "$exe" "$dev/test-$pkg-$name"; done
     }
-    copy_tests nabla-core devices cuda_kernels pytorch_fixtures conv_pool_gradcheck
+    copy_tests nabla-core devices cuda_kernels pytorch_fixtures conv_pool_gradcheck \
+        elementwise matmul_softmax reduce views_index autograd
     copy_tests nabla-nn devices
     copy_tests nabla-models devices
     cp ../shared/bench/device_env.sh "$dev/device_env.sh"
+    cp ../shared/bench/pytorch_gpu.py "$dev/pytorch_gpu.py"
     # The fixture tests find their files through the path they were built in.
     pwd > "$dev/BUILD_ROOT"
     strip "$dev"/nabla "$dev"/test-* 2>/dev/null || true
@@ -150,5 +152,16 @@ cat "$rows"
 echo
 echo "GPU memory per epoch (flat when the caching allocator reuses its blocks):"
 grep -h "gpu memory" "$out"/train-*-cuda.log || echo "(none printed)"
+
+# Informational speed figures (GPU_CHECK_BENCH=1): nabla's benchmark on cuda beside PyTorch's
+# (../shared/bench/pytorch_gpu.py, its first cases), in the same call. Not part of the verdict.
+if [ "${GPU_CHECK_BENCH:-0}" = 1 ]; then
+    echo
+    echo "speed (informational), training samples/s on this GPU:"
+    for m in mlp lenet5; do
+        "$dev/nabla" bench --model "$m" --device cuda --epochs 2 --data-dir data/fashion-mnist --json 2>&1 | tail -1
+    done
+    BUDGET_S=20 python3 "$dev/pytorch_gpu.py" 2>&1 | grep -v skipped | head -5
+fi
 echo "gpu-check: $([ $status -eq 0 ] && echo PASSED || echo FAILED)"
 exit $status

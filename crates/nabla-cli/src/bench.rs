@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Where to run: cpu, cuda or cuda:N (the data set is moved there once, as the peers do)
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     device: nabla_core::Device,
+    /// Read Fashion-MNIST's IDX files from this folder instead of the bundled copy
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 /// The peers' shuffle: Fisher–Yates driven by splitmix64, j = z mod (i + 1), state carried over epochs.
@@ -95,7 +98,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             msg: "--epochs and --batch-size must be at least 1".into(),
         });
     }
-    let (train, test) = (fashion_mnist(None, Split::Train)?, fashion_mnist(None, Split::Test)?);
+    let dir = args.data_dir.as_deref();
+    let (train, test) = (fashion_mnist(dir, Split::Train)?, fashion_mnist(dir, Split::Test)?);
     let to_x = |px: &[u8], n: usize| {
         Tensor::from_vec(px.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>(), (n, 1, 28, 28))
     };

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: tensor builders, approximate comparisons, a
-//! gradcheck wrapper and the "a view behaves like a contiguous copy" check.
+//! gradcheck wrapper (on every device) and the "a view behaves like a contiguous copy" check.
 #![allow(dead_code)]
 
 use nabla_core::{DType, GradcheckOptions, Result, Shape, Tensor, gradcheck};
@@ -78,12 +78,25 @@ pub fn grad(grads: &nabla_core::GradStore, x: &Tensor) -> Vec<f64> {
     vals(grads.get(x).expect("the leaf should have a gradient"))
 }
 
-/// Runs the central-difference gradient check in f64 and panics with its message on failure.
+/// Runs the central-difference gradient check in f64 on the CPU and, where there is one, on
+/// `cuda:0` (the inputs moved there), and panics with its message on failure.
 #[track_caller]
 pub fn check(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor]) {
-    if let Err(e) = gradcheck(f, inputs, GradcheckOptions::default()) {
+    if let Err(e) = gradcheck(&f, inputs, GradcheckOptions::default()) {
         panic!("gradcheck failed: {e}");
     }
+    if let Some(gpu) = gpu() {
+        let moved: Vec<Tensor> = inputs.iter().map(|x| x.to_device(gpu).unwrap()).collect();
+        if let Err(e) = gradcheck(&f, &moved, GradcheckOptions::default()) {
+            panic!("gradcheck failed on {gpu}: {e}");
+        }
+    }
+}
+
+/// The GPU the gradient checks also run on, found (or reported as skipped) once per suite.
+fn gpu() -> Option<nabla_core::Device> {
+    static GPU: std::sync::OnceLock<Option<nabla_core::Device>> = std::sync::OnceLock::new();
+    *GPU.get_or_init(|| nabla_core::testing::gpu_or_skip("the f64 gradient checks of this suite"))
 }
 
 /// Fixed, distinct weights for the output of an op, so that a loss Σ w·y sees every element.
