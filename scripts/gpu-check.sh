@@ -22,8 +22,10 @@ dev=.device
 if [ "$mode" = build ]; then
     set -e
     rm -rf "$dev" && mkdir -p "$dev"
+    # A target folder of its own: these builds differ in features from the everyday ones.
+    export CARGO_TARGET_DIR=target/gpu-check
     cargo build --release -p nabla-cli --no-default-features --features cuda
-    cp target/release/nabla "$dev/nabla"
+    cp "$CARGO_TARGET_DIR/release/nabla" "$dev/nabla"
     # The test binaries: cargo prints their paths with --no-run (JSON messages, one per artefact).
     copy_tests() { # package test...
         local pkg=$1; shift
