@@ -272,4 +272,68 @@ nabla_core::device_test! {
         let y = x[0].conv2d(&x[1], None, &Conv2dOptions::default().padding(1).stride(2))?;
         y.max_pool2d(&MaxPool2dOptions::new(2).ceil_mode(true))?.local_response_norm(3, 1e-2, 0.75, 1.0)
     });
+    // Edge cases found in review of the seam: each gave a panic, a deadlock or a value that
+    // differed between the devices or from PyTorch.
+    integers_as_pytorch_or_an_error: |d| {
+        let x = Tensor::from_vec(vec![i64::MAX, -3, 7], (3,))?.to_device(d)?;
+        // Wrapping, not a panic; exact sums.
+        assert_eq!(x.add_scalar(1.0)?.to_vec::<i64>()?[0], i64::MIN);
+        assert_eq!(x.narrow(0, 1, 2)?.sum_all()?.to_vec::<i64>()?, vec![4]);
+        // A fraction would truncate differently on each device: an error.
+        assert!(x.div_scalar(2.0).is_err() && x.mean_all().is_err());
+        // Comparisons with a fraction are made in f64.
+        assert_eq!(x.lt_scalar(-2.5)?.to_vec::<i64>()?, vec![0, 1, 0]);
+        Ok(())
+    };
+    gradients_at_nan_and_infinity_as_pytorch: |d| {
+        let a = Tensor::from_vec(vec![f64::NAN, 2.0, 1.0], (3,))?.to_device(d)?.requires_grad_();
+        let b = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], (3,))?.to_device(d)?.requires_grad_();
+        let g = a.maximum(&b)?.sum_all()?.backward()?;
+        // NaN: neither loses, both get δ; a tie splits δ; the smaller input gets nothing.
+        assert_eq!(g.get(&b).unwrap().to_vec::<f64>()?, vec![1.0, 0.5, 1.0]);
+        assert_eq!(g.get(&a).unwrap().to_vec::<f64>()?[1..], [0.5, 0.0]);
+        let g = a.abs()?.sum_all()?.backward()?;
+        assert_eq!(g.get(&a).unwrap().to_vec::<f64>()?, vec![0.0, 1.0, 1.0]);
+        let up = Tensor::from_vec(vec![f64::INFINITY; 3], (3,))?.to_device(d)?;
+        let g = b.powf(0.0)?.mul(&up)?.sum_all()?.backward()?;
+        assert_eq!(g.get(&b).unwrap().to_vec::<f64>()?, vec![0.0; 3]);
+        Ok(())
+    };
+    batch_norm_with_views_and_shared_buffers: |d| {
+        let x = Tensor::randn((4, 3, 2, 2), DType::F32)?.to_device(d)?;
+        let one = Tensor::ones((1,), DType::F32).to_device(d)?.broadcast_to((3,))?;
+        let zero = Tensor::zeros((3,), DType::F32).to_device(d)?;
+        let y = x.batch_norm_train(&one, &zero, None, 0.1, 1e-5)?;
+        let m = y.mean(&[0, 2, 3], false)?.to_vec::<f32>()?;
+        assert!(m.iter().all(|v| v.abs() < 1e-5), "normalised means {m:?}");
+        let r = Tensor::zeros((3,), DType::F32).to_device(d)?;
+        let err = x.batch_norm_train(&one, &zero, Some((&r, &r)), 0.1, 1e-5).unwrap_err();
+        assert!(err.to_string().contains("share storage"), "{err}");
+        Ok(())
+    };
+    optimiser_gradient_that_is_its_own_buffer: |d| {
+        let p = Tensor::ones((4,), DType::F32).to_device(d)?;
+        let buf = Tensor::ones((4,), DType::F32).to_device(d)?;
+        let u = nabla_core::SgdUpdate { lr: 0.1, weight_decay: 0.0, momentum: 0.5, buffer_gain: 1.0, nesterov: false };
+        p.sgd_update_(&buf, Some(&buf), u)?; // b ← 0.5·1 + 1 = 1.5, p ← 1 − 0.15
+        assert_eq!(p.to_vec::<f32>()?, vec![0.85; 4]);
+        Ok(())
+    };
+    empty_and_degenerate_shapes: |d| {
+        let z = Tensor::zeros((0, 3), DType::F32).to_device(d)?;
+        assert_eq!(z.sum(&[1], false)?.dims(), &[0]);
+        let w0 = Tensor::zeros((1, 1, 2, 0), DType::F32).to_device(d)?;
+        assert_eq!(w0.pad2d([1, 0, 0, 0], PaddingMode::Zeros)?.dims(), &[1, 1, 3, 0]);
+        let logits = Tensor::zeros((2, 0), DType::F32).to_device(d)?;
+        let t = Tensor::from_vec(vec![0i64, 0], (2,))?;
+        assert!(logits.softmax_cross_entropy(&t, true).is_err());
+        // A window wholly in the padding (dilation 3): −∞ out, no δ, no panic.
+        let x = Tensor::randn((1, 1, 2, 2), DType::F32)?.to_device(d)?.requires_grad_();
+        let o = MaxPool2dOptions::new(2).padding(1).dilation(3);
+        let y = x.max_pool2d(&o)?;
+        let finite: Vec<f32> = y.to_vec::<f32>()?.into_iter().filter(|v| v.is_finite()).collect();
+        let g = y.mul(&y.detach().gt_scalar(f64::NEG_INFINITY)?)?.sum_all()?.backward()?;
+        assert_eq!(g.get(&x).unwrap().sum_all()?.item()?, finite.len() as f64);
+        Ok(())
+    };
 }

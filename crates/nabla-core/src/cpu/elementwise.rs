@@ -66,12 +66,17 @@ fn unary_float<T: Float>(v: &[T], l: &Layout, op: UnaryOp) -> Vec<T> {
 /// y = f(x) for i64 (the ops that make sense on integers).
 fn unary_int(v: &[i64], l: &Layout, op: UnaryOp) -> Result<Vec<i64>> {
     Ok(match op {
-        UnaryOp::Neg => unary_map(v, l, |x: i64| -x),
-        UnaryOp::Abs => unary_map(v, l, |x: i64| x.abs()),
+        // NOTE: wrapping on overflow, as PyTorch and the GPU (no panic in debug builds).
+        UnaryOp::Neg => unary_map(v, l, |x: i64| x.wrapping_neg()),
+        UnaryOp::Abs => unary_map(v, l, |x: i64| x.wrapping_abs()),
         UnaryOp::Relu => unary_map(v, l, |x: i64| x.max(0)),
-        UnaryOp::Sqr => unary_map(v, l, |x: i64| x * x),
+        UnaryOp::Sqr => unary_map(v, l, |x: i64| x.wrapping_mul(x)),
         UnaryOp::Sign => unary_map(v, l, |x: i64| x.signum()),
-        UnaryOp::Affine { mul, add } => unary_map(v, l, |x: i64| (x as f64 * mul + add) as i64),
+        // Whole m and c only (checked by the op): exact integer arithmetic.
+        UnaryOp::Affine { mul, add } => {
+            let (m, c) = (mul as i64, add as i64);
+            unary_map(v, l, move |x: i64| x.wrapping_mul(m).wrapping_add(c))
+        }
         UnaryOp::Clamp { min, max } => unary_map(v, l, |x: i64| {
             let y = if (x as f64) < min { min as i64 } else { x };
             if (y as f64) > max { max as i64 } else { y }
@@ -132,6 +137,13 @@ fn binary_float<T: Float>(a: &[T], al: &Layout, b: &[T], bl: &Layout, op: Binary
 }
 
 fn binary_int(a: &[i64], al: &Layout, b: &[i64], bl: &Layout, op: BinaryOp, name: &'static str) -> Result<Vec<i64>> {
+    // Wrapping on overflow, as PyTorch and the GPU.
+    match op {
+        BinaryOp::Add => return Ok(binary_map(a, al, b, bl, |x: i64, y| x.wrapping_add(y))),
+        BinaryOp::Sub => return Ok(binary_map(a, al, b, bl, |x: i64, y| x.wrapping_sub(y))),
+        BinaryOp::Mul => return Ok(binary_map(a, al, b, bl, |x: i64, y| x.wrapping_mul(y))),
+        _ => {}
+    }
     Ok(common_binary!(a, al, b, bl, op, i64, other => match other {
         BinaryOp::Maximum => binary_map(a, al, b, bl, |x: i64, y| x.max(y)),
         BinaryOp::Minimum => binary_map(a, al, b, bl, |x: i64, y| x.min(y)),

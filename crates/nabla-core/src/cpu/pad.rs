@@ -63,7 +63,7 @@ pub(crate) fn pad_forward<T: Float>(
 ) -> Vec<T> {
     let (oh, ow) = (rows.len(), cols.len());
     let mut out = vec![T::zero(); planes * oh * ow];
-    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+    out.par_chunks_mut((oh * ow).max(1)).enumerate().for_each(|(p, o)| {
         let src = &x[p * h * w..(p + 1) * h * w];
         for (r, sr) in rows.iter().enumerate() {
             let Some(sr) = sr else { continue };
@@ -88,7 +88,7 @@ pub(crate) fn pad_backward<T: Float>(
 ) -> Vec<T> {
     let (oh, ow) = (rows.len(), cols.len());
     let mut dx = vec![T::zero(); planes * h * w];
-    dx.par_chunks_mut(h * w).enumerate().for_each(|(p, d)| {
+    dx.par_chunks_mut((h * w).max(1)).enumerate().for_each(|(p, d)| {
         let src = &g[p * oh * ow..(p + 1) * oh * ow];
         for (r, sr) in rows.iter().enumerate() {
             let Some(sr) = sr else { continue };

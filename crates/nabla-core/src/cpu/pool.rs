@@ -179,7 +179,11 @@ pub fn max_pool2d_backward<T: Float>(dy: &[T], idx: &[u32], g: &PoolGeometry) ->
     let mut dx = vec![T::zero(); g.planes * hw];
     dx.par_chunks_mut(hw.max(1)).enumerate().for_each(|(p, d)| {
         for (&i, &v) in idx[p * ohw..(p + 1) * ohw].iter().zip(&dy[p * ohw..(p + 1) * ohw]) {
-            d[i as usize] += v;
+            // NOTE: a window that lies wholly in the padding (possible with dilation) has no
+            // maximum: its output is −∞ and its δ goes nowhere, as on the GPU.
+            if i != u32::MAX {
+                d[i as usize] += v;
+            }
         }
     });
     dx

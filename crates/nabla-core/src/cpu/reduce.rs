@@ -104,7 +104,7 @@ fn sum_in_place<T: Float>(v: &[T], l: &Layout, mask: &[bool]) -> Option<Vec<T>> 
         let b: usize = d[lead..lead + kept_run].iter().product();
         let c: usize = d[lead + kept_run..].iter().product();
         let mut acc = vec![T::zero(); b];
-        if c > 0 {
+        if b > 0 && c > 0 {
             for block in v.chunks_exact(b * c) {
                 for (sum, run) in acc.iter_mut().zip(block.chunks_exact(c)) {
                     *sum += sum_run(run);
@@ -125,18 +125,28 @@ pub(crate) fn reduce(x: &CpuStorage, l: &Layout, op: ReduceOp, dims: &[usize]) -
         CpuStorage::F32(v) => reduce_float(v, l, &mask, op),
         CpuStorage::F64(v) => reduce_float(v, l, &mask, op),
         CpuStorage::I64(v) => {
-            // Integers: Σ only (counting correct predictions), through f64 exactly below 2^53.
+            // Integers: Σ only (counting correct predictions), exact, wrapping as PyTorch.
             if op != ReduceOp::Sum {
                 return Err(Error::UnsupportedDType {
                     op: "reduce",
                     dtype: DType::I64,
                 });
             }
-            let f: Vec<f64> = gather_contiguous(v, l).iter().map(|&x| x as f64).collect();
-            match reduce_float(&f, &Layout::contiguous(l.dims().to_vec()), &mask, op) {
-                CpuStorage::F64(s) => CpuStorage::I64(s.into_iter().map(|x| x as i64).collect()),
-                _ => unreachable!("f64 in, f64 out"),
-            }
+            let rank = l.dims().len();
+            let mut perm: Vec<usize> = (0..rank).filter(|&d| !mask[d]).collect();
+            perm.extend((0..rank).filter(|&d| mask[d]));
+            let moved = gather_contiguous(v, &l.permute(&perm));
+            let row: usize = (0..rank).filter(|&d| mask[d]).map(|d| l.dims()[d]).product();
+            let rows: usize = (0..rank).filter(|&d| !mask[d]).map(|d| l.dims()[d]).product();
+            CpuStorage::I64(
+                (0..rows)
+                    .map(|r| {
+                        moved[r * row..(r + 1) * row]
+                            .iter()
+                            .fold(0i64, |a, &x| a.wrapping_add(x))
+                    })
+                    .collect(),
+            )
         }
     })
 }

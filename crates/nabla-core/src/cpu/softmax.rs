@@ -45,13 +45,20 @@ pub(crate) fn xent_rows<T: Float>(x: &[T], cols: usize, targets: &[i64], scale: 
             *g = (v - max).exp();
             sum += *g;
         }
-        // As log_softmax: −((x_t − m) − ln Σ), rounded the same way.
-        loss.push(-((row[t as usize] - max) - sum.ln()));
         let inv = sum.recip();
         for g in g.iter_mut() {
             *g = *g * inv * scale;
         }
-        g[t as usize] = g[t as usize] - scale;
+        // NOTE: a target outside [0, cols) gives a NaN row, as the GPU kernel does (the public
+        // op checks targets; this keeps a missed one from reading out of bounds).
+        let Some(t) = usize::try_from(t).ok().filter(|&t| t < cols) else {
+            loss.push(T::nan());
+            g.iter_mut().for_each(|g| *g = T::nan());
+            continue;
+        };
+        // As log_softmax: −((x_t − m) − ln Σ), rounded the same way.
+        loss.push(-((row[t] - max) - sum.ln()));
+        g[t] = g[t] - scale;
     }
     (loss, grad)
 }

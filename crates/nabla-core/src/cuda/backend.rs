@@ -37,10 +37,17 @@ fn dense_offset(op: &'static str, l: &Layout) -> Result<usize> {
 }
 
 /// cuDNN's options for a zero-padded convolution of geometry `g`: the bottom and right padding
-/// are those that give `g`'s output size (PyTorch's extra rows that no window reaches drop out).
+/// are the top and left ones where those give `g`'s output size (symmetric, what cuDNN pads
+/// itself), else the least that does (cuDNN's setup then pads explicitly, a copy).
 fn conv_options(g: &ConvGeometry) -> Conv2dOptions {
     let extra = |inp: usize, before: usize, out: usize, s: usize, d: usize, k: usize| {
-        ((out - 1) * s + d * (k - 1) + 1).saturating_sub(inp + before)
+        let span = d * (k - 1) + 1;
+        let symmetric = (inp + 2 * before).checked_sub(span).map(|r| r / s + 1);
+        if symmetric == Some(out) {
+            before
+        } else {
+            ((out - 1) * s + span).saturating_sub(inp + before)
+        }
     };
     let (pb, pr) = if g.oh == 0 || g.ow == 0 {
         (g.pad_top, g.pad_left)

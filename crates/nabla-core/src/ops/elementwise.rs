@@ -98,23 +98,30 @@ impl Tensor {
     /// max(a, b) (NaN propagates).  δ goes to the larger input; on ties it is split in halves, as in PyTorch.
     pub fn maximum(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = self.zip(rhs, BinaryOp::Maximum, "maximum")?;
-        self.record_extremum("maximum", rhs, out, BinaryOp::Gt)
+        self.record_extremum("maximum", rhs, out, BinaryOp::Lt)
     }
 
     /// min(a, b) (NaN propagates).  δ goes to the smaller input; on ties it is split in halves, as in PyTorch.
     pub fn minimum(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = self.zip(rhs, BinaryOp::Minimum, "minimum")?;
-        self.record_extremum("minimum", rhs, out, BinaryOp::Lt)
+        self.record_extremum("minimum", rhs, out, BinaryOp::Gt)
     }
 
-    /// δa = δ·w, δb = δ·(1 − w), with w = 1 where a wins (`wins`), ½ on ties, 0 where b wins.
-    fn record_extremum(&self, op: &'static str, rhs: &Tensor, out: Tensor, wins: BinaryOp) -> Result<Tensor> {
+    /// PyTorch's rule: δ/2 to each on ties, else all of δ to each input that does not lose
+    /// (`a_loses`: a < b for maximum); with a NaN neither loses, so both get δ.
+    fn record_extremum(&self, op: &'static str, rhs: &Tensor, out: Tensor, a_loses: BinaryOp) -> Result<Tensor> {
+        let b_loses = if a_loses == BinaryOp::Lt {
+            BinaryOp::Gt
+        } else {
+            BinaryOp::Lt
+        };
         let (a, b) = (self.detach(), rhs.detach());
         Ok(out.record(op, &[self, rhs], move |g| {
-            let ties = a.zip(&b, BinaryOp::Eq, op)?.mul_scalar(0.5)?;
-            let wa = a.zip(&b, wins, op)?.add(&ties)?;
+            let share = a.zip(&b, BinaryOp::Eq, op)?.mul_scalar(-0.5)?.add_scalar(1.0)?;
+            let wa = share.mul(&a.zip(&b, a_loses, op)?.rsub_scalar(1.0)?)?;
+            let wb = share.mul(&a.zip(&b, b_loses, op)?.rsub_scalar(1.0)?)?;
             let ga = g.mul(&wa)?.sum_to_shape(a.shape())?;
-            let gb = g.mul(&wa.rsub_scalar(1.0)?)?.sum_to_shape(b.shape())?;
+            let gb = g.mul(&wb)?.sum_to_shape(b.shape())?;
             Ok(vec![Some(ga), Some(gb)])
         }))
     }
@@ -142,8 +149,15 @@ impl Tensor {
         self.affine(-1.0, c)
     }
 
-    /// y = m·x + c.  δx = m·δ.
+    /// y = m·x + c.  δx = m·δ.  On i64 tensors `m` and `c` must be whole numbers (PyTorch would
+    /// promote to a float tensor; nabla says so instead of truncating).
     pub fn affine(&self, m: f64, c: f64) -> Result<Tensor> {
+        if self.dtype() == DType::I64 && (m.fract() != 0.0 || c.fract() != 0.0) {
+            return Err(Error::Argument {
+                op: "affine",
+                msg: format!("m = {m}, c = {c} on an i64 tensor: convert it with to_dtype first"),
+            });
+        }
         let out = self.map(UnaryOp::Affine { mul: m, add: c })?;
         Ok(out.record("affine", &[self], move |g| Ok(vec![Some(g.affine(m, 0.0)?)])))
     }
@@ -155,7 +169,12 @@ impl Tensor {
         Ok(out.record("powf", &[self], move |g| {
             // NOTE: for e = 0 the formula gives 0·0⁻¹ = NaN at x = 0, but x⁰ = 1 is flat: δx = 0 (as PyTorch).
             if e == 0.0 {
-                return Ok(vec![Some(g.mul_scalar(0.0)?)]);
+                return Ok(vec![Some(Tensor::full_on(
+                    0.0,
+                    g.shape().clone(),
+                    g.dtype(),
+                    g.device(),
+                )?)]);
             }
             Ok(vec![Some(g.mul(&x.powf(e - 1.0)?.mul_scalar(e)?)?)])
         }))
@@ -211,7 +230,10 @@ impl Tensor {
     pub fn abs(&self) -> Result<Tensor> {
         let out = self.map(UnaryOp::Abs)?;
         let x = self.detach();
-        Ok(out.record("abs", &[self], move |g| Ok(vec![Some(g.mul(&x.sign()?)?)])))
+        // NOTE: the mask 1[x > 0] − 1[x < 0], not sign(x): sign(NaN) is NaN, and PyTorch's δ is 0 there.
+        Ok(out.record("abs", &[self], move |g| {
+            Ok(vec![Some(g.mul(&x.gt_scalar(0.0)?.sub(&x.lt_scalar(0.0)?)?)?)])
+        }))
     }
 
     /// sign(x): −1, 0 or 1 (NaN stays NaN). Not differentiable (δx = 0, as in PyTorch).
@@ -299,6 +321,13 @@ impl Tensor {
         self.zip(rhs, BinaryOp::Ge, "ge")
     }
     fn compare_scalar(&self, c: f64, op: BinaryOp, name: &'static str) -> Result<Tensor> {
+        if self.dtype() == DType::I64 && c.fract() != 0.0 {
+            // 0.5 (or NaN) would truncate to an integer: compare in f64, answer in i64.
+            return self
+                .to_dtype(DType::F64)?
+                .compare_scalar(c, op, name)?
+                .to_dtype(DType::I64);
+        }
         self.zip(&Tensor::full_on(c, (), self.dtype(), self.device())?, op, name)
     }
     pub fn eq_scalar(&self, c: f64) -> Result<Tensor> {

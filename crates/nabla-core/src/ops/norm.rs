@@ -69,9 +69,20 @@ impl Tensor {
                 }
             }
         }
+        if let Some((m, v)) = running {
+            // NOTE: the running statistics are written while x, γ and β are read: a shared
+            // buffer would wait on its own lock.
+            let read = [self, weight, bias];
+            if m.same_storage(v) || read.iter().any(|t| t.same_storage(m) || t.same_storage(v)) {
+                return arg_err(
+                    OP,
+                    "the running statistics must not share storage with each other or the inputs",
+                );
+            }
+        }
         let p = BatchNormParams { n, c, s, eps, momentum };
         let x = self.contiguous()?.detach();
-        let (w, b) = (weight.detach(), bias.detach());
+        let (w, b) = (weight.contiguous()?.detach(), bias.contiguous()?.detach());
         let (y, mean, inv_std) = {
             let (sx, sw, sb) = (x.storage(), w.storage(), b.storage());
             match running {

@@ -59,6 +59,9 @@ impl Tensor {
         }
         let (rows, cols) = (self.dims()[0], self.dims()[1]);
         let scale = if mean { 1.0 / rows.max(1) as f64 } else { 1.0 };
+        if cols == 0 {
+            return crate::error::shape_err(OP, format!("logits {} have no classes", self.shape()));
+        }
         let x = self.contiguous()?.detach();
         let t = targets.to_device(x.device())?.contiguous()?;
         if t.dtype() != crate::DType::I64 {

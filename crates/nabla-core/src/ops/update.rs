@@ -35,7 +35,9 @@ fn check_state(op: &'static str, param: &Tensor, t: &Tensor, what: &str) -> Resu
 }
 
 /// The gradient as a dense tensor of its own (a copy when it is strided or aliases `param`).
-fn dense_grad(op: &'static str, param: &Tensor, grad: &Tensor) -> Result<Tensor> {
+/// A copy also when the gradient shares storage with a state that is written (`states`): the
+/// update holds the gradient's read lock and the states' write locks at once.
+fn dense_grad(op: &'static str, param: &Tensor, grad: &Tensor, states: &[&Tensor]) -> Result<Tensor> {
     if grad.shape() != param.shape() || grad.dtype() != param.dtype() {
         return arg_err(
             op,
@@ -48,7 +50,7 @@ fn dense_grad(op: &'static str, param: &Tensor, grad: &Tensor) -> Result<Tensor>
             ),
         );
     }
-    if grad.is_contiguous() && !grad.same_storage(param) {
+    if grad.is_contiguous() && !grad.same_storage(param) && !states.iter().any(|s| grad.same_storage(s)) {
         Ok(grad.clone())
     } else {
         grad.detach().contiguous_copy()
@@ -61,7 +63,7 @@ impl Tensor {
     pub fn sgd_update_(&self, grad: &Tensor, buffer: Option<&Tensor>, u: SgdUpdate) -> Result<()> {
         const OP: &str = "sgd_update_";
         check_state(OP, self, self, "parameter")?;
-        let grad = dense_grad(OP, self, grad)?;
+        let grad = dense_grad(OP, self, grad, buffer.as_slice())?;
         let buffer = match (u.momentum != 0.0, buffer) {
             (true, Some(b)) => {
                 check_state(OP, self, b, "momentum buffer")?;
@@ -89,7 +91,9 @@ impl Tensor {
     ) -> Result<()> {
         const OP: &str = "adam_update_";
         check_state(OP, self, self, "parameter")?;
-        let grad = dense_grad(OP, self, grad)?;
+        let mut states = vec![m, v];
+        states.extend(v_max);
+        let grad = dense_grad(OP, self, grad, &states)?;
         check_state(OP, self, m, "first moment")?;
         check_state(OP, self, v, "second moment")?;
         if m.same_storage(v) {

@@ -31,6 +31,14 @@ fn geom(op: &'static str, g: &PoolGeometry) -> Result<PoolGeom> {
         g.dilation[0],
         g.dilation[1],
     ];
+    if g.h.checked_mul(g.w).is_none_or(|hw| hw > i32::MAX as usize)
+        || g.oh.checked_mul(g.ow).is_none_or(|hw| hw > i32::MAX as usize)
+    {
+        return arg_err(
+            op,
+            format!("a {}×{} plane exceeds the GPU kernels' i32 indexing", g.h, g.w),
+        );
+    }
     let mut out = [0i32; 12];
     for (o, &x) in out.iter_mut().zip(&v) {
         *o = i32::try_from(x)
