@@ -147,6 +147,19 @@ train lenet5 cuda lenet5 --epochs 2
 train lenet5 cpu lenet5 --epochs 2
 train resnet20 cuda resnet20 --epochs 2 --train-subset 10000 --test-subset 2000
 train resnet20 cpu resnet20 --epochs 2 --train-subset 10000 --test-subset 2000
+# A checkpoint trained on the GPU, evaluated on both devices: the same predictions (top-1 within
+# one image in 10,000: the devices round differently).
+ck=/tmp/runs/lenet5-cuda/checkpoint.safetensors
+for dv in cpu cuda; do
+    "$dev/nabla" eval --checkpoint "$ck" --device "$dv" --data-dir data/fashion-mnist --json \
+        > "$out/eval-$dv.json" 2> "$out/eval-$dv.log" || { echo "eval on $dv FAILED" >&2; status=1; }
+done
+python3 - "$out/eval-cpu.json" "$out/eval-cuda.json" <<'PY' || status=1
+import json, sys
+a, b = (json.load(open(p))["top1"] for p in sys.argv[1:3])
+print(f"the cuda-trained LeNet-5 evaluated on cpu: {a * 100:.2f}%, on cuda: {b * 100:.2f}%")
+sys.exit(0 if abs(a - b) <= 1e-4 else 1)
+PY
 echo
 echo "| model | device | test top-1 | wall time |"
 echo "|---|---|---:|---:|"
