@@ -342,6 +342,26 @@ pub enum PaddingMode {
     Circular,
 }
 
+impl PaddingMode {
+    /// Fails unless this mode can pad a dimension of `size` by (`before`, `after`): reflect needs
+    /// padding < size, circular ≤ size, replicate a non-empty dimension.
+    pub fn check(self, op: &'static str, size: usize, before: usize, after: usize) -> crate::Result<()> {
+        let ok = match self {
+            PaddingMode::Zeros => true,
+            PaddingMode::Reflect => before < size && after < size,
+            PaddingMode::Replicate => size > 0,
+            PaddingMode::Circular => before <= size && after <= size,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(crate::Error::Argument {
+            op,
+            msg: format!("padding ({before}, {after}) is too large for {self:?} mode on a dimension of size {size}"),
+        })
+    }
+}
+
 impl std::str::FromStr for PaddingMode {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -26,8 +26,6 @@ mod reduce;
 mod softmax;
 pub mod strided;
 
-pub(crate) use pad::check_padding;
-
 use crate::Float;
 use std::sync::Once;
 

@@ -2,19 +2,8 @@
 
 use crate::Float;
 use crate::backend::params::PaddingMode;
-use crate::error::{Result, arg_err};
+use crate::error::Result;
 use rayon::prelude::*;
-
-/// Fails unless `mode` can pad a dimension of `size` by (`before`, `after`).
-pub(crate) fn check_padding(
-    op: &'static str,
-    size: usize,
-    before: usize,
-    after: usize,
-    mode: PaddingMode,
-) -> Result<()> {
-    source_map(op, size, before, after, mode).map(|_| ())
-}
 
 /// For each output position along one axis, the input position it copies (None: zero).
 pub(crate) fn source_map(
@@ -24,18 +13,7 @@ pub(crate) fn source_map(
     after: usize,
     mode: PaddingMode,
 ) -> Result<Vec<Option<usize>>> {
-    let limit_ok = match mode {
-        PaddingMode::Zeros => true,
-        PaddingMode::Reflect => before < size && after < size,
-        PaddingMode::Replicate => size > 0,
-        PaddingMode::Circular => before <= size && after <= size,
-    };
-    if !limit_ok {
-        return arg_err(
-            op,
-            format!("padding ({before}, {after}) is too large for {mode:?} mode on a dimension of size {size}"),
-        );
-    }
+    mode.check(op, size, before, after)?;
     let n = size as isize;
     Ok((0..before + size + after)
         .map(|o| {

@@ -22,8 +22,8 @@ impl Tensor {
         let (h, w) = (self.dims()[r - 2], self.dims()[r - 1]);
         let planes: usize = self.dims()[..r - 2].iter().product();
         // The limits of each mode, checked on the host for every device.
-        crate::cpu::check_padding("pad2d", h, sides[0], sides[1], mode)?;
-        crate::cpu::check_padding("pad2d", w, sides[2], sides[3], mode)?;
+        mode.check("pad2d", h, sides[0], sides[1])?;
+        mode.check("pad2d", w, sides[2], sides[3])?;
         let p = Pad2dParams {
             planes,
             h,
