@@ -56,7 +56,8 @@ for l in sys.stdin:
     exit 0
 fi
 
-[ "$mode" = run ] || { echo "unknown mode $mode" >&2; exit 2; }
+[ "$mode" = run ] || { echo "unknown mode $mode (expected build or run)" >&2; exit 2; }
+[ -f "$dev/BUILD_ROOT" ] || { echo "no $dev/BUILD_ROOT: run scripts/gpu-check.sh build first, and carry $dev" >&2; exit 2; }
 # shellcheck disable=SC1091
 source "$dev/device_env.sh"
 # NOTE: the image has more than one cuDNN 9 (a system one and PyTorch's); cudarc opening one's

@@ -36,15 +36,32 @@ impl CpuStorage {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// A zero-filled buffer.
-    pub fn zeros(dtype: DType, len: usize) -> Self {
+    /// A buffer of `len` elements, all `value` (converted to the dtype).
+    pub fn full(dtype: DType, len: usize, value: f64) -> Self {
         match dtype {
-            DType::F32 => CpuStorage::F32(vec![0.0; len]),
-            DType::F64 => CpuStorage::F64(vec![0.0; len]),
-            DType::I64 => CpuStorage::I64(vec![0; len]),
+            DType::F32 => CpuStorage::F32(vec![value as f32; len]),
+            DType::F64 => CpuStorage::F64(vec![value; len]),
+            DType::I64 => CpuStorage::I64(vec![value as i64; len]),
         }
     }
+    /// A zero-filled buffer.
+    pub fn zeros(dtype: DType, len: usize) -> Self {
+        CpuStorage::full(dtype, len, 0.0)
+    }
 }
+
+/// `CpuStorage::$V(body)` for each variant `$V` of `$s`, with `$v` bound to its vector: one
+/// line for what every dtype does alike (copies, gathers, index kernels).
+macro_rules! each_dtype {
+    ($s:expr, |$v:ident| $body:expr) => {
+        match $s {
+            $crate::storage::CpuStorage::F32($v) => $crate::storage::CpuStorage::F32($body),
+            $crate::storage::CpuStorage::F64($v) => $crate::storage::CpuStorage::F64($body),
+            $crate::storage::CpuStorage::I64($v) => $crate::storage::CpuStorage::I64($body),
+        }
+    };
+}
+pub(crate) use each_dtype;
 
 /// The storage of a tensor on some device: host memory always, NVIDIA GPUs with the `cuda`
 /// feature. Each kernel method below dispatches once to the device's [`BackendStorage`]; a second
@@ -58,11 +75,7 @@ pub enum Storage {
 
 /// The values of `range`, as a buffer of their own.
 fn slice_of(s: &CpuStorage, range: std::ops::Range<usize>) -> CpuStorage {
-    match s {
-        CpuStorage::F32(v) => CpuStorage::F32(v[range].to_vec()),
-        CpuStorage::F64(v) => CpuStorage::F64(v[range].to_vec()),
-        CpuStorage::I64(v) => CpuStorage::I64(v[range].to_vec()),
-    }
+    each_dtype!(s, |v| v[range].to_vec())
 }
 
 /// One device's storage type as a variant of [`Storage`].

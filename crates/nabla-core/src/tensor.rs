@@ -92,13 +92,7 @@ impl Tensor {
 
     pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType) -> Tensor {
         let shape = shape.into();
-        let n = shape.elem_count();
-        let storage = match dtype {
-            DType::F32 => CpuStorage::F32(vec![value as f32; n]),
-            DType::F64 => CpuStorage::F64(vec![value; n]),
-            DType::I64 => CpuStorage::I64(vec![value as i64; n]),
-        };
-        Tensor::from_storage(storage, shape)
+        Tensor::from_storage(CpuStorage::full(dtype, shape.elem_count(), value), shape)
     }
     pub fn zeros(shape: impl Into<Shape>, dtype: DType) -> Tensor {
         Tensor::full(0.0, shape, dtype)

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use crate::Device;
+use crate::{Device, Tensor};
 
 /// The GPU to test on, or `None` after reporting why the test is skipped. Panics when
 /// `NABLA_REQUIRE_GPU=1` and there is no GPU to test on.
@@ -30,6 +30,22 @@ pub fn gpu_or_skip(test: &str) -> Option<Device> {
     // shown only for failures, which is how a skipped GPU test used to pass silently.
     let _ = writeln!(std::io::stderr(), "skipped: {test} on cuda ({why})");
     None
+}
+
+/// Asserts that `got` (on any device) equals `want` within `tol` times the largest |want|: the
+/// comparison of one device's result with another's. A NaN matches only a NaN.
+#[track_caller]
+pub fn assert_close_to_scale(what: &str, got: &Tensor, want: &Tensor, tol: f64) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shape");
+    let (g, w) = (got.to_vec_f64().unwrap(), want.to_vec_f64().unwrap());
+    let scale = w.iter().filter(|v| v.is_finite()).fold(1e-6f64, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= tol * scale;
+        assert!(
+            ok,
+            "{what}: element {i}: {a} vs {b} (tolerance {tol} × scale {scale:e})"
+        );
+    }
 }
 
 #[cfg(feature = "cuda")]

@@ -4,6 +4,7 @@
 //! batch norm's gradients, whose sums cuDNN orders differently). Reported as skipped where there
 //! is no GPU (`nabla_core::testing`).
 
+use nabla_core::testing::assert_close_to_scale;
 use nabla_core::{DType, Device, Result, Tensor, manual_seed};
 use nabla_nn::Module;
 use nabla_nn::clip::{clip_grad_norm, clip_grad_value};
@@ -13,18 +14,6 @@ use nabla_nn::loss::{Reduction, binary_cross_entropy, binary_cross_entropy_with_
 use nabla_nn::norm::{BatchNorm, LocalResponseNorm};
 use nabla_nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use nabla_nn::pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
-
-#[track_caller]
-fn close(what: &str, got: &Tensor, want: &Tensor, tol: f64) {
-    assert_eq!(got.dims(), want.dims(), "{what}: shape");
-    let (g, w) = (got.to_vec_f64().unwrap(), want.to_vec_f64().unwrap());
-    let scale = w.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
-    let worst = g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    assert!(
-        worst <= tol * scale,
-        "{what}: max |gpu − cpu| = {worst:e}, scale {scale:e}"
-    );
-}
 
 /// Output, input gradient and parameter gradients of `make()`'s module on `x` (random δy).
 fn run(device: Device, make: &dyn Fn() -> Box<dyn Module>, x: &Tensor, train: bool) -> Result<Vec<Tensor>> {
@@ -62,7 +51,7 @@ fn compare(name: &str, make: &dyn Fn() -> Box<dyn Module>, shape: &[usize], trai
         run(Device::Cpu, make, &x, train).unwrap(),
     );
     for (i, (ta, tb)) in a.iter().zip(&b).enumerate() {
-        close(&format!("{name} result {i}"), ta, tb, tol);
+        assert_close_to_scale(&format!("{name} result {i}"), ta, tb, tol);
     }
 }
 
@@ -161,7 +150,7 @@ fn losses_clipping_and_optimisers() -> Result<()> {
         Ok(vec![loss, g.get(&p).unwrap().clone(), g.get(&l).unwrap().clone()])
     };
     for (i, (a, b)) in losses(gpu)?.iter().zip(&losses(Device::Cpu)?).enumerate() {
-        close(&format!("losses {i}"), a, b, 1e-4);
+        assert_close_to_scale(&format!("losses {i}"), a, b, 1e-4);
     }
     // Clipping and two optimiser steps on the same gradients.
     let steps = |d: Device| -> Result<Vec<Tensor>> {
@@ -186,7 +175,7 @@ fn losses_clipping_and_optimisers() -> Result<()> {
         Ok(vec![w, v])
     };
     for (i, (a, b)) in steps(gpu)?.iter().zip(&steps(Device::Cpu)?).enumerate() {
-        close(&format!("optimiser step {i}"), a, b, 1e-5);
+        assert_close_to_scale(&format!("optimiser step {i}"), a, b, 1e-5);
     }
     Ok(())
 }

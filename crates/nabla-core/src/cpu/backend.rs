@@ -10,7 +10,7 @@ use crate::backend::{BackendStorage, Dense, Saved};
 use crate::error::{Error, Result};
 use crate::rng::Generator;
 use crate::shape::Layout;
-use crate::storage::CpuStorage;
+use crate::storage::{CpuStorage, each_dtype};
 use crate::{DType, Device, Float, WithDType};
 
 /// Runs `$body` with `$v` bound to the float slice of `$s` from its layout's offset and `$T`
@@ -80,11 +80,7 @@ impl BackendStorage for CpuStorage {
         Ok(self.clone())
     }
     fn full(&self, dtype: DType, len: usize, value: f64) -> Result<Self> {
-        Ok(match dtype {
-            DType::F32 => CpuStorage::F32(vec![value as f32; len]),
-            DType::F64 => CpuStorage::F64(vec![value; len]),
-            DType::I64 => CpuStorage::I64(vec![value as i64; len]),
-        })
+        Ok(CpuStorage::full(dtype, len, value))
     }
 
     fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
@@ -99,15 +95,14 @@ impl BackendStorage for CpuStorage {
     fn cast(&self, l: &Layout, dtype: DType) -> Result<Self> {
         use strided::{cast, gather_contiguous};
         Ok(match (self, dtype) {
-            (CpuStorage::F32(v), DType::F32) => CpuStorage::F32(gather_contiguous(v, l)),
-            (CpuStorage::F64(v), DType::F64) => CpuStorage::F64(gather_contiguous(v, l)),
-            (CpuStorage::I64(v), DType::I64) => CpuStorage::I64(gather_contiguous(v, l)),
+            (s, d) if s.dtype() == d => each_dtype!(s, |v| gather_contiguous(v, l)),
             (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(cast::<f32, f64>(v, l)),
             (CpuStorage::F32(v), DType::I64) => CpuStorage::I64(cast::<f32, i64>(v, l)),
             (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(cast::<f64, f32>(v, l)),
             (CpuStorage::F64(v), DType::I64) => CpuStorage::I64(cast::<f64, i64>(v, l)),
             (CpuStorage::I64(v), DType::F32) => CpuStorage::F32(cast::<i64, f32>(v, l)),
             (CpuStorage::I64(v), DType::F64) => CpuStorage::F64(cast::<i64, f64>(v, l)),
+            _ => unreachable!("same dtype handled above"),
         })
     }
     fn copy_strided(&self, l: &Layout, dst: &mut Self, dl: &Layout) -> Result<()> {
@@ -342,27 +337,13 @@ impl BackendStorage for CpuStorage {
 
     fn index_select(&self, l: &Layout, dim: usize, idx: &Self) -> Result<Self> {
         let idx = positions(idx, "index_select")?;
-        let dims = l.dims();
-        Ok(match self {
-            CpuStorage::F32(v) => CpuStorage::F32(index::index_select_kernel(
-                &strided::dense_or_gathered(v, l),
-                dims,
-                dim,
-                &idx,
-            )),
-            CpuStorage::F64(v) => CpuStorage::F64(index::index_select_kernel(
-                &strided::dense_or_gathered(v, l),
-                dims,
-                dim,
-                &idx,
-            )),
-            CpuStorage::I64(v) => CpuStorage::I64(index::index_select_kernel(
-                &strided::dense_or_gathered(v, l),
-                dims,
-                dim,
-                &idx,
-            )),
-        })
+        let x = each_dtype!(self, |v| index::index_select_kernel(
+            &strided::dense_or_gathered(v, l),
+            l.dims(),
+            dim,
+            &idx
+        ));
+        Ok(x)
     }
     fn index_add(&mut self, dims: &[usize], dim: usize, idx: &Self, src: &Self, sl: &Layout) -> Result<()> {
         const OP: &str = "index_add";
@@ -393,11 +374,7 @@ impl BackendStorage for CpuStorage {
             let x = strided::dense_or_gathered(v, l);
             offsets.iter().map(|&o| x[o]).collect()
         }
-        Ok(match self {
-            CpuStorage::F32(v) => CpuStorage::F32(pick(v, l, &offsets)),
-            CpuStorage::F64(v) => CpuStorage::F64(pick(v, l, &offsets)),
-            CpuStorage::I64(v) => CpuStorage::I64(pick(v, l, &offsets)),
-        })
+        Ok(each_dtype!(self, |v| pick(v, l, &offsets)))
     }
     fn scatter_add(
         &mut self,

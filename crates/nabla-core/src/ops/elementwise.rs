@@ -372,9 +372,10 @@ impl Tensor {
             sm.where_cond(&m, &sa, &al, &sb, &bl)?
         };
         let out = Tensor::from_any_storage(out, shape);
-        let keep = mask.detach().ne_scalar(0.0)?.to_dtype(a.dtype())?;
+        let (mask, dtype) = (mask.clone(), a.dtype());
         let (sa, sb) = (a.shape().clone(), b.shape().clone());
         Ok(out.record("where", &[a, b], move |g| {
+            let keep = mask.ne_scalar(0.0)?.to_dtype(dtype)?;
             let ga = g.mul(&keep)?.sum_to_shape(&sa)?;
             let gb = g.mul(&keep.rsub_scalar(1.0)?)?.sum_to_shape(&sb)?;
             Ok(vec![Some(ga), Some(gb)])
