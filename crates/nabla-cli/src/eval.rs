@@ -42,7 +42,7 @@ pub struct EvalArgs {
     batch_size: usize,
     /// Threads for the computation (default: all cores)
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     /// Print the results as JSON
     #[arg(long)]
     json: bool,
@@ -177,9 +177,6 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    if let Some(t) = args.threads {
-        nabla_core::set_num_threads(t);
-    }
     let members = members(&args)?;
     let meta = &members[0].ck.meta;
     let test = common::test_set(&meta.config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;

@@ -33,9 +33,33 @@ enum Command {
     Data(data::DataArgs),
 }
 
+impl Command {
+    /// `--threads`, checked: the pool is built once, before the command runs.
+    fn threads(&self) -> nabla_core::Result<Option<usize>> {
+        let asked = match self {
+            Command::Train(a) => a.threads,
+            Command::Eval(a) => a.threads,
+            _ => None,
+        };
+        asked
+            .map(|n| nabla_core::limits::check_threads(Some(n), "--threads", &n.to_string()))
+            .transpose()
+    }
+}
+
+fn fail(e: nabla_core::Error) -> ! {
+    eprintln!("error: {e}");
+    std::process::exit(1);
+}
+
 fn main() {
     nabla_core::cpu::keep_freed_memory();
     let cli = Cli::parse();
+    // Settings from the environment are checked before anything uses them.
+    if let Err(e) = nabla_core::limits::check_env() {
+        fail(e);
+    }
+    let threads = cli.command.threads().unwrap_or_else(|e| fail(e));
     let run = move || match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
@@ -45,9 +69,7 @@ fn main() {
         Command::Data(args) => data::run(args),
     };
     // On a thread of the pool, so that no op pays a hand-off to it (see run_in_pool).
-    let result = nabla_core::cpu::run_in_pool(run);
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    if let Err(e) = nabla_core::cpu::run_in_pool(threads, run) {
+        fail(e);
     }
 }

@@ -55,7 +55,7 @@ pub struct TrainArgs {
     seed: Option<u64>,
     /// Threads for the computation (default: all cores)
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     /// Train on the first N images only
     #[arg(long)]
     train_subset: Option<usize>,
@@ -136,9 +136,6 @@ impl TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    if let Some(t) = args.threads {
-        nabla_core::set_num_threads(t);
-    }
     let out = args.out.clone().unwrap_or_else(|| {
         let model = args.model.as_deref().unwrap_or("lenet5");
         let model = model

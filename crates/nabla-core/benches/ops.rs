@@ -23,7 +23,7 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 fn main() -> Result<()> {
     nabla_core::cpu::keep_freed_memory();
     // As the `nabla` program runs: on a pool thread (see run_in_pool).
-    nabla_core::cpu::run_in_pool(run)
+    nabla_core::cpu::run_in_pool(None, run)
 }
 
 fn run() -> Result<()> {

@@ -24,6 +24,7 @@ mod display;
 mod dtype;
 mod error;
 pub mod gradcheck;
+pub mod limits;
 pub mod ops;
 pub mod profile;
 pub mod rng;

@@ -113,6 +113,7 @@ impl Tensor {
     /// `value` everywhere, on `device`.
     pub fn full_on(value: f64, shape: impl Into<Shape>, dtype: DType, device: Device) -> Result<Tensor> {
         let shape = shape.into();
+        crate::limits::check_tensor(shape.dims(), dtype.size_in_bytes(), "full")?;
         match device {
             Device::Cpu => Ok(Tensor::full(value, shape, dtype)),
             #[cfg(feature = "cuda")]
@@ -149,6 +150,7 @@ impl Tensor {
             return Err(Error::UnsupportedDType { op: "random", dtype });
         }
         let shape = shape.into();
+        crate::limits::check_tensor(shape.dims(), 8, "random tensor")?;
         let v: Vec<f64> = (0..shape.elem_count()).map(|_| sample()).collect();
         Tensor::from_vec(v, shape)?.to_dtype(dtype)
     }

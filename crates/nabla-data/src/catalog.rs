@@ -306,6 +306,26 @@ pub fn locate(name: &str, data_dir: Option<&Path>) -> Result<Option<Location>> {
 /// fine labels, `cifar100-coarse` the 20 superclasses.
 pub fn load(name: &str, data_dir: Option<&Path>, split: Split) -> Result<ImageDataset> {
     let info = info(name).ok_or_else(|| unknown(name))?;
+    if let Some(dir) = data_dir {
+        // A folder the user names is the only place looked in: no silent fallback to another
+        // copy (or the bundled one) when it is missing or incomplete.
+        let roots = [(Origin::DataDir, dir.to_path_buf())];
+        let found = locate_in(info, &roots).and_then(|l| l.path);
+        let Some(found) = found else {
+            return Err(Error::File {
+                path: dir.display().to_string(),
+                msg: format!(
+                    "--data-dir does not hold a complete copy of {} (looked in {} and {}; expected {}); \
+                     nabla does not fall back to another copy",
+                    info.name,
+                    dir.display(),
+                    dir.join(info.name).display(),
+                    info.files.iter().map(|f| f.file).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        };
+        return load_from(info, Some(&found), split, name.eq_ignore_ascii_case("cifar100-coarse"));
+    }
     let roots = search_roots(data_dir);
     let Some(loc) = locate_in(info, &roots) else {
         let looked: Vec<String> = roots

@@ -35,8 +35,20 @@ pub struct ImageDataset {
 
 impl ImageDataset {
     pub fn new(pixels: Vec<u8>, shape: [usize; 3], labels: Vec<i64>, classes: Vec<String>) -> Result<Self> {
+        if shape.contains(&0) {
+            return Err(Error::Argument {
+                op: "ImageDataset",
+                msg: format!("image shape {shape:?} has a zero size"),
+            });
+        }
+        if labels.is_empty() {
+            return Err(Error::Argument {
+                op: "ImageDataset",
+                msg: "no images".into(),
+            });
+        }
         let per = shape.iter().product::<usize>();
-        if pixels.len() != per * labels.len() {
+        if Some(pixels.len()) != per.checked_mul(labels.len()) {
             return Err(Error::Argument {
                 op: "ImageDataset",
                 msg: format!(

@@ -75,12 +75,27 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Decodes one picture into bytes `[C, H, W]` of the requested mode and size.
 pub fn load_image(path: &Path, opts: &FolderOptions) -> Result<Vec<u8>> {
-    let img = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| file_err(path, format!("cannot open image: {e}")))?
+    let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot open image: {e}")))?;
+    decode_image(&bytes, path, opts)
+}
+
+/// Decodes an encoded picture (PNG, JPEG, …, by its content) into bytes `[C, H, W]` of the
+/// requested mode and size. The decoder may allocate at most the cap on one buffer
+/// ([`nabla_core::limits::max_tensor_bytes`]): a 100-byte PNG header that claims
+/// 100,000 × 100,000 pixels is an error, not 30 GB.
+pub fn decode_image(bytes: &[u8], path: &Path, opts: &FolderOptions) -> Result<Vec<u8>> {
+    let [h, w] = opts.size;
+    let out_bytes = nabla_core::limits::checked_elements(&[opts.mode.channels(), h, w], "image size")?;
+    nabla_core::limits::check_bytes(out_bytes, &format!("{}: image size {h}×{w}", path.display()))?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| file_err(path, format!("cannot open image: {e}")))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(nabla_core::limits::max_tensor_bytes() as u64);
+    reader.limits(limits);
+    let img = reader
         .decode()
         .map_err(|e| file_err(path, format!("cannot decode image: {e}")))?;
-    let [h, w] = opts.size;
     let (hw, ww) = (h as u32, w as u32);
     Ok(match opts.mode {
         ColorMode::Grey => {
@@ -111,20 +126,38 @@ pub fn load_image(path: &Path, opts: &FolderOptions) -> Result<Vec<u8>> {
 
 /// The (file, class index) pairs of an image folder and its class names.
 pub fn list_image_folder(root: &Path) -> Result<(Vec<(PathBuf, i64)>, Vec<String>)> {
+    list_image_folder_as(root, None)
+}
+
+/// As [`list_image_folder`], with the class indices of `classes` when given (a test split
+/// labelled as its training split was): a sub-folder that is not one of them is an error, a
+/// class without a sub-folder is allowed.
+pub fn list_image_folder_as(root: &Path, classes: Option<&[String]>) -> Result<(Vec<(PathBuf, i64)>, Vec<String>)> {
     let class_dirs: Vec<PathBuf> = sorted_entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
     if class_dirs.is_empty() {
         return Err(file_err(root, "no class sub-folders (expected root/<class>/<image>)"));
     }
     let mut files = Vec::new();
-    let mut classes = Vec::new();
-    for (label, dir) in class_dirs.iter().enumerate() {
-        classes.push(dir.file_name().unwrap_or_default().to_string_lossy().into_owned());
+    let mut names = Vec::new();
+    for dir in &class_dirs {
+        let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let label = match classes {
+            None => names.len(),
+            Some(known) => known.iter().position(|c| *c == name).ok_or_else(|| {
+                file_err(
+                    dir,
+                    format!("class '{name}' is not one of the training classes {known:?}"),
+                )
+            })?,
+        };
+        names.push(name);
         for f in sorted_entries(dir)? {
             if f.is_file() && is_image_file(&f) {
                 files.push((f, label as i64));
             }
         }
     }
+    let classes = classes.map_or(names, <[String]>::to_vec);
     if files.is_empty() {
         return Err(file_err(root, "no .png, .jpg or .jpeg files in the class sub-folders"));
     }
@@ -134,11 +167,19 @@ pub fn list_image_folder(root: &Path) -> Result<(Vec<(PathBuf, i64)>, Vec<String
 /// Reads an image folder into memory, decoding on all cores. The first unreadable image
 /// (in sorted order) is the error, naming the file.
 pub fn load_image_folder(root: &Path, opts: &FolderOptions) -> Result<ImageDataset> {
+    load_image_folder_as(root, opts, None)
+}
+
+/// As [`load_image_folder`], labelled with the indices of `classes` when given (see
+/// [`list_image_folder_as`]).
+pub fn load_image_folder_as(root: &Path, opts: &FolderOptions, classes: Option<&[String]>) -> Result<ImageDataset> {
     if opts.size.contains(&0) {
         return Err(file_err(root, format!("image size {:?} must be positive", opts.size)));
     }
-    let (files, classes) = list_image_folder(root)?;
+    let (files, classes) = list_image_folder_as(root, classes)?;
     let per = opts.mode.channels() * opts.size[0] * opts.size[1];
+    let total = nabla_core::limits::checked_elements(&[files.len(), per], "image folder")?;
+    nabla_core::limits::check_bytes(total, &format!("{}: {} images", root.display(), files.len()))?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());

@@ -24,11 +24,7 @@ fn bad(origin: &str, msg: impl Into<String>) -> Error {
 pub fn parse_idx(bytes: &[u8], origin: &str) -> Result<IdxArray> {
     let raw;
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| bad(origin, format!("gzip data is corrupt or truncated: {e}")))?;
-        raw = out;
+        raw = gunzip_capped(bytes, origin)?;
         &raw[..]
     } else {
         bytes
@@ -68,7 +64,8 @@ pub fn parse_idx(bytes: &[u8], origin: &str) -> Result<IdxArray> {
     let dims: Vec<usize> = (0..rank)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
         .collect();
-    let count: usize = dims.iter().product();
+    // Checked: a product that wraps (to 0, say) must not pass for the body's length.
+    let count = nabla_core::limits::checked_elements(&dims, &format!("{origin}: IDX header"))?;
     let body = &bytes[header..];
     if body.len() != count {
         return Err(bad(
@@ -83,6 +80,26 @@ pub fn parse_idx(bytes: &[u8], origin: &str) -> Result<IdxArray> {
         dims,
         data: body.to_vec(),
     })
+}
+
+/// Gunzips `bytes`, stopping with an error as soon as the output passes the cap on one buffer
+/// ([`nabla_core::limits::max_tensor_bytes`]): a 4 MB gzip bomb must not become 4 GiB first.
+pub fn gunzip_capped(bytes: &[u8], origin: &str) -> Result<Vec<u8>> {
+    let cap = nabla_core::limits::max_tensor_bytes();
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(cap as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| bad(origin, format!("gzip data is corrupt or truncated: {e}")))?;
+    if out.len() > cap {
+        return Err(bad(
+            origin,
+            format!(
+                "gzip data unpacks to more than {cap} bytes, the limit for one buffer (set NABLA_MAX_TENSOR_BYTES to change it)"
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// Reads an IDX file from disk.

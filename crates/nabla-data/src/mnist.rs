@@ -46,6 +46,12 @@ pub fn from_idx(images: IdxArray, labels: IdxArray, classes: Vec<String>, origin
             ),
         });
     }
+    if images.dims[1] == 0 || images.dims[2] == 0 || images.dims[0] == 0 {
+        return Err(Error::File {
+            path: origin.to_string(),
+            msg: format!("images [N, H, W] = {:?} has a zero size", images.dims),
+        });
+    }
     let labels: Vec<i64> = labels.data.iter().map(|&l| l as i64).collect();
     ImageDataset::new(images.data, [1, images.dims[1], images.dims[2]], labels, classes)
 }

@@ -137,6 +137,7 @@ fn pick((fan_in, fan_out): (usize, usize), mode: FanMode) -> usize {
 
 /// A new parameter of `dims` filled by `init` from the default generator.
 pub fn parameter(init: Init, dims: &[usize]) -> Result<Tensor> {
+    nabla_core::limits::check_tensor(dims, 4, "parameter")?;
     let t = with_default_generator(|rng| init.sample(dims, nabla_core::DType::F32, rng))?;
     Ok(t.requires_grad_())
 }

@@ -3,6 +3,10 @@
 //!
 //! Files are written crash-safely: to `path.tmp`, fsynced, renamed over `path`, and the
 //! directory fsynced, so an interrupted save never leaves a broken file behind.
+//!
+//! Every file written here carries the SHA-256 of its tensors in the metadata key
+//! [`HASH_KEY`], checked when it is read: a flipped bit in the weights is an error, not a
+//! model that quietly predicts worse. Files without the key (PyTorch's) are read unchecked.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -63,7 +67,34 @@ fn to_bytes(t: &Tensor) -> Result<Bytes> {
     })
 }
 
-/// Serialises named tensors (and string metadata) to safetensors bytes.
+/// The metadata key of the tensors' content hash.
+pub const HASH_KEY: &str = "nabla_sha256";
+
+/// SHA-256 over the tensors in name order: for each, its name, dtype, shape and bytes, every
+/// part preceded by its length so that no two different state dicts hash alike.
+fn content_hash<'a>(tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<_> = tensors.into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h = Sha256::new();
+    for (name, dtype, shape, data) in sorted {
+        let dtype = format!("{dtype:?}");
+        for part in [name.as_bytes(), dtype.as_bytes()] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.update((shape.len() as u64).to_le_bytes());
+        for &d in shape {
+            h.update((d as u64).to_le_bytes());
+        }
+        h.update((data.len() as u64).to_le_bytes());
+        h.update(data);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serialises named tensors (and string metadata) to safetensors bytes, with their content
+/// hash under [`HASH_KEY`].
 pub fn to_safetensors_bytes(
     tensors: &[(String, Tensor)],
     metadata: Option<HashMap<String, String>>,
@@ -72,7 +103,14 @@ pub fn to_safetensors_bytes(
         .iter()
         .map(|(n, t)| Ok((n.clone(), to_bytes(t)?)))
         .collect::<Result<_>>()?;
-    safetensors::serialize(bytes.iter().map(|(n, b)| (n.as_str(), b)), metadata).map_err(|e| Error::Argument {
+    let hash = content_hash(
+        bytes
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.dtype, &b.shape[..], &b.data[..])),
+    );
+    let mut metadata = metadata.unwrap_or_default();
+    metadata.insert(HASH_KEY.to_string(), hash);
+    safetensors::serialize(bytes.iter().map(|(n, b)| (n.as_str(), b)), Some(metadata)).map_err(|e| Error::Argument {
         op: "save",
         msg: e.to_string(),
     })
@@ -113,6 +151,20 @@ pub fn from_safetensors_bytes(bytes: &[u8], origin: &Path) -> Result<(Vec<(Strin
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| file_err(origin, format!("not a valid safetensors file: {e}")))?;
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| file_err(origin, e))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    if let Some(expected) = meta.get(HASH_KEY) {
+        let views = st.tensors();
+        let actual = content_hash(views.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())));
+        if &actual != expected {
+            return Err(file_err(
+                origin,
+                format!(
+                    "the tensors do not match the content hash stored with them (sha256 {actual}, expected {expected}): \
+                     the file is damaged"
+                ),
+            ));
+        }
+    }
     let mut out = Vec::new();
     let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
     names.sort();
@@ -148,7 +200,7 @@ pub fn from_safetensors_bytes(bytes: &[u8], origin: &Path) -> Result<(Vec<(Strin
         };
         out.push((name, t));
     }
-    Ok((out, meta.metadata().clone().unwrap_or_default()))
+    Ok((out, meta))
 }
 
 /// Reads every tensor of a safetensors file, with its metadata.

@@ -48,6 +48,29 @@ pub struct Checkpoint {
 
 const META_KEY: &str = "nabla_checkpoint";
 
+impl CheckpointMeta {
+    /// The sizes a model is rebuilt from, checked before anything is allocated for them.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Argument { op: "checkpoint", msg });
+        if self.classes.is_empty() {
+            return bad("no classes (a model needs at least one output)".into());
+        }
+        if self.input.contains(&0) {
+            return bad(format!("input shape {:?} has a zero size", self.input));
+        }
+        nabla_core::limits::check_tensor(&self.input, 4, "checkpoint input shape")?;
+        nabla_core::limits::check_tensor(&[self.classes.len()], 4, "checkpoint classes")?;
+        self.config.validate()?;
+        if self.epoch > self.config.epochs {
+            return bad(format!(
+                "epoch {} is past the run's {} epochs",
+                self.epoch, self.config.epochs
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Checkpoint {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut tensors: Vec<(String, Tensor)> = self
@@ -69,7 +92,14 @@ impl Checkpoint {
             path: path.display().to_string(),
             msg: e.to_string(),
         })?;
-        let (tensors, meta) = from_safetensors_bytes(&bytes, path)?;
+        Checkpoint::from_bytes(&bytes, path)
+    }
+
+    /// A checkpoint from the bytes of its file (`path` names it in errors). Everything in it
+    /// is checked before use: the content hash of the tensors, the metadata's sizes (input
+    /// shape, classes, epochs) against the limits, and the weights for NaN and infinity.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+        let (tensors, meta) = from_safetensors_bytes(bytes, path)?;
         let bad = |msg: String| Error::File {
             path: path.display().to_string(),
             msg,
@@ -85,6 +115,13 @@ impl Checkpoint {
                 model.push((n.to_string(), t));
             } else if let Some(n) = name.strip_prefix("optim/") {
                 optimizer.push((n.to_string(), t));
+            }
+        }
+        meta.validate().map_err(|e| bad(format!("checkpoint metadata: {e}")))?;
+        for (name, t) in &model {
+            let finite = t.to_vec_f64()?.iter().all(|v| v.is_finite());
+            if !finite {
+                return Err(bad(format!("weight '{name}' holds NaN or infinite values")));
             }
         }
         Ok(Checkpoint { meta, model, optimizer })

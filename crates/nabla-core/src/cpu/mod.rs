@@ -94,18 +94,17 @@ pub use alloc::keep_freed_memory;
 pub fn ensure_thread_pool() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        if let Some(n) = std::env::var("NABLA_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-        {
+        // An invalid count is refused by the command line before it gets here; a library
+        // user's invalid value leaves rayon's default (one thread per core).
+        if let Ok(Some(n)) = crate::limits::threads_from_env() {
             // An error means the pool was already built (by the user or another crate): keep it.
-            let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+            let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
         }
     });
 }
 
-/// Runs `f` on a thread of rayon's global pool (built here if it was not: `NABLA_NUM_THREADS`
-/// threads or one per core, with 64 MiB stacks for deep backward passes) and returns its value.
+/// Runs `f` on a thread of rayon's global pool (built here if it was not: `threads`, else
+/// `NABLA_NUM_THREADS` threads, else one per core, with 64 MiB stacks for deep backward passes) and returns its value.
 ///
 /// Called from outside the pool, every parallel op hands its work to the pool's threads and
 /// puts the calling thread to sleep until they finish: a hand-off and two wake-ups per op,
@@ -113,13 +112,10 @@ pub fn ensure_thread_pool() {
 /// workers (as OpenMP's master thread is in PyTorch). Training on 2 cores: LeNet-5 +20%, the
 /// MLP +10–15% samples/s. Thread-local state (`manual_seed`, `no_grad`) belongs to the thread
 /// that runs `f`, so set it inside `f`.
-pub fn run_in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+pub fn run_in_pool<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> R {
     let mut builder = rayon::ThreadPoolBuilder::new().stack_size(64 << 20);
-    if let Some(n) = std::env::var("NABLA_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        builder = builder.num_threads(n.max(1));
+    if let Some(n) = threads.or(crate::limits::threads_from_env().ok().flatten()) {
+        builder = builder.num_threads(n.clamp(1, crate::limits::MAX_THREADS));
     }
     // An error means the pool exists already (built by the user or an earlier call): use it.
     let _ = builder.build_global();

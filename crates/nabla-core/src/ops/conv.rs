@@ -11,9 +11,11 @@ use crate::backend::params::{Conv2dOptions, ConvGeometry, PaddingMode};
 use crate::error::{Error, Result, arg_err, shape_err};
 
 /// Output size along one axis: ⌊(in + pads − d·(k − 1) − 1) / s⌋ + 1.
+/// None when the window is larger than the padded input, or a size overflows.
 pub(crate) fn conv_out_size(input: usize, pads: usize, k: usize, s: usize, d: usize) -> Option<usize> {
-    let span = d * (k - 1) + 1;
-    (input + pads >= span).then(|| (input + pads - span) / s + 1)
+    let span = d.checked_mul(k - 1)?.checked_add(1)?;
+    let padded = input.checked_add(pads)?;
+    (padded >= span).then(|| (padded - span) / s + 1)
 }
 
 impl Tensor {
@@ -151,20 +153,27 @@ impl Tensor {
             }
         }
         let [pt, pb, pl, pr] = opts.padding;
-        let oh = conv_out_size(h, pt + pb, kh, opts.stride[0], opts.dilation[0]);
-        let ow = conv_out_size(w, pl + pr, kw, opts.stride[1], opts.dilation[1]);
+        let oh = conv_out_size(h, pt.saturating_add(pb), kh, opts.stride[0], opts.dilation[0]);
+        let ow = conv_out_size(w, pl.saturating_add(pr), kw, opts.stride[1], opts.dilation[1]);
         let (Some(oh), Some(ow)) = (oh, ow) else {
             return shape_err(
                 "conv2d",
                 format!(
                     "kernel {kh}×{kw} (dilation {:?}) is larger than the padded input {}×{} of {}",
                     opts.dilation,
-                    h + pt + pb,
-                    w + pl + pr,
+                    h.saturating_add(pt).saturating_add(pb),
+                    w.saturating_add(pl).saturating_add(pr),
                     self.shape()
                 ),
             );
         };
+        let esize = self.dtype().size_in_bytes();
+        crate::limits::check_tensor(&[n, c_out, oh, ow], esize, "conv2d output")?;
+        if opts.padding_mode != crate::PaddingMode::Zeros {
+            // The padded copy of the input is a tensor of its own.
+            let (hp, wp) = (h.saturating_add(pt + pb), w.saturating_add(pl + pr));
+            crate::limits::check_tensor(&[n, c_in, hp, wp], esize, "conv2d padded input")?;
+        }
         Ok(ConvGeometry {
             n,
             c_in,

@@ -72,6 +72,7 @@ impl Tensor {
         let rl = rhs.layout().broadcast_to("matmul", &Shape::new(rhs_full))?;
         let mut out_dims = batch.dims().to_vec();
         out_dims.extend([m, n]);
+        crate::limits::check_tensor(&out_dims, self.dtype().size_in_bytes(), "matmul output")?;
         if !self.dtype().is_float() {
             return Err(Error::UnsupportedDType {
                 op: "matmul",

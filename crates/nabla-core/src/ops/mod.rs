@@ -54,6 +54,7 @@ impl Tensor {
             }
         }
         let shape = Shape::broadcast(name, self.shape(), rhs.shape())?;
+        crate::limits::check_tensor(shape.dims(), self.dtype().size_in_bytes(), name)?;
         let (al, bl) = (
             self.layout().broadcast_to(name, &shape)?,
             rhs.layout().broadcast_to(name, &shape)?,

@@ -24,6 +24,10 @@ impl Tensor {
         // The limits of each mode, checked on the host for every device.
         mode.check("pad2d", h, sides[0], sides[1])?;
         mode.check("pad2d", w, sides[2], sides[3])?;
+        let out_h = h.checked_add(sides[0]).and_then(|v| v.checked_add(sides[1]));
+        let out_w = w.checked_add(sides[2]).and_then(|v| v.checked_add(sides[3]));
+        let (oh, ow) = (out_h.unwrap_or(usize::MAX), out_w.unwrap_or(usize::MAX));
+        crate::limits::check_tensor(&[planes, oh, ow], self.dtype().size_in_bytes(), "pad2d output")?;
         let p = Pad2dParams {
             planes,
             h,

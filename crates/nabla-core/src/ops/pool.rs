@@ -14,7 +14,7 @@ fn pool_out_size(op: &'static str, input: usize, k: usize, s: usize, p: usize, d
     if p * 2 > k {
         return arg_err(op, format!("padding {p} should be at most half of the kernel size {k}"));
     }
-    let span = d * (k - 1) + 1;
+    let span = d.saturating_mul(k - 1).saturating_add(1);
     if input + 2 * p < span {
         return shape_err(
             op,
@@ -49,6 +49,7 @@ impl Tensor {
         let ow = pool_out_size(op, w, kernel[1], stride[1], padding[1], dilation[1], ceil)
             .map_err(|e| with_shape(e, self))?;
         let planes = self.dims()[..r - 2].iter().product();
+        crate::limits::check_tensor(&[planes, oh, ow], self.dtype().size_in_bytes(), op)?;
         Ok(PoolGeometry {
             planes,
             h,
