@@ -104,6 +104,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Tensor::from_vec(px.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>(), (n, 1, 28, 28))
     };
     let (n, nt) = (train.labels.len(), test.labels.len());
+    if args.batch_size > n {
+        return Err(Error::Argument {
+            op: "bench",
+            msg: format!(
+                "--batch-size {} is larger than the training set ({n} images)",
+                args.batch_size
+            ),
+        });
+    }
     let (xtr, xte) = (to_x(&train.pixels, n)?, to_x(&test.pixels, nt)?);
     let ytr = Tensor::from_vec(train.labels.clone(), (n,))?;
     model.to_device(args.device)?;
@@ -128,6 +137,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let loss = cross_entropy(&model.forward(&xb)?, &yb, &ce)?;
             opt.step(&loss.backward()?)?;
             last = no_grad(|| loss.item())?;
+            if !last.is_finite() || last > nabla_train::trainer::DIVERGENCE_FACTOR * 10.0 {
+                return Err(Error::Argument {
+                    op: "bench",
+                    msg: format!(
+                        "epoch {epoch} step {}: the loss is {last:.4e}; the run diverged (try a lower --lr)",
+                        start / args.batch_size + 1
+                    ),
+                });
+            }
         }
         let secs = t0.elapsed().as_secs_f64();
         epoch_secs.push(secs);

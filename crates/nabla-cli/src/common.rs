@@ -6,7 +6,7 @@ use std::path::Path;
 
 use nabla_core::Result;
 use nabla_data::ImageDataset;
-use nabla_data::folder::{ColorMode, FolderOptions, load_image_folder};
+use nabla_data::folder::{ColorMode, FolderOptions, load_image_folder_as};
 use nabla_data::mnist::{Split, fashion_mnist};
 use nabla_data::transforms::Normalize;
 use nabla_models::{ModelSpec, build_model};
@@ -28,7 +28,13 @@ pub fn load_dataset(name: &str, dir: Option<&Path>, split: Split) -> Result<Imag
             mode: ColorMode::Rgb,
             size: [32, 32],
         };
-        return load_image_folder(&Path::new(root).join(part), &opts);
+        // The test split is labelled with the training split's classes: its own sub-folders
+        // may be fewer, and must not be other ones.
+        let classes = match split {
+            Split::Train => None,
+            Split::Test => Some(nabla_data::folder::list_image_folder(&Path::new(root).join("train"))?.1),
+        };
+        return load_image_folder_as(&Path::new(root).join(part), &opts, classes.as_deref());
     }
     match name {
         "fashion-mnist" | "fashion_mnist" | "fashion" if dir.is_none() => fashion_mnist(None, split),
@@ -100,12 +106,16 @@ pub fn parse_device(s: &str) -> std::result::Result<nabla_core::Device, String> 
 /// Parses `CxHxW` (e.g. `3x224x224`).
 pub fn parse_input(s: &str) -> std::result::Result<[usize; 3], String> {
     let parts: Vec<usize> = s
-        .split(['x', 'X'])
+        .split(['x', 'X', ',', '×'])
         .map(|p| p.trim().parse::<usize>())
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| format!("'{s}' is not CxHxW (e.g. 3x32x32)"))?;
     match parts[..] {
-        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok([c, h, w]),
+        [c, h, w] if c > 0 && h > 0 && w > 0 => {
+            // One f32 sample must fit under the cap on one tensor (a batch is checked later).
+            nabla_core::limits::check_tensor(&[c, h, w], 4, &format!("--input {s}")).map_err(|e| e.to_string())?;
+            Ok([c, h, w])
+        }
         _ => Err(format!("'{s}' is not CxHxW with three positive sizes (e.g. 3x32x32)")),
     }
 }

@@ -18,7 +18,7 @@ pub struct SummaryArgs {
     #[arg(long, default_value = "lenet5")]
     model: String,
     /// Input shape CxHxW
-    #[arg(long, default_value = "1x28x28", value_parser = parse_input)]
+    #[arg(long, default_value = "1x28x28", value_parser = crate::common::parse_input)]
     input: [usize; 3],
     /// Number of classes
     #[arg(long, default_value_t = 10)]
@@ -26,15 +26,6 @@ pub struct SummaryArgs {
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
-}
-
-fn parse_input(s: &str) -> std::result::Result<[usize; 3], String> {
-    let dims: Vec<usize> = s
-        .split(['x', 'X', ',', '×'])
-        .map(|d| d.trim().parse::<usize>().ok().filter(|&v| v > 0))
-        .collect::<Option<_>>()
-        .ok_or_else(|| format!("'{s}': expected CxHxW with positive integers, e.g. 3x32x32"))?;
-    <[usize; 3]>::try_from(dims).map_err(|_| format!("'{s}': expected three sizes CxHxW, e.g. 3x32x32"))
 }
 
 /// One line of the table.
@@ -171,6 +162,7 @@ pub fn run(args: SummaryArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::parse_input;
 
     #[test]
     fn parses_shapes_and_counts() {

@@ -68,6 +68,12 @@ pub struct TrainArgs {
     /// Continue the run saved in the output directory's checkpoint
     #[arg(long)]
     resume: bool,
+    /// Replace the run already in the output directory (its checkpoint is deleted)
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    /// Also save a checkpoint every N training steps (default: at the end of each epoch only)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    save_every: Option<u64>,
     /// For --dataset csv:PATH: the target column
     #[arg(long)]
     target: Option<String>,
@@ -99,6 +105,48 @@ fn parse_schedule(s: &str) -> std::result::Result<ScheduleKind, String> {
 }
 
 impl TrainArgs {
+    /// The flags given on this command line whose values differ from the saved run's, as
+    /// "--flag asked (the run has saved)". `--epochs` may differ: it extends or shortens a run.
+    fn changed_from(&self, saved: &TrainConfig) -> Vec<String> {
+        let asked = serde_json::to_value(self.config()).expect("config serialises");
+        let saved = serde_json::to_value(saved).expect("config serialises");
+        let given = [
+            ("--model", "model", self.model.is_some()),
+            ("--dataset", "dataset", self.dataset.is_some()),
+            ("--batch-size", "batch_size", self.batch_size.is_some()),
+            ("--optimizer", "optimizer", self.optimizer.is_some()),
+            ("--lr", "lr", self.lr.is_some()),
+            ("--momentum", "momentum", self.momentum.is_some()),
+            ("--no-nesterov", "nesterov", self.no_nesterov),
+            ("--weight-decay", "weight_decay", self.weight_decay.is_some()),
+            ("--schedule", "schedule", self.schedule.is_some()),
+            ("--warmup-epochs", "warmup_epochs", self.warmup_epochs.is_some()),
+            ("--label-smoothing", "label_smoothing", self.label_smoothing.is_some()),
+            ("--augment", "augment", self.augment),
+            ("--seed", "seed", self.seed.is_some()),
+            ("--train-subset", "train_subset", self.train_subset.is_some()),
+            ("--test-subset", "test_subset", self.test_subset.is_some()),
+            ("--target", "target", self.target.is_some()),
+            ("--regression", "regression", self.regression),
+            ("--input", "input", self.input.is_some()),
+        ];
+        let show = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        given
+            .iter()
+            .filter(|(_, field, set)| *set && asked[field] != saved[field])
+            .map(|(flag, field, _)| {
+                format!(
+                    "{flag} is {} (the run has {})",
+                    show(&asked[field]),
+                    show(&saved[field])
+                )
+            })
+            .collect()
+    }
+
     fn config(&self) -> TrainConfig {
         let d = TrainConfig::default();
         TrainConfig {
@@ -153,44 +201,64 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .to_string();
         PathBuf::from(format!("runs/{model}-{dataset}-seed{}", args.seed.unwrap_or(42)))
     });
+    // One process per run directory; the lock goes with the process, however it ends.
+    let _lock = nabla_train::rundir::lock(&out)?;
+    nabla_train::rundir::remove_stale_temporaries(&out)?;
+    let checkpoint_path = out.join("checkpoint.safetensors");
     let checkpoint = if args.resume {
-        let path = out.join("checkpoint.safetensors");
-        if !path.exists() {
+        if !checkpoint_path.exists() {
             return Err(Error::File {
-                path: path.display().to_string(),
+                path: checkpoint_path.display().to_string(),
                 msg: "no checkpoint to resume from".into(),
             });
         }
-        Some(Checkpoint::load(&path)?)
+        Some(Checkpoint::load(&checkpoint_path)?)
     } else {
         None
     };
     let config = match &checkpoint {
         Some(ck) => {
-            // A resumed run keeps its model and data; asking for others is a mistake.
+            // A resumed run keeps its settings; asking for others is a mistake, not ignored.
             let saved = &ck.meta.config;
-            for (flag, asked, was) in [
-                ("--model", &args.model, &saved.model),
-                ("--dataset", &args.dataset, &saved.dataset),
-            ] {
-                if let Some(asked) = asked.as_ref().filter(|a| a != &was) {
-                    return Err(Error::Argument {
-                        op: "train",
-                        msg: format!(
-                            "the checkpoint in {} was trained with {flag} {was}, not {asked}; use another --out for a new run",
-                            out.display()
-                        ),
-                    });
-                }
+            let changed = args.changed_from(saved);
+            if !changed.is_empty() {
+                return Err(Error::Argument {
+                    op: "train",
+                    msg: format!(
+                        "--resume continues the run in {} with its own settings, but {}; drop those flags, or start a new run with another --out (or --force to replace this one)",
+                        out.display(),
+                        changed.join(", ")
+                    ),
+                });
+            }
+            let epochs = args.epochs.unwrap_or(saved.epochs);
+            if epochs < ck.meta.epoch {
+                return Err(Error::Argument {
+                    op: "train",
+                    msg: format!(
+                        "--epochs {epochs} is fewer than the {} epochs the run in {} has already trained",
+                        ck.meta.epoch,
+                        out.display()
+                    ),
+                });
+            }
+            if epochs != saved.epochs && !args.quiet {
+                eprintln!(
+                    "--epochs {epochs}: the run was planned for {} epochs; its learning-rate schedule is planned anew for {epochs} and continued from epoch {}",
+                    saved.epochs, ck.meta.epoch
+                );
             }
             TrainConfig {
-                epochs: args.epochs.unwrap_or(saved.epochs),
+                epochs,
                 ..saved.clone()
             }
         }
         None => args.config(),
     };
     config.validate()?;
+    if checkpoint.is_none() {
+        nabla_train::rundir::claim(&out, args.force, !args.quiet)?;
+    }
     manual_seed(config.seed);
 
     let mut config = config;
@@ -210,12 +278,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        // A second Ctrl-C while saving falls through to the default handler, which exits.
-        let _ = ctrlc::set_handler(move || {
+        // SIGINT (Ctrl-C), SIGTERM (`timeout`, `docker stop`, Slurm) and SIGHUP (a closed
+        // terminal) all stop after the current step and save. A second signal does not cut the
+        // save short: the state on disk is then the one of the step before, and SIGKILL is the
+        // way to abandon it.
+        let handler = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+                eprintln!("\nalready stopping: the state is saved after the current step (SIGKILL abandons it)");
             }
         });
+        if let Err(e) = handler {
+            return Err(Error::Argument {
+                op: "train",
+                msg: format!("cannot install the handler that saves on Ctrl-C: {e}"),
+            });
+        }
     }
     let mut trainer = Trainer {
         config: config.clone(),
@@ -231,6 +308,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         history: Vec::new(),
         verbose: !args.quiet,
         stop_after_steps: args.stop_after_steps,
+        save_every: args.save_every.map(|n| n as usize),
         device: args.device,
     };
     let start = match &checkpoint {
@@ -239,7 +317,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     if !args.quiet {
         eprintln!(
-            "training {} ({} parameters) on {} for {} epochs, batch {}, {:?} lr {}; writing {}",
+            "training {} ({} parameters) on {} for {} epochs, batch {}, {:?} lr {}, {} threads; writing {}",
             config.model,
             trainer.model.num_parameters(),
             config.dataset,
@@ -247,6 +325,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             config.batch_size,
             config.optimizer,
             config.lr,
+            rayon::current_num_threads(),
             out.display()
         );
     }
@@ -327,6 +406,17 @@ fn loaders(
         if config.test_subset > 0 {
             test = test.take(config.test_subset);
         }
+        if train.len() == 0 || test.len() == 0 {
+            return Err(Error::File {
+                path: path.to_string(),
+                msg: format!(
+                    "{} rows give {} for training and {} for testing (an 80/20 split): at least 5 rows are needed",
+                    table.len(),
+                    train.len(),
+                    test.len()
+                ),
+            });
+        }
         let stats = train.feature_stats();
         train.standardize(&stats);
         test.standardize(&stats);
@@ -334,9 +424,9 @@ fn loaders(
             // Standardise the target too, so one learning rate suits any unit; remember how.
             let n = train.targets.len().max(1) as f64;
             let mean = train.targets.iter().map(|&t| t as f64).sum::<f64>() / n;
-            let std = (train.targets.iter().map(|&t| (t as f64 - mean).powi(2)).sum::<f64>() / n)
-                .sqrt()
-                .max(1e-12);
+            let std = nabla_data::csv::scale_of(
+                (train.targets.iter().map(|&t| (t as f64 - mean).powi(2)).sum::<f64>() / n).sqrt(),
+            );
             for t in train.targets.iter_mut().chain(test.targets.iter_mut()) {
                 *t = ((*t as f64 - mean) / std) as f32;
             }

@@ -118,7 +118,7 @@ fn resuming_with_another_architecture_is_refused_and_keeps_the_checkpoint() {
     let before = std::fs::read(&ck).unwrap();
     fails_with(
         &["train", "--resume", "--model", "mlp", "--out", r],
-        "was trained with --model lenet5, not mlp",
+        "--model is mlp (the run has lenet5)",
     );
     assert_eq!(std::fs::read(&ck).unwrap(), before, "the checkpoint is untouched");
     // A checkpoint that is not one: a clear error, nothing else.

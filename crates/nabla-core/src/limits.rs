@@ -35,8 +35,7 @@ pub fn parse_bytes(s: &str) -> Option<usize> {
         _ => (s, 0),
     };
     let n: usize = digits.trim().parse().ok()?;
-    n.checked_mul(1usize.checked_shl(shift)?)
-        .filter(|&b| b > 0)
+    n.checked_mul(1usize.checked_shl(shift)?).filter(|&b| b > 0)
 }
 
 /// The cap on one tensor's bytes (see the module's documentation).
@@ -109,16 +108,16 @@ pub fn check_bytes(bytes: usize, what: &str) -> Result<()> {
 
 fn too_large(what: &str, dims: &[usize], bytes: Option<usize>) -> Error {
     let size = match bytes {
-        Some(b) => human(b as f64),
+        Some(b) => format!("needs {}", human(b as f64)),
         None => {
             let approx: f64 = dims.iter().map(|&d| d as f64).product();
-            format!("about {approx:.2e} elements, more than the address space")
+            format!("has about {approx:.2e} elements (past the address space)")
         }
     };
     Error::Argument {
         op: "limits",
         msg: format!(
-            "{what}: shape {dims:?} needs {size}, more than the limit of {} for one tensor (set NABLA_MAX_TENSOR_BYTES to change it)",
+            "{what}: shape {dims:?} {size}, more than the limit of {} for one tensor (set NABLA_MAX_TENSOR_BYTES to change it)",
             human(max_tensor_bytes() as f64)
         ),
     }

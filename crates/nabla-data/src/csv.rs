@@ -2,7 +2,8 @@
 //! naming the columns), one sample per row.
 //!
 //! One column, named by the caller, is the target; every other column is a feature and must
-//! hold numbers (anything Rust's `f32` parser takes, `NaN` and `inf` included). The target is
+//! hold finite numbers (anything Rust's `f32` parser takes but `NaN` and `inf`: one of them
+//! would make its column's mean, and so every standardised row, NaN). The target is
 //! either a class — its distinct values become the classes, sorted numerically when they are
 //! all numbers and as strings otherwise, a class's index being its place in that order — or a
 //! real number for regression. Errors name the file, the line and the column.
@@ -49,12 +50,19 @@ fn number(cell: &str, origin: &str, line: u64, column: &str) -> Result<f32> {
     if cell.is_empty() {
         return Err(file_err(origin, format!("line {line}, column '{column}': empty cell")));
     }
-    cell.parse::<f32>().map_err(|_| {
+    let v = cell.parse::<f32>().map_err(|_| {
         file_err(
             origin,
             format!("line {line}, column '{column}': '{cell}' is not a number"),
         )
-    })
+    })?;
+    if !v.is_finite() {
+        return Err(file_err(
+            origin,
+            format!("line {line}, column '{column}': '{cell}' is not a finite number"),
+        ));
+    }
+    Ok(v)
 }
 
 /// The distinct values, sorted numerically if all are numbers, else as strings.
@@ -133,10 +141,14 @@ pub fn parse_csv(reader: impl Read, origin: &str, target: &str, task: Task) -> R
     let (labels, classes) = match task {
         Task::Classification => {
             let classes = sorted_classes(&raw_targets);
-            let labels = raw_targets
+            // By exact text: a binary search in an order that mixes numbers and words found
+            // nothing and put such values into class 0.
+            let index: std::collections::HashMap<&str, i64> = classes
                 .iter()
-                .map(|v| classes.binary_search_by(|c| cmp_class(c, v)).map_or(0, |i| i as i64))
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), i as i64))
                 .collect();
+            let labels = raw_targets.iter().map(|v| index[v.as_str()]).collect();
             (labels, classes)
         }
         Task::Regression => (vec![0; rows], Vec::new()),
@@ -152,12 +164,9 @@ pub fn parse_csv(reader: impl Read, origin: &str, target: &str, task: Task) -> R
     })
 }
 
-/// The order of [`sorted_classes`], for looking a value up in it.
-fn cmp_class(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.total_cmp(&y).then_with(|| a.cmp(b)),
-        _ => a.cmp(b),
-    }
+/// A standard deviation as a divisor: 1 where it is 0 (a constant column).
+pub fn scale_of(std: f64) -> f64 {
+    if std > 0.0 && std.is_finite() { std } else { 1.0 }
 }
 
 /// Reads a CSV file; see the module docs.
@@ -236,23 +245,25 @@ impl TabularDataset {
         let f = self.num_features();
         for row in self.features.chunks_mut(f.max(1)) {
             for (v, (m, s)) in row.iter_mut().zip(stats) {
-                *v = ((*v as f64 - m) / s.max(1e-12)) as f32;
+                *v = ((*v as f64 - m) / s) as f32;
             }
         }
     }
 
-    /// Mean and standard deviation of each feature column (for normalisation).
+    /// Mean and scale of each feature column (for [`standardize`](Self::standardize)): the
+    /// standard deviation, or 1 for a column constant in these rows, as scikit-learn's
+    /// `StandardScaler` does. (Dividing by a floor of 1e-12 instead turned a test row that
+    /// differs from the constant into values near 10¹², and the test loss into 7·10⁷.)
     pub fn feature_stats(&self) -> Vec<(f64, f64)> {
         let f = self.num_features();
         let n = self.labels.len().max(1) as f64;
         (0..f)
             .map(|j| {
-                let (s, s2) = self.features[j..]
-                    .iter()
-                    .step_by(f)
-                    .fold((0.0, 0.0), |(s, s2), &v| (s + v as f64, s2 + (v as f64) * (v as f64)));
-                let mean = s / n;
-                (mean, (s2 / n - mean * mean).max(0.0).sqrt())
+                let column = || self.features[j..].iter().step_by(f).map(|&v| v as f64);
+                // Two passes: a constant column gets a variance of exactly 0.
+                let mean = column().sum::<f64>() / n;
+                let var = column().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+                (mean, scale_of(var.sqrt()))
             })
             .collect()
     }

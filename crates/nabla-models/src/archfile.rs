@@ -134,8 +134,18 @@ impl Module for GraphNet {
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+/// Line numbers of byte offsets, from one pass over the text (a count from the start for each
+/// layer made a file of 200,000 layers take minutes).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        Lines(text.match_indices('\n').map(|(i, _)| i).collect())
+    }
+    /// The 1-based line of byte `offset`.
+    fn of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
 }
 
 /// Reads an architecture file for inputs of `input` ([C, H, W]) and `classes` outputs.
@@ -149,10 +159,11 @@ pub fn load_archfile(path: &Path, input: [usize; 3], classes: usize) -> Result<G
 
 /// Builds a network from architecture-file text; `origin` names it in errors.
 pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usize) -> Result<GraphNet> {
+    let lines = Lines::new(text);
     let file: ArchFile = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
-            .map(|s| format!(" line {}", line_of(text, s.start)))
+            .map(|s| format!(" line {}", lines.of(s.start)))
             .unwrap_or_default();
         Error::File {
             path: origin.to_string(),
@@ -165,18 +176,32 @@ pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usiz
             msg: "no [[layer]] entries".into(),
         });
     }
+    if input.contains(&0) {
+        return Err(Error::File {
+            path: origin.to_string(),
+            msg: format!("input shape {input:?} has a zero size"),
+        });
+    }
+    nabla_core::limits::check_tensor(&input, 4, "architecture file input")?;
     let last_linear = file.layers.iter().rposition(|l| l.get_ref().kind == "linear");
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    // A dry run keeps one zero sample per value, so each layer sees its real input shape.
-    let mut samples: Vec<Tensor> = vec![Tensor::zeros([1, input[0], input[1], input[2]], DType::F32)];
+    let at = |i: usize, msg: String| {
+        let spanned = &file.layers[i];
+        Error::File {
+            path: origin.to_string(),
+            msg: format!(
+                "line {}: layer {i} ({}): {msg}",
+                lines.of(spanned.span().start),
+                spanned.get_ref().kind
+            ),
+        }
+    };
+    // First the graph: each layer's inputs (value 0 is the network input, layer i makes value
+    // i + 1), so that a value can be dropped from the dry run after its last use.
+    let mut graph: Vec<(String, Vec<usize>)> = Vec::with_capacity(file.layers.len());
+    let mut names: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, spanned) in file.layers.iter().enumerate() {
         let spec = spanned.get_ref();
-        let line = line_of(text, spanned.span().start);
-        let at = |msg: String| Error::File {
-            path: origin.to_string(),
-            msg: format!("line {line}: layer {i} ({}): {msg}", spec.kind),
-        };
+        let at = |msg: String| at(i, msg);
         let resolve = |r: &str| -> Result<usize> {
             if let Ok(off) = r.parse::<isize>() {
                 let v = i as isize + 1 + off;
@@ -186,8 +211,7 @@ pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usiz
                 return Err(at(format!("offset {r} does not point to an earlier layer")));
             }
             names
-                .iter()
-                .position(|n| n == r)
+                .get(r)
                 .map(|p| p + 1)
                 .ok_or_else(|| at(format!("no earlier layer is named '{r}'")))
         };
@@ -199,13 +223,33 @@ pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usiz
             (_, _, Some(name)) => vec![resolve(name)?],
             _ => vec![i],
         };
-        let x = &samples[inputs[0]];
+        let name = spec.name.clone().unwrap_or_else(|| i.to_string());
+        if names.insert(name.clone(), i).is_some() {
+            return Err(at(format!("the name '{name}' is used twice")));
+        }
+        graph.push((name, inputs));
+    }
+    let mut last_use = vec![0; graph.len() + 1];
+    for (i, (_, inputs)) in graph.iter().enumerate() {
+        for &v in inputs {
+            last_use[v] = i;
+        }
+    }
+    // A dry run with one zero sample per live value, so each layer sees its real input shape.
+    let mut samples: Vec<Option<Tensor>> = vec![Some(Tensor::zeros([1, input[0], input[1], input[2]], DType::F32))];
+    let mut nodes: Vec<Node> = Vec::with_capacity(graph.len());
+    for (i, (name, inputs)) in graph.into_iter().enumerate() {
+        let spec = file.layers[i].get_ref();
+        let at = |msg: String| at(i, msg);
+        let ins: Vec<&Tensor> = inputs
+            .iter()
+            .map(|&v| samples[v].as_ref().expect("a value is kept until its last use"))
+            .collect();
         let op = match &spec.kind[..] {
             "add" => Op::Add,
             "concat" => Op::Concat,
-            _ => Op::Layer(build_layer(spec, x, classes, Some(i) == last_linear).map_err(|e| at(plain(e)))?),
+            _ => Op::Layer(build_layer(spec, ins[0], classes, Some(i) == last_linear).map_err(|e| at(plain(e)))?),
         };
-        let ins: Vec<&Tensor> = inputs.iter().map(|&v| &samples[v]).collect();
         let y = no_grad(|| match &op {
             Op::Layer(m) => {
                 m.eval();
@@ -225,12 +269,12 @@ pub fn parse_archfile(text: &str, origin: &str, input: [usize; 3], classes: usiz
                     .join(" and ")
             ))
         })?;
-        samples.push(y);
-        let name = spec.name.clone().unwrap_or_else(|| i.to_string());
-        if names.contains(&name) {
-            return Err(at(format!("the name '{name}' is used twice")));
+        for &v in &inputs {
+            if last_use[v] == i {
+                samples[v] = None;
+            }
         }
-        names.push(name.clone());
+        samples.push(Some(y));
         nodes.push(Node { name, op, inputs });
     }
     Ok(GraphNet { nodes })

@@ -16,6 +16,12 @@ impl Mlp {
                 msg: format!("needs at least input and output sizes, got {sizes:?}"),
             });
         }
+        if sizes.contains(&0) {
+            return Err(nabla_core::Error::Argument {
+                op: "Mlp",
+                msg: format!("layer sizes must be positive, got {sizes:?}"),
+            });
+        }
         let mut layers = Sequential::new().add(Flatten);
         for (i, pair) in sizes.windows(2).enumerate() {
             layers = layers.add(Linear::new(pair[0], pair[1])?);

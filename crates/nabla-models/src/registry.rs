@@ -11,6 +11,26 @@ pub struct ModelSpec {
     pub classes: usize,
 }
 
+impl ModelSpec {
+    /// At least one class, positive input sizes, and one f32 input sample under the cap on one
+    /// tensor ([`nabla_core::limits`]): checked before any layer is built for them.
+    pub fn validate(&self) -> Result<()> {
+        if self.classes == 0 {
+            return Err(Error::Argument {
+                op: "model",
+                msg: "the number of classes must be at least 1".into(),
+            });
+        }
+        if self.input.contains(&0) {
+            return Err(Error::Argument {
+                op: "model",
+                msg: format!("input shape {:?} has a zero size", self.input),
+            });
+        }
+        nabla_core::limits::check_tensor(&self.input, 4, "model input").map(|_| ())
+    }
+}
+
 /// The names `build_model` knows.
 pub fn model_names() -> &'static [&'static str] {
     &[
@@ -25,6 +45,7 @@ pub fn model_names() -> &'static [&'static str] {
 /// Builds a model by name: `lenet5`, `lenet5-classic`, `mlp` (784-512-256-10 on MNIST-sized
 /// input) or `mlp:300,100` (hidden sizes given).
 pub fn build_model(name: &str, spec: &ModelSpec) -> Result<Box<dyn Module>> {
+    spec.validate()?;
     if let Some(model) = crate::zoo::build_zoo(name, spec.input, spec.classes) {
         return model;
     }
@@ -36,7 +57,7 @@ pub fn build_model(name: &str, spec: &ModelSpec) -> Result<Box<dyn Module>> {
         other if other.starts_with("mlp:") => {
             let hidden: std::result::Result<Vec<usize>, _> =
                 other[4..].split(',').map(|s| s.trim().parse::<usize>()).collect();
-            let hidden = hidden.map_err(|_| Error::Argument {
+            let hidden = hidden.ok().filter(|h| !h.contains(&0)).ok_or_else(|| Error::Argument {
                 op: "model",
                 msg: format!("'{other}': expected mlp:H1,H2,... with positive integers"),
             })?;

@@ -81,6 +81,11 @@ impl Conv2dConfig {
             });
         }
         let dims = [self.out_channels, self.in_channels / g, self.kernel[0], self.kernel[1]];
+        let what = format!(
+            "Conv2d({} → {}, {}×{}) weight",
+            self.in_channels, self.out_channels, self.kernel[0], self.kernel[1]
+        );
+        nabla_core::limits::check_tensor(&dims, 4, &what)?;
         let weight = parameter(self.weight_init, &dims)?;
         let fan_in = dims[1] * dims[2] * dims[3];
         let bias_init = self.bias_init.unwrap_or(Init::PytorchDefaultBias { fan_in });

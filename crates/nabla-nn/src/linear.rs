@@ -39,6 +39,8 @@ impl LinearConfig {
         self
     }
     pub fn init(&self) -> Result<Linear> {
+        let (i, o) = (self.in_features, self.out_features);
+        nabla_core::limits::check_tensor(&[o, i], 4, &format!("Linear({i} → {o}) weight"))?;
         let weight = parameter(self.weight_init, &[self.out_features, self.in_features])?;
         let bias_init = self.bias_init.unwrap_or(Init::PytorchDefaultBias {
             fan_in: self.in_features,

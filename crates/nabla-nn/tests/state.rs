@@ -172,7 +172,10 @@ fn safetensors_keep_dtypes_shapes_and_metadata() {
     ];
     let meta = HashMap::from([("epoch".to_string(), "3".to_string())]);
     save_safetensors(&path, &tensors, Some(meta.clone())).unwrap();
-    let (back, back_meta) = load_safetensors(&path).unwrap();
+    let (back, mut back_meta) = load_safetensors(&path).unwrap();
+    // The content hash is added to the metadata (64 hex digits of SHA-256).
+    let hash = back_meta.remove(nabla_nn::state::HASH_KEY).unwrap();
+    assert_eq!(hash.len(), 64);
     assert_eq!(back_meta, meta);
     assert_eq!(back.len(), 4);
     for ((n, t), (m, u)) in tensors.iter().zip(&back) {

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod metrics;
 pub mod plots;
+pub mod rundir;
 pub mod trainer;
 
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};

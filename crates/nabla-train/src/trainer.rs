@@ -1,7 +1,7 @@
 //! The training loop: for each epoch, mini-batch SGD (or Adam, …) over the shuffled training
 //! set, then an evaluation on the test set, a metrics row and a checkpoint.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +17,9 @@ use nabla_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::LrScheduler;
 use serde::Serialize;
+
+/// A loss this many times the first step's (or 1, if larger) ends the run as diverged.
+pub const DIVERGENCE_FACTOR: f64 = 1e4;
 
 /// What `summary.json` holds.
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +54,8 @@ pub struct Trainer {
     pub verbose: bool,
     /// Behave as if Ctrl-C came after this many steps of this process (tests of resuming).
     pub stop_after_steps: Option<usize>,
+    /// Also save a checkpoint every this many steps (not only at the end of each epoch).
+    pub save_every: Option<usize>,
     /// Where the model and each batch live (the model is moved there by the caller).
     pub device: nabla_core::Device,
 }
@@ -97,10 +102,21 @@ impl Trainer {
     }
 
     /// Restores model, optimiser, schedule, generator and history; returns (epoch, batch, partial).
+    ///
+    /// A run continued with another number of epochs (`--resume --epochs N`) has its schedule
+    /// planned anew for N epochs and advanced to the checkpoint's epoch: the saved state
+    /// belongs to a schedule of another length (a cosine over 1 epoch has no warm-up, one over
+    /// 2 has), so it cannot be loaded into this one.
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<(usize, usize, PartialEpoch)> {
         nabla_nn::state::load_state_dict(self.model.as_ref(), &ck.model, "checkpoint")?;
         self.optimizer.load_state(&ck.optimizer_state())?;
-        self.scheduler.load_state(&ck.meta.schedule)?;
+        if ck.meta.config.epochs == self.config.epochs {
+            self.scheduler.load_state(&ck.meta.schedule)?;
+        } else {
+            for m in ck.meta.history.iter().take(ck.meta.epoch) {
+                self.scheduler.step(Some(m.test_loss));
+            }
+        }
         nabla_core::rng::set_default_generator_state(ck.meta.rng);
         self.history = ck.meta.history.clone();
         Ok((ck.meta.epoch, ck.meta.next_batch, ck.meta.partial.clone()))
@@ -148,19 +164,77 @@ impl Trainer {
         // NOTE: a finite sum that overflows f64 would need gradients near 1e308; a false alarm
         // then only runs the exact check below.
         Ok(match total {
-            Some(t) => t.item()?.is_finite() || self.first_non_finite(grads).is_none(),
+            Some(t) => t.item()?.is_finite() || self.all_gradients_finite(grads),
             None => true,
         })
     }
 
-    /// Names the first parameter whose gradient holds a NaN or an infinity.
-    fn first_non_finite(&self, grads: &nabla_core::GradStore) -> Option<String> {
-        self.model.named_parameters().into_iter().find_map(|(name, p)| {
-            let g = grads.get(&p)?;
-            // A gradient that cannot be read counts as not finite: it is named either way.
-            let finite = g.to_vec_f64().is_ok_and(|v| v.iter().all(|x| x.is_finite()));
-            (!finite).then_some(name)
+    /// The exact check: every element of every gradient.
+    fn all_gradients_finite(&self, grads: &nabla_core::GradStore) -> bool {
+        self.model.parameters().iter().all(|p| {
+            grads
+                .get(p)
+                .is_none_or(|g| g.to_vec_f64().is_ok_and(|v| v.iter().all(|x| x.is_finite())))
         })
+    }
+
+    /// What went wrong in a step whose loss or gradients are not finite, or whose loss
+    /// diverged: the data (an input that is not finite), the forward pass (a loss that
+    /// overflowed) or the backward pass (the parameter nearest the output whose gradient is
+    /// not finite: backpropagation starts there, so that is where the overflow began).
+    fn diagnose(&self, x: &Tensor, loss: f64, first: f64, grads: &nabla_core::GradStore) -> Result<String> {
+        if !x.to_vec_f64()?.iter().all(|v| v.is_finite()) {
+            return Ok(format!(
+                "the input batch holds NaN or infinite values (loss {loss}): the data is at fault, not the training; check the dataset"
+            ));
+        }
+        if let Some(bad) = self
+            .model
+            .named_parameters()
+            .into_iter()
+            .find(|(_, p)| p.to_vec_f64().is_ok_and(|v| v.iter().any(|x| !x.is_finite())))
+        {
+            return Ok(format!("parameter '{}' holds NaN or infinite values", bad.0));
+        }
+        if loss.is_finite() && loss > DIVERGENCE_FACTOR * first.max(1.0) {
+            return Ok(format!(
+                "the loss diverged to {loss:.3e}, more than {DIVERGENCE_FACTOR:.0e} × the first step's loss of {first:.4}; try a lower --lr"
+            ));
+        }
+        if !loss.is_finite() {
+            return Ok(format!(
+                "the loss is {loss}: the model's outputs overflowed; try a lower --lr"
+            ));
+        }
+        let named = self.model.named_parameters();
+        let bad: Vec<&String> = named
+            .iter()
+            .filter(|(_, p)| {
+                // A gradient that cannot be read counts as not finite: it is named either way.
+                grads
+                    .get(p)
+                    .is_some_and(|g| !g.to_vec_f64().is_ok_and(|v| v.iter().all(|x| x.is_finite())))
+            })
+            .map(|(n, _)| n)
+            .collect();
+        Ok(match bad.last() {
+            Some(last) => format!(
+                "the loss is finite ({loss}) but {} of {} gradients are not; the one nearest the output is '{last}'; try a lower --lr or gradient clipping",
+                bad.len(),
+                named.len()
+            ),
+            None => format!("the gradients overflowed in their sum (loss {loss})"),
+        })
+    }
+
+    /// Where the last good state is, for an error that ends the run.
+    fn last_checkpoint(&self) -> String {
+        let path = self.checkpoint_path();
+        if path.exists() {
+            format!("The last good state is {}", path.display())
+        } else {
+            "No checkpoint was saved before this step".to_string()
+        }
     }
 
     /// Trains from `start` (epoch, batch, partial sums) to the end or until stopped.
@@ -168,7 +242,7 @@ impl Trainer {
         std::fs::create_dir_all(&self.out_dir).map_err(|e| io_err(&self.out_dir, e))?;
         let cfg_path = self.out_dir.join("config.json");
         let cfg_json = serde_json::to_string_pretty(&self.config).expect("config serialises");
-        std::fs::write(&cfg_path, cfg_json).map_err(|e| io_err(&cfg_path, e))?;
+        nabla_nn::state::write_atomic(&cfg_path, cfg_json.as_bytes())?;
         let run_start = Instant::now();
         let (first_epoch, mut first_batch, mut partial) = start;
         let ce = CrossEntropyOptions {
@@ -179,6 +253,8 @@ impl Trainer {
         let tty = std::io::stderr().is_terminal() && self.verbose;
         let mut interrupted = false;
         let mut steps = 0usize;
+        // The loss of this process's first step: a loss 10⁴ times larger means divergence.
+        let mut reference_loss: Option<f64> = None;
         for epoch in first_epoch..self.config.epochs {
             self.model.train();
             let lr = self.scheduler.lr();
@@ -212,18 +288,18 @@ impl Trainer {
                         })?
                 };
                 let loss_v = loss.item()?;
+                let first = *reference_loss.get_or_insert(loss_v);
                 let grads = loss.backward()?;
-                if !loss_v.is_finite() || !self.gradients_finite(&grads)? {
-                    let layer = self
-                        .first_non_finite(&grads)
-                        .unwrap_or_else(|| "the loss itself".into());
+                let diverged = loss_v.is_finite() && first.is_finite() && loss_v > DIVERGENCE_FACTOR * first.max(1.0);
+                if diverged || !loss_v.is_finite() || !self.gradients_finite(&grads)? {
+                    let what = self.diagnose(&batch.x, loss_v, first, &grads)?;
                     return Err(Error::Argument {
                         op: "train",
                         msg: format!(
-                            "non-finite loss or gradient at epoch {} step {}: first non-finite gradient in '{layer}' (loss {loss_v}); try a lower --lr. The last good checkpoint is {}",
+                            "epoch {} step {}: {what}. {}",
                             epoch + 1,
                             batch.index + 1,
-                            self.checkpoint_path().display()
+                            self.last_checkpoint()
                         ),
                     });
                 }
@@ -252,6 +328,13 @@ impl Trainer {
                 steps += 1;
                 if self.stop_after_steps == Some(steps) {
                     self.stop.store(true, Ordering::SeqCst);
+                }
+                let periodic = self.save_every.is_some_and(|n| steps.is_multiple_of(n)) && batch.index + 1 < batches;
+                if periodic && !self.stop.load(Ordering::SeqCst) {
+                    let mut p = p.clone();
+                    p.seconds = seconds_before + t0.elapsed().as_secs_f64();
+                    self.checkpoint(epoch, batch.index + 1, p)
+                        .save(&self.checkpoint_path())?;
                 }
                 if self.stop.load(Ordering::SeqCst) {
                     p.seconds = seconds_before + t0.elapsed().as_secs_f64();
@@ -346,6 +429,17 @@ impl Trainer {
             }
             self.checkpoint(epoch + 1, 0, PartialEpoch::default())
                 .save(&self.checkpoint_path())?;
+            if self.stop.load(Ordering::SeqCst) && epoch + 1 < self.config.epochs {
+                // Stopped during the evaluation: the epoch's checkpoint is the saved state.
+                if self.verbose {
+                    eprintln!(
+                        "interrupted: state saved to {} (continue with --resume)",
+                        self.checkpoint_path().display()
+                    );
+                }
+                interrupted = true;
+                break;
+            }
         }
         let last = self.history.last().cloned();
         let total_train_s: f64 = self.history.iter().map(|m| m.seconds).sum();
@@ -364,11 +458,8 @@ impl Trainer {
             interrupted,
         };
         let path = self.out_dir.join("summary.json");
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&summary).expect("summary serialises"),
-        )
-        .map_err(|e| io_err(&path, e))?;
+        let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+        nabla_nn::state::write_atomic(&path, json.as_bytes())?;
         Ok(summary)
     }
 
@@ -399,6 +490,5 @@ fn write_confusion(path: &Path, eval: &Evaluation, classes: &[String]) -> Result
         }
         s.push('\n');
     }
-    let mut f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
-    f.write_all(s.as_bytes()).map_err(|e| io_err(path, e))
+    nabla_nn::state::write_atomic(path, s.as_bytes())
 }
