@@ -165,9 +165,8 @@ fn sigint_sigterm_and_sighup_save_and_a_second_signal_waits_for_the_save() {
         let o = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "SIG{sig}: {err}");
-        if twice {
-            assert!(err.contains("already stopping"), "SIG{sig}: {err}");
-        }
+        // (Two signals sent at once may merge into one, as POSIX allows: the message that a
+        // second one prints is not asserted; that the save was not cut short is.)
         let ck = Checkpoint::load(&out.join("checkpoint.safetensors")).unwrap();
         assert!(ck.meta.epoch < 2, "stopped before the end");
         resume_and_compare(&arch, &out, &expected);

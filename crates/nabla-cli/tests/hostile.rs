@@ -457,3 +457,15 @@ fn diverging_runs_stop_with_a_diagnosis() {
         "{err}"
     );
 }
+
+#[test]
+fn bench_stops_on_a_diverging_loss() {
+    fails_with(
+        &["bench", "--model", "mlp", "--epochs", "1", "--lr", "1e6"],
+        "the run diverged",
+    );
+    fails_with(
+        &["bench", "--batch-size", "100000000000"],
+        "larger than the training set",
+    );
+}

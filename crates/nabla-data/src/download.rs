@@ -227,17 +227,43 @@ pub fn download(url: &str, dest: &Path, sha256: Option<&str>, progress: Progress
     Ok(bytes)
 }
 
+/// A reader that fails once more than `left` bytes have come through: a decompressor
+/// wrapped in it cannot fill a disk (or memory) with a small bomb.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(
+                "the archive unpacks to more than the limit for one buffer (set NABLA_MAX_TENSOR_BYTES to change it)",
+            )
+        })?;
+        Ok(n)
+    }
+}
+
 /// Unpacks a `.tar.gz` archive into `into` (created if needed). Entries that would land
-/// outside `into` (absolute paths, `..`) are skipped, as the `tar` crate's `unpack` does.
+/// outside `into` (absolute paths, `..`) are skipped, as the `tar` crate's `unpack` does. The
+/// unpacked stream may be at most [`nabla_core::limits::max_tensor_bytes`] long.
 pub fn extract_tar_gz(archive: &Path, into: &Path) -> Result<()> {
     let f = File::open(archive).map_err(|e| err(archive.display(), e.to_string()))?;
     std::fs::create_dir_all(into).map_err(|e| err(into.display(), e.to_string()))?;
-    tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(f)))
-        .unpack(into)
-        .map_err(|e| {
-            err(
-                archive.display(),
-                format!("cannot extract into {}: {e}", into.display()),
-            )
-        })
+    let unpacked = Capped {
+        inner: flate2::read::GzDecoder::new(BufReader::new(f)),
+        left: nabla_core::limits::max_tensor_bytes() as u64,
+    };
+    tar::Archive::new(unpacked).unpack(into).map_err(|e| {
+        // The tar crate's message names the entry; the cause is in its source chain.
+        let mut msg = format!("cannot extract into {}: {e}", into.display());
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            msg.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        err(archive.display(), msg)
+    })
 }

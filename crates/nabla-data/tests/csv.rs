@@ -77,3 +77,41 @@ fn bad_tables_are_errors_naming_file_and_line() {
         .to_string();
     assert!(e.starts_with("/nonexistent/x.csv: "), "{e}");
 }
+
+#[test]
+fn class_values_mixing_numbers_and_words_keep_their_own_classes() {
+    // Sorted as text ("10" < "2" < "unknown"); a lookup in numeric order once found
+    // nothing for "unknown" and put it, silently, into class 0.
+    let text = "x,y\n1,10\n2,2\n3,unknown\n4,2\n5,unknown\n";
+    let ds = parse_csv(text.as_bytes(), "t", "y", Task::Classification).unwrap();
+    assert_eq!(ds.classes, vec!["10", "2", "unknown"]);
+    assert_eq!(ds.labels, vec![0, 1, 2, 1, 2]);
+}
+
+#[test]
+fn a_column_constant_in_the_training_rows_is_scaled_by_one() {
+    // x is 5 in every training row: its std is 0. Dividing by max(std, 1e-12) made a test
+    // row with x = 6 into 10^12; scikit-learn's StandardScaler divides by 1 there.
+    let train = "x,z,y\n5,1,0\n5,2,1\n5,3,0\n5,4,1\n";
+    let mut ds = parse_csv(train.as_bytes(), "t", "y", Task::Classification).unwrap();
+    let stats = ds.feature_stats();
+    assert_eq!(stats[0], (5.0, 1.0));
+    // z: mean 2.5, population std √1.25.
+    assert!((stats[1].0 - 2.5).abs() < 1e-12 && (stats[1].1 - 1.25f64.sqrt()).abs() < 1e-12);
+    let mut test = parse_csv("x,z,y\n6,2.5,0\n".as_bytes(), "t", "y", Task::Classification).unwrap();
+    test.standardize(&stats);
+    assert_eq!(test.row(0), &[1.0, 0.0]);
+    ds.standardize(&stats);
+    assert_eq!(ds.row(0)[0], 0.0);
+}
+
+#[test]
+fn non_finite_cells_are_refused_where_they_are() {
+    for cell in ["NaN", "inf", "-inf"] {
+        let text = format!("x,y\n1,0\n{cell},1\n");
+        let e = parse_csv(text.as_bytes(), "f.csv", "y", Task::Classification)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, format!("f.csv: line 3, column 'x': '{cell}' is not a finite number"));
+    }
+}

@@ -121,3 +121,34 @@ fn unreadable_images_and_empty_folders_are_errors() {
     };
     assert!(folder::load_image_folder(tmp.path(), &zero).is_err());
 }
+
+#[test]
+fn a_test_split_is_labelled_with_the_training_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = (tmp.path().join("train"), tmp.path().join("test"));
+    for (dir, class, v) in [
+        (&train, "ant", 10u8),
+        (&train, "bee", 100),
+        (&train, "cat", 200),
+        (&test, "cat", 200),
+    ] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        GrayImage::from_pixel(4, 4, Luma([v]))
+            .save(dir.join(class).join("p.png"))
+            .unwrap();
+    }
+    let opts = FolderOptions {
+        mode: ColorMode::Grey,
+        size: [4, 4],
+    };
+    let classes = folder::list_image_folder(&train).unwrap().1;
+    // Alone, the test folder's only class would be class 0; it is "cat", class 2.
+    assert_eq!(folder::load_image_folder(&test, &opts).unwrap().labels, vec![0]);
+    let ds = folder::load_image_folder_as(&test, &opts, Some(&classes)).unwrap();
+    assert_eq!((ds.labels, ds.classes), (vec![2], classes.clone()));
+    std::fs::create_dir_all(test.join("emu")).unwrap();
+    let e = folder::load_image_folder_as(&test, &opts, Some(&classes))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("class 'emu' is not one of the training classes"), "{e}");
+}

@@ -2,7 +2,7 @@
 //! of every format (and a few near-misses), so that libFuzzer starts from inputs that reach
 //! deep into the parsers instead of guessing magic numbers.
 //!
-//! Run from `fuzz/`: `cargo +nightly run --release --bin make_seeds` (any toolchain works; the
+//! Run from `fuzz/`: `cargo +nightly run --release --example make_seeds` (any toolchain works; the
 //! output is the same on every run, so the committed seeds can be checked against it).
 
 use std::io::Write;
