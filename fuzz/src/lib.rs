@@ -45,7 +45,10 @@ pub fn csv(data: &[u8]) {
     cap();
     // The first field of the first line, the way a user would name the target column. A
     // quoted or odd header gives a name the parser does not find: an error, which is fine.
-    let first = data.split(|&b| b == b',' || b == b'\n' || b == b'\r').next().unwrap_or(&[]);
+    let first = data
+        .split(|&b| b == b',' || b == b'\n' || b == b'\r')
+        .next()
+        .unwrap_or(&[]);
     let target = String::from_utf8_lossy(first).trim().to_string();
     for task in [Task::Classification, Task::Regression] {
         if let Ok(table) = parse_csv(data, "fuzz.csv", &target, task) {

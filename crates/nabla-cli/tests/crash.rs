@@ -45,7 +45,7 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// The arguments of the run every test interrupts: 2 epochs of 20 steps.
+/// The arguments of the run every test interrupts: 2 epochs of 100 steps.
 fn args(arch: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
         "train",
@@ -54,7 +54,7 @@ fn args(arch: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
         s(arch),
         "--augment",
         "--train-subset",
-        "640",
+        "3200",
         "--test-subset",
         "100",
         "--batch-size",
@@ -124,19 +124,22 @@ fn weights(dir: &Path) -> Vec<(String, Vec<u64>)> {
     w
 }
 
-fn setup(name: &str) -> (PathBuf, PathBuf, Vec<(String, Vec<u64>)>) {
+/// The uninterrupted run: its folder, the architecture file, its weights and its duration.
+fn setup(name: &str) -> (PathBuf, PathBuf, Vec<(String, Vec<u64>)>, Duration) {
     let d = scratch(name);
     let arch = d.join("net.toml");
     std::fs::write(&arch, ARCH).unwrap();
     let full = d.join("full");
+    let t0 = Instant::now();
     let o = run(&args(&arch, &full, &[]));
+    let took = t0.elapsed();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let w = weights(&full);
     assert!(
         w.iter().any(|(n, _)| n.contains("running_mean")),
         "batch norm buffers are checkpointed"
     );
-    (d, arch, w)
+    (d, arch, w, took)
 }
 
 fn resume_and_compare(arch: &Path, out: &Path, expected: &[(String, Vec<u64>)]) {
@@ -152,7 +155,7 @@ fn resume_and_compare(arch: &Path, out: &Path, expected: &[(String, Vec<u64>)]) 
 
 #[test]
 fn sigint_sigterm_and_sighup_save_and_a_second_signal_waits_for_the_save() {
-    let (d, arch, expected) = setup("signals");
+    let (d, arch, expected, _) = setup("signals");
     for (sig, twice) in [("INT", true), ("TERM", false), ("HUP", true)] {
         let out = d.join(format!("cut-{sig}"));
         // --save-every 1: the checkpoint appears after the first step, so the run is training.
@@ -175,7 +178,7 @@ fn sigint_sigterm_and_sighup_save_and_a_second_signal_waits_for_the_save() {
 
 #[test]
 fn sigkill_at_random_moments_leaves_a_checkpoint_that_loads_and_resumes_exactly() {
-    let (d, arch, expected) = setup("kill");
+    let (d, arch, expected, took) = setup("kill");
     // xorshift, seeded from the clock and printed so that a failure can be replayed.
     let mut state = std::env::var("NABLA_CRASH_SEED")
         .ok()
@@ -195,8 +198,10 @@ fn sigkill_at_random_moments_leaves_a_checkpoint_that_loads_and_resumes_exactly(
         state
     };
     let out = d.join("killed");
-    let mut kills = 0;
-    for round in 0..8 {
+    let (mut kills, mut saved) = (0, 0);
+    // Kills anywhere in a run's time: start-up, steps, saves, evaluation.
+    let window = (took.as_millis() as u64 * 6 / 10).max(20);
+    for round in 0..16 {
         let resume = out.join("checkpoint.safetensors").exists();
         // A run killed before its first checkpoint left only its config: start it over.
         let extra: &[&str] = if resume {
@@ -205,7 +210,7 @@ fn sigkill_at_random_moments_leaves_a_checkpoint_that_loads_and_resumes_exactly(
             &["--save-every", "3", "--force"]
         };
         let mut child = spawn(&args(&arch, &out, extra));
-        std::thread::sleep(Duration::from_millis(next() % 400));
+        std::thread::sleep(Duration::from_millis(next() % window));
         if child.try_wait().unwrap().is_some() {
             break; // the run finished before the kill
         }
@@ -215,10 +220,16 @@ fn sigkill_at_random_moments_leaves_a_checkpoint_that_loads_and_resumes_exactly(
         let path = out.join("checkpoint.safetensors");
         if path.exists() {
             // Whatever moment the kill hit, the file on disk is a whole checkpoint.
-            Checkpoint::load(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let ck = Checkpoint::load(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            eprintln!(
+                "round {round}: killed; checkpoint at epoch {} batch {}",
+                ck.meta.epoch, ck.meta.next_batch
+            );
+            saved += 1;
         }
     }
-    eprintln!("{kills} SIGKILLs");
+    eprintln!("{kills} SIGKILLs, {saved} of them after a checkpoint; run time {took:?}");
+    assert!(kills > 0, "no kill landed");
     if out.join("checkpoint.safetensors").exists() {
         resume_and_compare(&arch, &out, &expected);
     } else {
