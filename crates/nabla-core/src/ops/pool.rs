@@ -120,6 +120,8 @@ impl Tensor {
             );
         }
         let planes = self.dims()[..r - 2].iter().product();
+        let esize = self.dtype().size_in_bytes();
+        crate::limits::check_tensor(&[planes, output[0], output[1]], esize, "adaptive_avg_pool2d output")?;
         let g = PoolGeometry {
             planes,
             h,
