@@ -34,6 +34,12 @@ p = 0.3
 type = "linear"
 "#;
 
+/// The binary under test: this build's, or `NABLA_TEST_BIN` (to show that a case fails on an
+/// older build).
+fn binary() -> String {
+    std::env::var("NABLA_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nabla").to_string())
+}
+
 fn scratch(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("crash-{name}-{}", std::process::id()));
     std::fs::remove_dir_all(&d).ok();
@@ -72,7 +78,7 @@ fn args(arch: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
 }
 
 fn command(args: &[String]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nabla"));
+    let mut c = Command::new(binary());
     c.args(args).env("NABLA_NUM_THREADS", "1");
     c
 }

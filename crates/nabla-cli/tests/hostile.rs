@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use nabla_core::Tensor;
 
 fn nabla_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nabla"));
+    let mut c = Command::new(binary());
     c.args(args).env("NABLA_NUM_THREADS", "1");
     for (k, v) in env {
         c.env(k, v);
@@ -42,6 +42,12 @@ fn fails_with_env(args: &[&str], env: &[(&str, &str)], needle: &str) -> String {
 
 fn fails_with(args: &[&str], needle: &str) -> String {
     fails_with_env(args, &[], needle)
+}
+
+/// The binary under test: this build's, or `NABLA_TEST_BIN` (to show that a case fails on an
+/// older build).
+fn binary() -> String {
+    std::env::var("NABLA_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nabla").to_string())
 }
 
 fn scratch(name: &str) -> PathBuf {
