@@ -44,12 +44,8 @@ pub fn read_image(path: &Path, input: [usize; 3]) -> Result<Sample> {
         path: path.display().to_string(),
         msg,
     };
-    let img = image::ImageReader::open(path)
-        .map_err(|e| file_err(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| file_err(e.to_string()))?
-        .decode()
-        .map_err(|e| file_err(format!("not a readable image: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| file_err(e.to_string()))?;
+    let img = nabla_data::folder::open_image(&bytes, path)?;
     let [c, h, w] = input;
     // Scale so the image covers h×w, then take the centre.
     let scale = (h as f64 / img.height() as f64).max(w as f64 / img.width() as f64);

@@ -475,3 +475,18 @@ fn bench_stops_on_a_diverging_loss() {
         "larger than the training set",
     );
 }
+
+#[test]
+fn predict_refuses_an_image_that_decodes_past_the_cap() {
+    let ck = trained("bigimage");
+    let png = ck.parent().unwrap().join("big.png");
+    // 3000×3000 grey: 9 MB once decoded, a few KB in the file.
+    image::GrayImage::new(3000, 3000).save(&png).unwrap();
+    fails_with_env(
+        &["predict", "--checkpoint", s(&ck), s(&png)],
+        &[("NABLA_MAX_TENSOR_BYTES", "4M")],
+        "big.png: cannot decode image",
+    );
+    let o = nabla(&["predict", "--checkpoint", s(&ck), s(&png)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -79,6 +79,20 @@ pub fn load_image(path: &Path, opts: &FolderOptions) -> Result<Vec<u8>> {
     decode_image(&bytes, path, opts)
 }
 
+/// Decodes an encoded picture (PNG, JPEG, …, recognised by its content). The decoder may
+/// allocate at most the cap on one buffer ([`nabla_core::limits::max_tensor_bytes`]).
+pub fn open_image(bytes: &[u8], path: &Path) -> Result<image::DynamicImage> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| file_err(path, format!("cannot open image: {e}")))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(nabla_core::limits::max_tensor_bytes() as u64);
+    reader.limits(limits);
+    reader
+        .decode()
+        .map_err(|e| file_err(path, format!("cannot decode image: {e}")))
+}
+
 /// Decodes an encoded picture (PNG, JPEG, …, by its content) into bytes `[C, H, W]` of the
 /// requested mode and size. The decoder may allocate at most the cap on one buffer
 /// ([`nabla_core::limits::max_tensor_bytes`]): a 100-byte PNG header that claims
@@ -87,15 +101,7 @@ pub fn decode_image(bytes: &[u8], path: &Path, opts: &FolderOptions) -> Result<V
     let [h, w] = opts.size;
     let out_bytes = nabla_core::limits::checked_elements(&[opts.mode.channels(), h, w], "image size")?;
     nabla_core::limits::check_bytes(out_bytes, &format!("{}: image size {h}×{w}", path.display()))?;
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| file_err(path, format!("cannot open image: {e}")))?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(nabla_core::limits::max_tensor_bytes() as u64);
-    reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| file_err(path, format!("cannot decode image: {e}")))?;
+    let img = open_image(bytes, path)?;
     let (hw, ww) = (h as u32, w as u32);
     Ok(match opts.mode {
         ColorMode::Grey => {
