@@ -12,7 +12,7 @@ use nabla_data::transforms::Normalize;
 use nabla_models::{ModelSpec, build_model};
 use nabla_nn::Module;
 use nabla_train::TrainConfig;
-use nabla_train::checkpoint::Checkpoint;
+use nabla_train::checkpoint::{Checkpoint, ModelCard};
 
 /// One split of an image dataset by name: `fashion-mnist` (bundled), `mnist`, `kmnist`,
 /// `cifar10`, `cifar100` (looked up in `dir`, $NABLA_DATA, the user cache and
@@ -83,11 +83,44 @@ pub fn load_model(path: &Path, device: nabla_core::Device) -> Result<(Box<dyn Mo
         input: ck.meta.input,
         classes: ck.meta.classes.len(),
     };
-    let model = build_model(&ck.meta.config.model, &spec)?;
+    let model = build_from_card(&ck.meta.config.model, &ck.meta.card, &spec)?;
     nabla_nn::state::load_state_dict(model.as_ref(), &ck.model, &path.display().to_string())?;
     model.eval();
     model.to_device(device)?;
     Ok((model, ck))
+}
+
+/// A model by name, or from the architecture text a checkpoint carries (so that it does not
+/// depend on the file it was first read from).
+pub fn build_from_card(name: &str, card: &ModelCard, spec: &ModelSpec) -> Result<Box<dyn Module>> {
+    match &card.architecture {
+        Some(text) => {
+            spec.validate()?;
+            let origin = format!("{name} (as saved in the checkpoint)");
+            Ok(Box::new(nabla_models::archfile::parse_archfile(
+                text,
+                &origin,
+                spec.input,
+                spec.classes,
+            )?))
+        }
+        None => build_model(name, spec),
+    }
+}
+
+/// The normalisation the model of `ck` was trained with: stored in the checkpoint, or (for
+/// checkpoints written before it was) computed again from its training images.
+pub fn checkpoint_normalization(ck: &Checkpoint, dir: Option<&Path>) -> Result<Normalize> {
+    match &ck.meta.card.normalization {
+        Some(n) => Ok(Normalize {
+            mean: n.mean.iter().map(|&v| v as f32).collect(),
+            std: n.std.iter().map(|&v| v as f32).collect(),
+        }),
+        None => {
+            let train = training_set(&ck.meta.config, dir)?;
+            Ok(normalization_for(&train, ck.meta.input, normalization(&train)))
+        }
+    }
 }
 
 /// Top `k` (index, probability) pairs of one probability row, most probable first.

@@ -95,17 +95,7 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
                 )));
             }
         }
-        // Members trained on the same images share one normalisation.
-        let normalize = match out
-            .iter()
-            .find(|m| m.ck.meta.config.train_subset == ck.meta.config.train_subset)
-        {
-            Some(m) => m.normalize.clone(),
-            None => {
-                let train = common::training_set(&ck.meta.config, args.data_dir.as_deref())?;
-                common::normalization_for(&train, ck.meta.input, common::normalization(&train))
-            }
-        };
+        let normalize = common::checkpoint_normalization(&ck, args.data_dir.as_deref())?;
         out.push(Member {
             path: path.clone(),
             model,

@@ -88,7 +88,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         .iter()
         .map(|p| read_image(p, meta.input))
         .collect::<Result<_>>()?;
-    let normalize = common::normalization(&common::training_set(&meta.config, args.data_dir.as_deref())?);
+    let normalize = common::checkpoint_normalization(&ck, args.data_dir.as_deref())?;
     let mut rng = nabla_core::Generator::seed_from_u64(0);
     let classes = meta.classes.len();
     let mut results = Vec::new();

@@ -10,8 +10,8 @@ use nabla_core::{Error, Result, manual_seed};
 use nabla_data::csv::{Task, read_csv};
 use nabla_data::transforms::{Compose, RandomCrop, Transform};
 use nabla_data::{DataLoader, Dataset, LoaderConfig};
-use nabla_models::{ModelSpec, build_model};
-use nabla_train::checkpoint::Checkpoint;
+use nabla_models::ModelSpec;
+use nabla_train::checkpoint::{Checkpoint, ModelCard, Normalization};
 use nabla_train::{OptimizerKind, ScheduleKind, TrainConfig, Trainer};
 
 #[derive(Args, Debug)]
@@ -262,10 +262,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
     manual_seed(config.seed);
 
     let mut config = config;
-    let (train_loader, test_loader, classes, input) = loaders(&mut config, args.data_dir.as_deref())?;
+    let (train_loader, test_loader, classes, input, mut card) = loaders(&mut config, args.data_dir.as_deref())?;
+    // The architecture a run was started with stays its architecture, even if the file changes.
+    card.architecture = match &checkpoint {
+        Some(ck) if ck.meta.card.architecture.is_some() => ck.meta.card.architecture.clone(),
+        _ if config.model.ends_with(".toml") => {
+            Some(std::fs::read_to_string(&config.model).map_err(|e| Error::File {
+                path: config.model.clone(),
+                msg: e.to_string(),
+            })?)
+        }
+        _ => None,
+    };
     let outputs = if config.regression { 1 } else { classes.len() };
-    let model = build_model(
+    let model = common::build_from_card(
         &config.model,
+        &card,
         &ModelSpec {
             input,
             classes: outputs,
@@ -308,6 +320,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         history: Vec::new(),
         verbose: !args.quiet,
         stop_after_steps: args.stop_after_steps,
+        card,
         save_every: args.save_every.map(|n| n as usize),
         device: args.device,
     };
@@ -329,19 +342,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             out.display()
         );
     }
-    if config.model.ends_with(".toml") {
-        // The run directory keeps the architecture it was trained with.
-        let dst = out.join("architecture.toml");
-        std::fs::create_dir_all(&out).map_err(|e| Error::File {
-            path: out.display().to_string(),
-            msg: e.to_string(),
-        })?;
-        if std::path::Path::new(&config.model) != dst {
-            std::fs::copy(&config.model, &dst).map_err(|e| Error::File {
-                path: config.model.clone(),
-                msg: e.to_string(),
-            })?;
-        }
+    if let Some(text) = &trainer.card.architecture {
+        // The run directory keeps the architecture it was trained with (the checkpoint too).
+        nabla_nn::state::write_atomic(&out.join("architecture.toml"), text.as_bytes())?;
     }
     let summary = trainer.run(start)?;
     if !args.quiet && config.regression {
@@ -368,12 +371,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The training and test loaders, the class names and the input shape `[C, H, W]` (`[F, 1, 1]`
-/// for tables) of `config`'s dataset.
+/// The training and test loaders, the class names, the input shape `[C, H, W]` (`[F, 1, 1]`
+/// for tables) of `config`'s dataset, and its normalisation (and a table's features) for the
+/// checkpoints.
 fn loaders(
     config: &mut TrainConfig,
     data_dir: Option<&std::path::Path>,
-) -> Result<(DataLoader, DataLoader, Vec<String>, [usize; 3])> {
+) -> Result<(DataLoader, DataLoader, Vec<String>, [usize; 3], ModelCard)> {
     let loader_cfg = LoaderConfig {
         batch_size: config.batch_size,
         shuffle: true,
@@ -418,6 +422,14 @@ fn loaders(
             });
         }
         let stats = train.feature_stats();
+        let card = ModelCard {
+            architecture: None,
+            normalization: Some(Normalization {
+                mean: stats.iter().map(|s| s.0).collect(),
+                std: stats.iter().map(|s| s.1).collect(),
+            }),
+            features: Some(train.feature_names.clone()),
+        };
         train.standardize(&stats);
         test.standardize(&stats);
         if config.regression {
@@ -443,6 +455,7 @@ fn loaders(
             DataLoader::new(Arc::new(test), None, test_cfg),
             classes,
             input,
+            card,
         ));
     }
     if config.regression {
@@ -472,9 +485,17 @@ fn loaders(
     }
     train_tf.push(Box::new(normalize.clone()));
     let classes = train.classes();
+    let card = ModelCard {
+        architecture: None,
+        normalization: Some(Normalization {
+            mean: normalize.mean.iter().map(|&v| v as f64).collect(),
+            std: normalize.std.iter().map(|&v| v as f64).collect(),
+        }),
+        features: None,
+    };
     let mut test_tf = nabla_data::transforms::fit_input(test.shape, input);
     test_tf.push(Box::new(normalize));
     let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
     let test_loader = DataLoader::new(Arc::new(test), Some(Arc::new(Compose(test_tf))), test_cfg);
-    Ok((train_loader, test_loader, classes, input))
+    Ok((train_loader, test_loader, classes, input, card))
 }

@@ -38,6 +38,33 @@ pub struct CheckpointMeta {
     pub history: Vec<EpochMetrics>,
     pub input: [usize; 3],
     pub classes: Vec<String>,
+    /// What the model needs besides its weights, so that the checkpoint works from any folder.
+    #[serde(flatten)]
+    pub card: ModelCard,
+}
+
+/// Everything a checkpoint carries to be used on its own: the network's description, the
+/// normalisation of its inputs, and a table's feature columns. (Checkpoints written before
+/// these fields existed load with them empty; their users look the data up as before.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// The architecture file's text, for models trained from one (`--model PATH.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// x ↦ (x − mean) / std, per channel of an image (after conversion to the model's input)
+    /// or per feature of a table, with the training data's statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<Normalization>,
+    /// A table's feature columns, in the model's input order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+}
+
+/// Per-channel (or per-feature) mean and standard deviation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
 }
 
 pub struct Checkpoint {
@@ -61,6 +88,23 @@ impl CheckpointMeta {
         nabla_core::limits::check_tensor(&self.input, 4, "checkpoint input shape")?;
         nabla_core::limits::check_tensor(&[self.classes.len()], 4, "checkpoint classes")?;
         self.config.validate()?;
+        if let Some(n) = &self.card.normalization {
+            let width = match &self.card.features {
+                Some(f) => f.len(),
+                None => self.input[0],
+            };
+            let ok = n.mean.len() == width
+                && n.std.len() == width
+                && n.mean.iter().chain(&n.std).all(|v| v.is_finite())
+                && n.std.iter().all(|&s| s > 0.0);
+            if !ok {
+                return bad(format!(
+                    "normalisation needs {width} finite means and positive standard deviations, got {} and {}",
+                    n.mean.len(),
+                    n.std.len()
+                ));
+            }
+        }
         if self.epoch > self.config.epochs {
             return bad(format!(
                 "epoch {} is past the run's {} epochs",

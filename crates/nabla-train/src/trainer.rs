@@ -58,6 +58,8 @@ pub struct Trainer {
     pub save_every: Option<usize>,
     /// Where the model and each batch live (the model is moved there by the caller).
     pub device: nabla_core::Device,
+    /// What the checkpoints carry besides weights (architecture, normalisation, features).
+    pub card: crate::checkpoint::ModelCard,
 }
 
 /// The device of a model's parameters (the CPU for a model without any).
@@ -95,6 +97,7 @@ impl Trainer {
                 history: self.history.clone(),
                 input: self.input,
                 classes: self.classes.clone(),
+                card: self.card.clone(),
             },
             model: self.model.state_dict(),
             optimizer: opt.tensors,

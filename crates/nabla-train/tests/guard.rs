@@ -71,6 +71,7 @@ fn trainer(ds: TabularDataset, out: &str) -> Trainer {
         stop_after_steps: None,
         save_every: None,
         device: nabla_core::Device::Cpu,
+        card: Default::default(),
     }
 }
 
