@@ -6,6 +6,7 @@ use std::path::Path;
 
 use nabla_core::Result;
 use nabla_data::ImageDataset;
+use nabla_data::csv::{TabularDataset, Task, read_csv};
 use nabla_data::folder::{ColorMode, FolderOptions, load_image_folder_as};
 use nabla_data::mnist::{Split, fashion_mnist};
 use nabla_data::transforms::Normalize;
@@ -40,6 +41,56 @@ pub fn load_dataset(name: &str, dir: Option<&Path>, split: Split) -> Result<Imag
         "fashion-mnist" | "fashion_mnist" | "fashion" if dir.is_none() => fashion_mnist(None, split),
         other => nabla_data::catalog::load(other, dir, split),
     }
+}
+
+/// A dataset name with the path of `csv:PATH` and `folder:PATH` made absolute (when it
+/// exists), so that a run's configuration and checkpoint name it from any folder.
+pub fn canonical_dataset(name: &str) -> String {
+    for kind in ["csv:", "folder:"] {
+        if let Some(path) = name.strip_prefix(kind)
+            && let Ok(abs) = std::fs::canonicalize(path)
+        {
+            return format!("{kind}{}", abs.display());
+        }
+    }
+    name.to_string()
+}
+
+/// A table split as `nabla train` splits it (seeded 80/20), for a run with `config`: the
+/// training and test rows.
+pub fn table_split(config: &TrainConfig) -> Result<Option<(TabularDataset, TabularDataset)>> {
+    let Some(path) = config.dataset.strip_prefix("csv:") else {
+        return Ok(None);
+    };
+    let target = config.target.as_deref().ok_or_else(|| nabla_core::Error::Argument {
+        op: "data",
+        msg: "--dataset csv:PATH needs --target COLUMN".into(),
+    })?;
+    let task = if config.regression {
+        Task::Regression
+    } else {
+        Task::Classification
+    };
+    let table = read_csv(Path::new(path), target, task)?;
+    let (mut train, mut test) = table.split(0.2, config.seed);
+    if config.train_subset > 0 {
+        train = train.take(config.train_subset);
+    }
+    if config.test_subset > 0 {
+        test = test.take(config.test_subset);
+    }
+    if train.labels.is_empty() || test.labels.is_empty() {
+        return Err(nabla_core::Error::File {
+            path: path.to_string(),
+            msg: format!(
+                "{} rows give {} for training and {} for testing (an 80/20 split): at least 5 rows are needed",
+                table.labels.len(),
+                train.labels.len(),
+                test.labels.len()
+            ),
+        });
+    }
+    Ok(Some((train, test)))
 }
 
 /// The first `n` images of `ds`, or all of them when `n` is 0.

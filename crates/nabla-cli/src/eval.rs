@@ -31,6 +31,10 @@ pub struct EvalArgs {
     /// Test-time augmentation: center, 5crop, 10crop (AlexNet) or multiscale (GoogLeNet's 144)
     #[arg(long, default_value = "center")]
     tta: TtaMode,
+    /// Evaluate on this dataset instead of the test split of the one the model was trained on
+    /// (same names as `train --dataset`; a table is read whole, an image dataset's test split)
+    #[arg(long)]
+    dataset: Option<String>,
     /// Folder with the dataset's files (default: the bundled copy)
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -169,7 +173,14 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<
 pub fn run(args: EvalArgs) -> Result<()> {
     let members = members(&args)?;
     let meta = &members[0].ck.meta;
-    let test = common::test_set(&meta.config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;
+    let mut config = meta.config.clone();
+    if let Some(d) = &args.dataset {
+        config.dataset = common::canonical_dataset(d);
+    }
+    if config.dataset.starts_with("csv:") || meta.card.features.is_some() {
+        return run_table(&args, &members, &config);
+    }
+    let test = common::test_set(&config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;
     let eval = evaluate(&members, &test, &args)?;
     if args.json {
         let json = serde_json::json!({
@@ -220,6 +231,115 @@ pub fn run(args: EvalArgs) -> Result<()> {
     );
     println!("\nconfusion matrix (rows: true class, columns: predicted class)");
     print!("{}", confusion_table(&eval, &meta.classes));
+    Ok(())
+}
+
+/// Evaluates a model trained on a table: on the test rows of its own split, or on every row
+/// of another table (`--dataset csv:PATH`), standardised with the checkpoint's statistics.
+fn run_table(args: &EvalArgs, members: &[Member], config: &nabla_train::TrainConfig) -> Result<()> {
+    let [m] = members else {
+        return Err(bad(
+            "ensembles of models trained on tables are not supported; pass one --checkpoint".into(),
+        ));
+    };
+    if args.tta != TtaMode::Center {
+        return Err(bad("test-time augmentation applies to images, not tables".into()));
+    }
+    let meta = &m.ck.meta;
+    let (Some(features), Some(norm)) = (&meta.card.features, &meta.card.normalization) else {
+        return Err(bad(format!(
+            "{} does not record its feature columns (it was written before checkpoints carried them); train it again to evaluate it on a table",
+            m.path.display()
+        )));
+    };
+    let path = config.dataset.strip_prefix("csv:").ok_or_else(|| {
+        bad(format!(
+            "{} was trained on a table; evaluate it on one (--dataset csv:PATH), not {}",
+            m.path.display(),
+            config.dataset
+        ))
+    })?;
+    let table = if *config == meta.config {
+        common::table_split(config)?.expect("a csv dataset").1
+    } else {
+        let target = meta.config.target.as_deref().unwrap_or_default();
+        let task = if meta.config.regression {
+            nabla_data::csv::Task::Regression
+        } else {
+            nabla_data::csv::Task::Classification
+        };
+        nabla_data::csv::read_csv(std::path::Path::new(path), target, task)?
+    };
+    let mut table = table.with_features(features, path)?;
+    if !meta.config.regression {
+        table = table.relabel(&meta.classes, path)?;
+    }
+    if let Some(n) = args.test_subset {
+        table = table.take(n);
+    }
+    let stats: Vec<(f64, f64)> = norm.mean.iter().copied().zip(norm.std.iter().copied()).collect();
+    table.standardize(&stats);
+    if let Some((mean, std)) = meta.config.target_scale {
+        for t in table.targets.iter_mut() {
+            *t = ((*t as f64 - mean) / std) as f32;
+        }
+    }
+    let loader = nabla_data::DataLoader::new(
+        std::sync::Arc::new(table),
+        None,
+        nabla_data::LoaderConfig {
+            batch_size: args.batch_size.max(1),
+            shuffle: false,
+            drop_last: false,
+            seed: 0,
+            workers: 1,
+            prefetch: 2,
+        },
+    );
+    let eval = nabla_train::Trainer::evaluate(m.model.as_ref(), &loader, meta.classes.len())?;
+    let scale = meta.config.target_scale.map_or(1.0, |s| s.1);
+    if args.json {
+        let mut json = serde_json::json!({
+            "checkpoints": [m.path.display().to_string()],
+            "dataset": config.dataset,
+            "samples": eval.count,
+            "loss": eval.loss(),
+        });
+        if eval.regression {
+            json["rmse"] = serde_json::json!(eval.loss().sqrt() * scale);
+        } else {
+            json["top1"] = serde_json::json!(eval.top1());
+            json["top5"] = serde_json::json!(eval.top5());
+            json["classes"] = serde_json::json!(meta.classes);
+            json["confusion"] = serde_json::json!(eval.confusion);
+        }
+        println!("{}", serde_json::to_string_pretty(&json).expect("JSON serialises"));
+        return Ok(());
+    }
+    println!(
+        "checkpoint {} ({} on {}), {} rows of {}",
+        m.path.display(),
+        meta.config.model,
+        meta.config.dataset,
+        eval.count,
+        config.dataset
+    );
+    if eval.regression {
+        println!(
+            "MSE {:.4} (standardised target), RMSE {:.4} in target units",
+            eval.loss(),
+            eval.loss().sqrt() * scale
+        );
+    } else {
+        println!(
+            "top-1 {:.2}%  top-5 {:.2}%  loss {:.4}",
+            100.0 * eval.top1(),
+            100.0 * eval.top5(),
+            eval.loss()
+        );
+        println!("\nconfusion matrix (rows: true class, columns: predicted class)");
+        print!("{}", confusion_table(&eval, &meta.classes));
+    }
     Ok(())
 }
 

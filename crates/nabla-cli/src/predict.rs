@@ -21,8 +21,8 @@ pub struct PredictArgs {
     /// A checkpoint written by `nabla train`
     #[arg(long, value_name = "PATH")]
     checkpoint: PathBuf,
-    /// Image files (PNG, JPEG)
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Image files (PNG, JPEG), or CSV files of rows for a model trained on a table
+    #[arg(required = true, value_name = "FILE")]
     images: Vec<PathBuf>,
     /// How many classes to list per image
     #[arg(long, default_value_t = 5)]
@@ -36,6 +36,84 @@ pub struct PredictArgs {
     /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`)
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     device: nabla_core::Device,
+}
+
+/// Predicts every row of the CSV files given, for a model trained on a table: the top classes
+/// (or, for regression, the value in the target's units). Columns are found by name; others
+/// (the target, an id) are ignored.
+fn predict_rows(
+    args: &PredictArgs,
+    model: &dyn Module,
+    ck: &nabla_train::checkpoint::Checkpoint,
+    features: &[String],
+) -> Result<()> {
+    let meta = &ck.meta;
+    let norm = meta.card.normalization.as_ref().ok_or_else(|| Error::File {
+        path: args.checkpoint.display().to_string(),
+        msg: "a table model's checkpoint without its normalisation".into(),
+    })?;
+    let _guard = NoGradGuard::new();
+    let mut out = Vec::new();
+    for path in &args.images {
+        let origin = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| Error::File {
+            path: origin.clone(),
+            msg: format!("{e} (a model trained on a table predicts CSV rows)"),
+        })?;
+        let (mut x, rows) = nabla_data::csv::read_columns(std::io::BufReader::new(file), &origin, features)?;
+        let f = features.len();
+        for row in x.chunks_mut(f) {
+            for ((v, m), s) in row.iter_mut().zip(&norm.mean).zip(&norm.std) {
+                *v = ((*v as f64 - m) / s) as f32;
+            }
+        }
+        let y = model
+            .forward(&Tensor::from_vec(x, (rows, f))?.to_device(args.device)?)?
+            .to_vec::<f32>()?;
+        for (r, chunk) in y.chunks_exact(y.len() / rows).enumerate() {
+            let row = serde_json::json!({"file": origin, "row": r + 1});
+            out.push((row, chunk.to_vec()));
+        }
+    }
+    let mut json = Vec::new();
+    for (mut row, y) in out {
+        if let Some((mean, std)) = meta.config.target_scale {
+            let value = mean + std * y[0] as f64;
+            if !args.json {
+                println!(
+                    "{} row {}: {} = {value:.4}",
+                    row["file"].as_str().unwrap_or(""),
+                    row["row"],
+                    meta.classes[0]
+                );
+            }
+            row["value"] = serde_json::json!(value);
+        } else {
+            let probs = softmax_rows(&y, meta.classes.len());
+            let top = common::top_k(&probs, args.top.max(1));
+            if !args.json {
+                let best: Vec<String> = top
+                    .iter()
+                    .map(|&(i, p)| format!("{} {:.2}%", meta.classes[i], 100.0 * p))
+                    .collect();
+                println!(
+                    "{} row {}: {}",
+                    row["file"].as_str().unwrap_or(""),
+                    row["row"],
+                    best.join(", ")
+                );
+            }
+            row["predictions"] = top
+                .iter()
+                .map(|&(i, p)| serde_json::json!({"class": meta.classes[i], "index": i, "probability": p}))
+                .collect();
+        }
+        json.push(row);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json).expect("JSON serialises"));
+    }
+    Ok(())
 }
 
 /// Reads `path` as `[C, H, W]` values in [0, 1] sized for a model taking `input`.
@@ -82,6 +160,9 @@ pub fn read_image(path: &Path, input: [usize; 3]) -> Result<Sample> {
 pub fn run(args: PredictArgs) -> Result<()> {
     let (model, ck) = common::load_model(&args.checkpoint, args.device)?;
     let meta = &ck.meta;
+    if let Some(features) = &meta.card.features {
+        return predict_rows(&args, model.as_ref(), &ck, features);
+    }
     // Read every file first, so that a bad one stops the command before any output.
     let images: Vec<Sample> = args
         .images

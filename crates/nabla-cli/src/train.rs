@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::common;
 use clap::Args;
 use nabla_core::{Error, Result, manual_seed};
-use nabla_data::csv::{Task, read_csv};
 use nabla_data::transforms::{Compose, RandomCrop, Transform};
 use nabla_data::{DataLoader, Dataset, LoaderConfig};
 use nabla_models::ModelSpec;
@@ -151,7 +150,7 @@ impl TrainArgs {
         let d = TrainConfig::default();
         TrainConfig {
             model: self.model.clone().unwrap_or(d.model),
-            dataset: self.dataset.clone().unwrap_or(d.dataset),
+            dataset: self.dataset.as_deref().map_or(d.dataset, common::canonical_dataset),
             epochs: self.epochs.unwrap_or(d.epochs),
             batch_size: self.batch_size.unwrap_or(d.batch_size),
             optimizer: self.optimizer.unwrap_or(d.optimizer),
@@ -391,36 +390,8 @@ fn loaders(
         shuffle: false,
         ..loader_cfg
     };
-    if let Some(path) = config.dataset.strip_prefix("csv:") {
-        let target = config.target.as_deref().ok_or_else(|| Error::Argument {
-            op: "train",
-            msg: "--dataset csv:PATH needs --target COLUMN".into(),
-        })?;
-        let task = if config.regression {
-            Task::Regression
-        } else {
-            Task::Classification
-        };
-        let table = read_csv(std::path::Path::new(path), target, task)?;
-        // A seeded 80/20 split; features standardised with the training rows' statistics.
-        let (mut train, mut test) = table.split(0.2, config.seed);
-        if config.train_subset > 0 {
-            train = train.take(config.train_subset);
-        }
-        if config.test_subset > 0 {
-            test = test.take(config.test_subset);
-        }
-        if train.len() == 0 || test.len() == 0 {
-            return Err(Error::File {
-                path: path.to_string(),
-                msg: format!(
-                    "{} rows give {} for training and {} for testing (an 80/20 split): at least 5 rows are needed",
-                    table.len(),
-                    train.len(),
-                    test.len()
-                ),
-            });
-        }
+    if let Some((mut train, mut test)) = common::table_split(config)? {
+        let target = train.target_name.clone();
         let stats = train.feature_stats();
         let card = ModelCard {
             architecture: None,

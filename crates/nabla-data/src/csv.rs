@@ -164,6 +164,44 @@ pub fn parse_csv(reader: impl Read, origin: &str, target: &str, task: Task) -> R
     })
 }
 
+/// The columns `names` of every row of CSV text (header first), as row-major `[N, names.len()]`
+/// finite numbers; other columns (a target, an id) are ignored. For predicting on new rows.
+pub fn read_columns(reader: impl Read, origin: &str, names: &[String]) -> Result<(Vec<f32>, usize)> {
+    let mut rdr = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(::csv::Trim::All)
+        .from_reader(reader);
+    let err = |e: ::csv::Error| {
+        let line = e.position().map(|p| format!("line {}: ", p.line())).unwrap_or_default();
+        file_err(origin, format!("{line}{e}"))
+    };
+    let header: Vec<String> = rdr.headers().map_err(err)?.iter().map(String::from).collect();
+    let index: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            header.iter().position(|h| h == n).ok_or_else(|| {
+                file_err(
+                    origin,
+                    format!("no column '{n}' (the model reads {})", names.join(", ")),
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+    let (mut values, mut rows) = (Vec::new(), 0);
+    let mut record = ::csv::StringRecord::new();
+    while rdr.read_record(&mut record).map_err(err)? {
+        let line = record.position().map_or(0, |p| p.line());
+        for (&j, name) in index.iter().zip(names) {
+            values.push(number(record.get(j).unwrap_or(""), origin, line, name)?);
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(file_err(origin, "no data rows after the header"));
+    }
+    Ok((values, rows))
+}
+
 /// A standard deviation as a divisor: 1 where it is 0 (a constant column).
 pub fn scale_of(std: f64) -> f64 {
     if std > 0.0 && std.is_finite() { std } else { 1.0 }
@@ -190,6 +228,57 @@ impl TabularDataset {
     /// The regression targets, one per row (`None` for classification).
     pub fn targets(&self) -> Option<&[f32]> {
         (self.task == Task::Regression).then_some(&self.targets[..])
+    }
+
+    /// The same rows with the feature columns `names`, in that order (a model's input order):
+    /// a column the table lacks is an error naming it; other columns are dropped.
+    pub fn with_features(&self, names: &[String], origin: &str) -> Result<Self> {
+        let index: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                self.feature_names.iter().position(|f| f == n).ok_or_else(|| {
+                    file_err(
+                        origin,
+                        format!("no feature column '{n}' (the model reads {})", names.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let f = self.num_features();
+        let features = (0..self.labels.len())
+            .flat_map(|r| index.iter().map(move |&j| self.features[r * f + j]))
+            .collect();
+        Ok(TabularDataset {
+            features,
+            feature_names: names.to_vec(),
+            labels: self.labels.clone(),
+            targets: self.targets.clone(),
+            ..self.clone_meta()
+        })
+    }
+
+    /// The same rows labelled with the indices of `classes` (a model's classes), by name: a
+    /// class the model does not know is an error naming it.
+    pub fn relabel(&self, classes: &[String], origin: &str) -> Result<Self> {
+        let map: Vec<i64> = self
+            .classes
+            .iter()
+            .map(|c| {
+                classes.iter().position(|k| k == c).map(|i| i as i64).ok_or_else(|| {
+                    file_err(
+                        origin,
+                        format!("class '{c}' is not one of the model's classes {classes:?}"),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(TabularDataset {
+            labels: self.labels.iter().map(|&l| map[l as usize]).collect(),
+            features: self.features.clone(),
+            targets: self.targets.clone(),
+            classes: classes.to_vec(),
+            ..self.clone_meta()
+        })
     }
 
     /// The first `n` rows (or all if fewer).

@@ -3,17 +3,33 @@
 use serde::{Deserialize, Serialize};
 
 /// One row of `metrics.csv`.
+///
+/// NOTE: JSON has no NaN: serde_json writes it as `null` (a regression run's accuracy), so
+/// every number reads `null` back as NaN; a regression checkpoint could not be loaded before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_acc: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_top1: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_top5: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub lr: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub seconds: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_samples_per_s: f64,
+}
+
+/// A number, or NaN for `null`.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl EpochMetrics {

@@ -1,0 +1,217 @@
+//! A checkpoint is enough to use a model: from another folder, after the architecture file or
+//! the training data has gone, on tables as on images.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nabla_in(dir: &Path, args: &[&str]) -> Output {
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(args)
+        .current_dir(dir)
+        .env("NABLA_NUM_THREADS", "1")
+        .output()
+        .expect("the nabla binary runs");
+    assert!(
+        o.status.success(),
+        "nabla {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("portable-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    std::fs::create_dir_all(d.join("elsewhere")).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn summary(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap()
+}
+
+fn table(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/tabular")
+        .join(name)
+}
+
+#[test]
+fn a_table_model_evaluates_and_predicts_from_another_folder() {
+    let d = scratch("table");
+    // Trained with a relative path, from the data's own folder.
+    let data_dir = table("");
+    let run = d.join("run");
+    nabla_in(
+        &data_dir,
+        &[
+            "train",
+            "--quiet",
+            "--dataset",
+            "csv:breast_cancer.csv",
+            "--target",
+            "malignant",
+            "--model",
+            "mlp:16",
+            "--optimizer",
+            "adam",
+            "--epochs",
+            "3",
+            "--out",
+            s(&run),
+        ],
+    );
+    let elsewhere = d.join("elsewhere");
+    let ck = run.join("checkpoint.safetensors");
+    // The test rows of the training split, found again: the same top-1 as training reported.
+    let e = json(&nabla_in(&elsewhere, &["eval", "--checkpoint", s(&ck), "--json"]));
+    assert_eq!(e["top1"], summary(&run)["test_top1"]);
+    assert_eq!(e["samples"], 114);
+    // New rows, columns in another order and without the target: predicted by name.
+    let text = std::fs::read_to_string(table("breast_cancer.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.take(3).map(|l| l.split(',').collect()).collect();
+    let keep: Vec<usize> = (0..header.len()).rev().filter(|&i| header[i] != "malignant").collect();
+    let mut csv = keep.iter().map(|&i| header[i]).collect::<Vec<_>>().join(",") + "\n";
+    for r in &rows {
+        csv += &(keep.iter().map(|&i| r[i]).collect::<Vec<_>>().join(",") + "\n");
+    }
+    std::fs::write(elsewhere.join("rows.csv"), csv).unwrap();
+    let p = json(&nabla_in(
+        &elsewhere,
+        &["predict", "--checkpoint", s(&ck), "rows.csv", "--json"],
+    ));
+    assert_eq!(p.as_array().unwrap().len(), 3);
+    for row in p.as_array().unwrap() {
+        let probs: f64 = row["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["probability"].as_f64().unwrap())
+            .sum();
+        assert!((probs - 1.0).abs() < 1e-6, "{row}");
+    }
+    // The same rows with their target, as a table to evaluate on.
+    std::fs::write(
+        elsewhere.join("labelled.csv"),
+        text.lines().take(21).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let e = json(&nabla_in(
+        &elsewhere,
+        &[
+            "eval",
+            "--checkpoint",
+            s(&ck),
+            "--dataset",
+            "csv:labelled.csv",
+            "--json",
+        ],
+    ));
+    assert_eq!(e["samples"], 20);
+}
+
+#[test]
+fn a_regression_checkpoint_loads_evaluates_and_predicts_in_target_units() {
+    let d = scratch("regression");
+    let run = d.join("run");
+    let ds = format!("csv:{}", s(&table("diabetes.csv")));
+    nabla_in(
+        &d,
+        &[
+            "train",
+            "--quiet",
+            "--dataset",
+            &ds,
+            "--target",
+            "progression",
+            "--regression",
+            "--model",
+            "mlp:32",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.003",
+            "--epochs",
+            "2",
+            "--out",
+            s(&run),
+        ],
+    );
+    let ck = run.join("checkpoint.safetensors");
+    // The history's accuracy is NaN for regression: written as JSON null, it must read back.
+    let e = json(&nabla_in(
+        &d.join("elsewhere"),
+        &["eval", "--checkpoint", s(&ck), "--json"],
+    ));
+    let (loss, reported) = (
+        e["loss"].as_f64().unwrap(),
+        summary(&run)["test_loss"].as_f64().unwrap(),
+    );
+    assert!((loss - reported).abs() <= 1e-9 * reported, "{loss} vs {reported}");
+    let text = std::fs::read_to_string(table("diabetes.csv")).unwrap();
+    std::fs::write(d.join("rows.csv"), text.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
+    let p = json(&nabla_in(
+        &d,
+        &["predict", "--checkpoint", s(&ck), "rows.csv", "--json"],
+    ));
+    for row in p.as_array().unwrap() {
+        // Diabetes progression is 25..346 in the data; a standardised output would be near 0.
+        let v = row["value"].as_f64().unwrap();
+        assert!((20.0..400.0).contains(&v), "{row}");
+    }
+    // And the run resumes (its checkpoint's history is read back).
+    nabla_in(&d, &["train", "--quiet", "--resume", "--out", s(&run), "--epochs", "3"]);
+}
+
+#[test]
+fn an_architecture_file_model_needs_no_file_after_training() {
+    let d = scratch("arch");
+    let arch = d.join("net.toml");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/archs/tiny-resnet.toml"),
+        &arch,
+    )
+    .unwrap();
+    let run = d.join("run");
+    nabla_in(
+        &d,
+        &[
+            "train",
+            "--quiet",
+            "--model",
+            "net.toml",
+            "--train-subset",
+            "300",
+            "--test-subset",
+            "100",
+            "--epochs",
+            "1",
+            "--out",
+            s(&run),
+        ],
+    );
+    std::fs::remove_file(&arch).unwrap();
+    let e = json(&nabla_in(
+        &d.join("elsewhere"),
+        &[
+            "eval",
+            "--checkpoint",
+            s(&run.join("checkpoint.safetensors")),
+            "--test-subset",
+            "100",
+            "--json",
+        ],
+    ));
+    assert_eq!(e["top1"], summary(&run)["test_top1"]);
+}
