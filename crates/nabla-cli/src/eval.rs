@@ -64,6 +64,11 @@ struct Member {
     weight: f64,
 }
 
+/// `[C, H, W]` as `C×H×W`.
+fn shape(s: [usize; 3]) -> String {
+    format!("{}×{}×{}", s[0], s[1], s[2])
+}
+
 fn bad(msg: String) -> Error {
     Error::Argument { op: "eval", msg }
 }
@@ -87,14 +92,14 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
             let (a, b) = (&first.ck.meta, &ck.meta);
             if a.classes != b.classes || a.input != b.input || a.config.dataset != b.config.dataset {
                 return Err(bad(format!(
-                    "{} and {} were trained on different data ({} {:?}, {} classes vs {} {:?}, {} classes)",
+                    "{} and {} were trained on different data ({} {}, {} classes vs {} {}, {} classes)",
                     first.path.display(),
                     path.display(),
                     a.config.dataset,
-                    a.input,
+                    shape(a.input),
                     a.classes.len(),
                     b.config.dataset,
-                    b.input,
+                    shape(b.input),
                     b.classes.len()
                 )));
             }

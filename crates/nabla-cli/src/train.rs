@@ -24,32 +24,42 @@ pub struct TrainArgs {
     /// Folder with the dataset's files (default: the bundled copy)
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Passes over the training set [default: 12]
     #[arg(long)]
     epochs: Option<usize>,
+    /// Images (or rows) per training step [default: 64]
     #[arg(long)]
     batch_size: Option<usize>,
-    /// sgd, adam, adamw, rmsprop
+    /// Optimiser: sgd, adam, adamw or rmsprop [default: sgd]
     #[arg(long, value_parser = parse_optimizer)]
     optimizer: Option<OptimizerKind>,
+    /// Peak learning rate [default: 0.05 for sgd, 0.001 for adam, adamw and rmsprop]
     #[arg(long)]
     lr: Option<f64>,
+    /// Momentum of sgd and rmsprop, in [0, 1) [default: 0.9]
     #[arg(long)]
     momentum: Option<f64>,
     /// Turn Nesterov momentum off (SGD)
     #[arg(long)]
     no_nesterov: bool,
+    /// L2 penalty on weights (not on biases or normalisation parameters) [default: 0.0005]
     #[arg(long)]
     weight_decay: Option<f64>,
-    /// constant, step, exponential, cosine
+    /// Learning-rate schedule per epoch: constant, step (×0.1 every third of the run),
+    /// exponential (×0.9 per epoch) or cosine (to 0 at the end) [default: cosine]
     #[arg(long, value_parser = parse_schedule)]
     schedule: Option<ScheduleKind>,
+    /// Epochs of linear warm-up from lr/10 to lr before the schedule [default: 1]
     #[arg(long)]
     warmup_epochs: Option<usize>,
+    /// Label smoothing of the cross-entropy, in [0, 1) [default: 0]
     #[arg(long)]
     label_smoothing: Option<f64>,
-    /// Random crops (padding 2, replicate) during training
+    /// Random crops (replicate padding: 2 pixels up to 28×28, 4 above) during training, and
+    /// horizontal flips of colour images
     #[arg(long)]
     augment: bool,
+    /// Seed of the initialisation, the shuffle, augmentation, dropout and the table split [default: 42]
     #[arg(long)]
     seed: Option<u64>,
     /// Threads for the computation (default: all cores)
@@ -329,13 +339,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     if !args.quiet {
         eprintln!(
-            "training {} ({} parameters) on {} for {} epochs, batch {}, {:?} lr {}, {} threads; writing {}",
+            "training {} ({} parameters) on {} for {} epochs, batch {}, {} lr {}, {} threads; writing {}",
             config.model,
             trainer.model.num_parameters(),
             config.dataset,
             config.epochs,
             config.batch_size,
-            config.optimizer,
+            config.optimizer.name(),
             config.lr,
             rayon::current_num_threads(),
             out.display()

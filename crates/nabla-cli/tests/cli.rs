@@ -222,6 +222,15 @@ fn summary_lists_layers_shapes_and_parameters() {
         text.contains("61,706") && text.contains("classifier.5") && text.contains("Linear(84 → 10)"),
         "{text}"
     );
+    // Layers as a reader writes them, not Rust's debug output.
+    assert!(
+        text.contains("Conv2d(1 → 6, 5×5, padding 2)") && text.contains("MaxPool2d(2, stride 2)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('[') && !text.contains("Zeros") && !text.contains("Some("),
+        "{text}"
+    );
     // 784·512 + 512 + 512·256 + 256 + 256·10 + 10 for 10 classes; 3×32×32 input, 5 classes.
     assert_eq!(json(&["summary", "--model", "mlp", "--json"])["parameters"], 535_818);
     let small = json(&[
@@ -259,6 +268,6 @@ fn bad_input_fails_with_one_error_line() {
     user_error(&["eval", "--checkpoint", s(&corrupt)], s(&corrupt));
     user_error(&["eval", "--bogus"], "--bogus");
     user_error(&["eval"], "--checkpoint");
-    user_error(&["predict", "--checkpoint", s(&missing)], "IMAGE");
+    user_error(&["predict", "--checkpoint", s(&missing)], "FILE");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -490,3 +490,28 @@ fn predict_refuses_an_image_that_decodes_past_the_cap() {
     let o = nabla(&["predict", "--checkpoint", s(&ck), s(&png)]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn train_help_gives_every_flag_a_sentence_and_its_default() {
+    let o = nabla(&["train", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = help.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim_start().starts_with("--") {
+            let text = lines.get(i + 1).map_or("", |n| n.trim());
+            assert!(
+                !text.is_empty() && !text.starts_with("--"),
+                "{l} has no help text:\n{help}"
+            );
+        }
+    }
+    for default in [
+        "[default: 12]",
+        "[default: 64]",
+        "[default: 0.0005]",
+        "[default: 42]",
+        "[default: cosine]",
+    ] {
+        assert!(help.contains(default), "{default} not in:\n{help}");
+    }
+}

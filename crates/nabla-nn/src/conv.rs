@@ -128,16 +128,27 @@ impl Module for Conv2d {
     fn describe(&self) -> String {
         let d = self.weight.dims();
         let o = &self.options;
-        format!(
-            "Conv2d({} → {}, {}×{}, stride {:?}, padding {:?} {:?}, groups {})",
-            d[1] * o.groups,
-            d[0],
-            d[2],
-            d[3],
-            o.stride,
-            o.padding,
-            o.padding_mode,
-            o.groups
-        )
+        let mut s = format!("Conv2d({} → {}, {}×{}", d[1] * o.groups, d[0], d[2], d[3]);
+        if o.stride != [1, 1] {
+            s += &format!(", stride {}", crate::pool::pair(o.stride));
+        }
+        let [t, b, l, r] = o.padding;
+        if o.padding != [0; 4] {
+            s += &if t == b && l == r {
+                format!(", padding {}", crate::pool::pair([t, l]))
+            } else {
+                format!(", padding (top {t}, bottom {b}, left {l}, right {r})")
+            };
+            if o.padding_mode != nabla_core::PaddingMode::Zeros {
+                s += &format!(" {}", format!("{:?}", o.padding_mode).to_lowercase());
+            }
+        }
+        if o.dilation != [1, 1] {
+            s += &format!(", dilation {}", crate::pool::pair(o.dilation));
+        }
+        if o.groups != 1 {
+            s += &format!(", groups {}", o.groups);
+        }
+        s + ")"
     }
 }

@@ -27,10 +27,18 @@ impl Module for MaxPool2d {
         x.max_pool2d(&self.0)
     }
     fn describe(&self) -> String {
-        format!(
-            "MaxPool2d({:?}, stride {:?}, padding {:?})",
-            self.0.kernel, self.0.stride, self.0.padding
-        )
+        let o = &self.0;
+        let mut s = format!("MaxPool2d({}, stride {}", pair(o.kernel), pair(o.stride));
+        if o.padding != [0, 0] {
+            s += &format!(", padding {}", pair(o.padding));
+        }
+        if o.dilation != [1, 1] {
+            s += &format!(", dilation {}", pair(o.dilation));
+        }
+        if o.ceil_mode {
+            s += ", ceil mode";
+        }
+        s + ")"
     }
 }
 
@@ -60,7 +68,12 @@ impl Module for AvgPool2d {
         x.avg_pool2d(&self.0)
     }
     fn describe(&self) -> String {
-        format!("AvgPool2d({:?}, stride {:?})", self.0.kernel, self.0.stride)
+        let o = &self.0;
+        let mut s = format!("AvgPool2d({}, stride {}", pair(o.kernel), pair(o.stride));
+        if o.padding != [0, 0] {
+            s += &format!(", padding {}", pair(o.padding));
+        }
+        s + ")"
     }
 }
 
@@ -79,6 +92,15 @@ impl Module for AdaptiveAvgPool2d {
         x.adaptive_avg_pool2d(self.0)
     }
     fn describe(&self) -> String {
-        format!("AdaptiveAvgPool2d({:?})", self.0)
+        format!("AdaptiveAvgPool2d({})", pair(self.0))
+    }
+}
+
+/// `3` for `[3, 3]`, `3×2` for `[3, 2]`: sizes as a reader writes them.
+pub(crate) fn pair(v: [usize; 2]) -> String {
+    if v[0] == v[1] {
+        v[0].to_string()
+    } else {
+        format!("{}×{}", v[0], v[1])
     }
 }
