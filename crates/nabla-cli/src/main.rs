@@ -4,6 +4,7 @@ mod bench;
 mod common;
 mod data;
 mod eval;
+mod export;
 mod predict;
 mod summary;
 mod train;
@@ -23,6 +24,8 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate checkpoints (top-1/top-5, loss, confusion matrix; ensembles; test-time augmentation).
     Eval(eval::EvalArgs),
+    /// Write a trained model's weights as a state dict PyTorch loads (`--weights-only`).
+    Export(export::ExportArgs),
     /// Classify image files with a trained checkpoint (top-5 classes).
     Predict(predict::PredictArgs),
     /// Print a model's layers, output shapes and parameter counts.
@@ -63,6 +66,7 @@ fn main() {
     let run = move || match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Bench(args) => bench::run(args),

@@ -215,3 +215,47 @@ fn an_architecture_file_model_needs_no_file_after_training() {
     ));
     assert_eq!(e["top1"], summary(&run)["test_top1"]);
 }
+
+#[test]
+fn export_writes_a_plain_state_dict_under_pytorch_names() {
+    let d = scratch("export");
+    let run = d.join("run");
+    nabla_in(
+        &d,
+        &[
+            "train",
+            "--quiet",
+            "--train-subset",
+            "64",
+            "--test-subset",
+            "20",
+            "--epochs",
+            "1",
+            "--out",
+            s(&run),
+        ],
+    );
+    let ck = run.join("checkpoint.safetensors");
+    let out = d.join("lenet5.safetensors");
+    nabla_in(&d, &["export", "--checkpoint", s(&ck), "--weights-only", "-o", s(&out)]);
+    let (exported, _) = nabla_nn::state::load_safetensors(&out).unwrap();
+    let checkpoint = nabla_train::checkpoint::Checkpoint::load(&ck).unwrap();
+    let names = |v: &[(String, nabla_core::Tensor)]| {
+        let mut n: Vec<String> = v.iter().map(|(n, _)| n.clone()).collect();
+        n.sort();
+        n
+    };
+    // The model's tensors and nothing else (no optimiser state), under the model's own names.
+    assert_eq!(names(&exported), names(&checkpoint.model));
+    assert!(names(&exported).contains(&"features.0.weight".to_string()));
+    for ((_, a), (_, b)) in exported.iter().zip(&checkpoint.model) {
+        assert_eq!(a.to_vec_f64().unwrap(), b.to_vec_f64().unwrap());
+    }
+    // An existing file is kept unless --force.
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(["export", "--checkpoint", s(&ck), "--weights-only", "-o", s(&out)])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pass --force"));
+}

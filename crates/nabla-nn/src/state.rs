@@ -203,6 +203,11 @@ pub fn from_safetensors_bytes(bytes: &[u8], origin: &Path) -> Result<(Vec<(Strin
     Ok((out, meta))
 }
 
+/// Whether `name` is a batch-norm step counter (`…num_batches_tracked`).
+fn is_batch_counter(name: &str) -> bool {
+    name == "num_batches_tracked" || name.ends_with(".num_batches_tracked")
+}
+
 /// Reads every tensor of a safetensors file, with its metadata.
 pub fn load_safetensors(path: impl AsRef<Path>) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
     let path = path.as_ref();
@@ -220,7 +225,12 @@ pub fn save_module(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
 pub fn load_state_dict(module: &dyn Module, tensors: &[(String, Tensor)], origin: &str) -> Result<()> {
     let mut given: HashMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let mut problems = Vec::new();
-    let own = module.state_dict();
+    let mut own = module.state_dict();
+    // Batch norm's step counter is bookkeeping, not a weight: files written without it
+    // (torchvision's older ones) load as PyTorch's strict loading takes them, keeping the
+    // model's own counter; a counter the model has no place for is ignored likewise.
+    own.retain(|(name, _)| !(is_batch_counter(name) && !given.contains_key(name.as_str())));
+    given.retain(|name, _| !is_batch_counter(name) || own.iter().any(|(n, _)| n == name));
     for (name, t) in &own {
         match given.remove(name.as_str()) {
             None => problems.push(format!("missing '{name}' {}", t.shape())),

@@ -225,3 +225,30 @@ fn write_state_for_pytorch() {
     )
     .unwrap();
 }
+
+#[test]
+fn batch_norm_counters_may_be_missing_or_extra_as_in_pytorch() {
+    let model = net();
+    let full: Vec<(String, Tensor)> = model
+        .state_dict()
+        .into_iter()
+        .map(|(n, t)| (n, Tensor::full(0.25, t.shape(), t.dtype())))
+        .collect();
+    // Without the counter (torchvision's older files): loads, the model keeps its own count.
+    let without: Vec<(String, Tensor)> = full
+        .iter()
+        .filter(|(n, _)| !n.ends_with("num_batches_tracked"))
+        .cloned()
+        .collect();
+    assert!(without.len() < full.len());
+    load_state_dict(&model, &without, "old.safetensors").unwrap();
+    let w = model.state_dict().into_iter().find(|(n, _)| n == "0.weight").unwrap().1;
+    assert!(w.to_vec_f64().unwrap().iter().all(|&v| v == 0.25));
+    // A counter for a layer that exists only in the file is ignored; other extras are not.
+    let mut extra = full.clone();
+    extra.push(("7.num_batches_tracked".into(), Tensor::zeros((), DType::I64)));
+    load_state_dict(&model, &extra, "extra.safetensors").unwrap();
+    extra.push(("7.weight".into(), Tensor::zeros((2,), DType::F32)));
+    let e = load_state_dict(&model, &extra, "x").unwrap_err().to_string();
+    assert!(e.contains("unexpected '7.weight'") && !e.contains("num_batches"), "{e}");
+}
