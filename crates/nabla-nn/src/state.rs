@@ -229,7 +229,7 @@ pub fn load_state_dict(module: &dyn Module, tensors: &[(String, Tensor)], origin
     // Batch norm's step counter is bookkeeping, not a weight: files written without it
     // (torchvision's older ones) load as PyTorch's strict loading takes them, keeping the
     // model's own counter; a counter the model has no place for is ignored likewise.
-    own.retain(|(name, _)| !(is_batch_counter(name) && !given.contains_key(name.as_str())));
+    own.retain(|(name, _)| !is_batch_counter(name) || given.contains_key(name.as_str()));
     given.retain(|name, _| !is_batch_counter(name) || own.iter().any(|(n, _)| n == name));
     for (name, t) in &own {
         match given.remove(name.as_str()) {
