@@ -18,16 +18,26 @@ use nabla_train::checkpoint::{Checkpoint, ModelCard};
 /// One split of an image dataset by name: `fashion-mnist` (bundled), `mnist`, `kmnist`,
 /// `cifar10`, `cifar100` (looked up in `dir`, $NABLA_DATA, the user cache and
 /// /usr/share/datasets; see `nabla data list`), or `folder:PATH` (PATH/train and PATH/test with
-/// one sub-folder per class, read as 32×32 RGB).
-pub fn load_dataset(name: &str, dir: Option<&Path>, split: Split) -> Result<ImageDataset> {
+/// one sub-folder per class, read as 32×32 RGB, or at the size and colour of `input`).
+pub fn load_dataset(name: &str, dir: Option<&Path>, split: Split, input: Option<[usize; 3]>) -> Result<ImageDataset> {
     if let Some(root) = name.strip_prefix("folder:") {
         let part = match split {
             Split::Train => "train",
             Split::Test => "test",
         };
-        let opts = FolderOptions {
-            mode: ColorMode::Rgb,
-            size: [32, 32],
+        let opts = match input {
+            Some([1, h, w]) => FolderOptions {
+                mode: ColorMode::Grey,
+                size: [h, w],
+            },
+            Some([_, h, w]) => FolderOptions {
+                mode: ColorMode::Rgb,
+                size: [h, w],
+            },
+            None => FolderOptions {
+                mode: ColorMode::Rgb,
+                size: [32, 32],
+            },
         };
         // The test split is labelled with the training split's classes: its own sub-folders
         // may be fewer, and must not be other ones.
@@ -101,14 +111,17 @@ fn subset(ds: ImageDataset, n: usize) -> ImageDataset {
 /// The training images a run with `config` trains on (its `train_subset` applied).
 pub fn training_set(config: &TrainConfig, dir: Option<&Path>) -> Result<ImageDataset> {
     Ok(subset(
-        load_dataset(&config.dataset, dir, Split::Train)?,
+        load_dataset(&config.dataset, dir, Split::Train, config.input)?,
         config.train_subset,
     ))
 }
 
 /// The test images, the first `n` only when `n` > 0.
 pub fn test_set(config: &TrainConfig, dir: Option<&Path>, n: usize) -> Result<ImageDataset> {
-    Ok(subset(load_dataset(&config.dataset, dir, Split::Test)?, n))
+    Ok(subset(
+        load_dataset(&config.dataset, dir, Split::Test, config.input)?,
+        n,
+    ))
 }
 
 /// (x − mean) / std per channel with the statistics of the training images (std at least 1e-6).

@@ -18,7 +18,9 @@ pub struct TrainArgs {
     /// Model: lenet5 (default), lenet5-classic, mlp, mlp:H1,H2,..., a zoo name, or an architecture file PATH.toml
     #[arg(long)]
     model: Option<String>,
-    /// Dataset: fashion-mnist (default, bundled), mnist, kmnist, cifar10, cifar100, folder:PATH, csv:PATH
+    /// Dataset: fashion-mnist (default, bundled), mnist, cifar10, cifar100, folder:PATH (PATH/train
+    /// and PATH/test, one sub-folder per class; read as 32×32 RGB, or at --input's size and
+    /// colour), csv:PATH (with --target)
     #[arg(long)]
     dataset: Option<String>,
     /// Folder with the dataset's files (default: the bundled copy)
@@ -89,7 +91,8 @@ pub struct TrainArgs {
     /// For --dataset csv:PATH: predict a number with a linear output and mean squared error
     #[arg(long)]
     regression: bool,
-    /// The model's input as CxHxW (e.g. 3x224x224 for AlexNet); images are converted and resized to it
+    /// The model's input as CxHxW (e.g. 3x224x224 for AlexNet); images are converted and
+    /// resized to it [default: the images' own shape]
     #[arg(long, value_parser = crate::common::parse_input)]
     input: Option<[usize; 3]>,
     /// Print nothing but errors

@@ -259,3 +259,33 @@ fn export_writes_a_plain_state_dict_under_pytorch_names() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("pass --force"));
 }
+
+#[test]
+fn lenet5_trains_on_a_folder_of_colour_images_at_their_size_or_at_input() {
+    let d = scratch("folder");
+    for (split, n) in [("train", 6), ("test", 2)] {
+        for (class, v) in [("dark", 30u8), ("light", 220)] {
+            let dir = d.join("pics").join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                let px = image::Rgb([v, v.wrapping_add(i as u8), v]);
+                image::RgbImage::from_pixel(40, 36, px)
+                    .save(dir.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+    let ds = format!("folder:{}", s(&d.join("pics")));
+    for (input, out) in [(None, "rgb32"), (Some("1x16x16"), "grey16")] {
+        let run = d.join(out);
+        let mut args = vec!["train", "--quiet", "--dataset", &ds, "--epochs", "1", "--out", s(&run)];
+        if let Some(i) = input {
+            args.extend(["--input", i]);
+        }
+        nabla_in(&d, &args);
+        let ck = nabla_train::checkpoint::Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+        let expected = if input.is_some() { [1, 16, 16] } else { [3, 32, 32] };
+        assert_eq!(ck.meta.input, expected);
+        assert_eq!(ck.meta.classes, vec!["dark", "light"]);
+    }
+}

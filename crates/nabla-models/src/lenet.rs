@@ -41,6 +41,20 @@ pub struct LeNet5 {
 impl LeNet5 {
     /// For `channels`-channel 28×28 inputs and `classes` outputs.
     pub fn new(channels: usize, classes: usize, style: LeNetStyle) -> Result<LeNet5> {
+        LeNet5::for_input([channels, 28, 28], classes, style)
+    }
+
+    /// For `[C, H, W]` inputs: C5 takes S4's 16 maps of ⌊(⌊H/2⌋ − 4)/2⌋ × ⌊(⌊W/2⌋ − 4)/2⌋
+    /// (5×5 for 28×28, 6×6 for CIFAR's 32×32), so the classifier follows the input.
+    pub fn for_input(input: [usize; 3], classes: usize, style: LeNetStyle) -> Result<LeNet5> {
+        let [channels, h, w] = input;
+        let s4 = |n: usize| (n / 2).checked_sub(4).map(|v| v / 2).filter(|&v| v > 0);
+        let (Some(sh), Some(sw)) = (s4(h), s4(w)) else {
+            return Err(nabla_core::Error::Argument {
+                op: "LeNet-5",
+                msg: format!("inputs of {h}×{w} are too small: it needs at least 12×12"),
+            });
+        };
         let act = || -> Box<dyn Module> {
             match style {
                 LeNetStyle::Classic => Box::new(ScaledTanh),
@@ -60,7 +74,7 @@ impl LeNet5 {
         features.push(Box::new(Conv2d::new(6, 16, 5)?));
         features.push(act());
         features.push(pool());
-        let mut classifier = Sequential::new().add(Flatten).add(Linear::new(16 * 5 * 5, 120)?);
+        let mut classifier = Sequential::new().add(Flatten).add(Linear::new(16 * sh * sw, 120)?);
         classifier.push(act());
         classifier.push(Box::new(Linear::new(120, 84)?));
         classifier.push(act());

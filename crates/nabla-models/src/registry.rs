@@ -51,8 +51,16 @@ pub fn build_model(name: &str, spec: &ModelSpec) -> Result<Box<dyn Module>> {
     }
     let [c, h, w] = spec.input;
     match name {
-        "lenet5" | "lenet" => Ok(Box::new(LeNet5::new(c, spec.classes, LeNetStyle::Modern)?)),
-        "lenet5-classic" => Ok(Box::new(LeNet5::new(c, spec.classes, LeNetStyle::Classic)?)),
+        "lenet5" | "lenet" => Ok(Box::new(LeNet5::for_input(
+            spec.input,
+            spec.classes,
+            LeNetStyle::Modern,
+        )?)),
+        "lenet5-classic" => Ok(Box::new(LeNet5::for_input(
+            spec.input,
+            spec.classes,
+            LeNetStyle::Classic,
+        )?)),
         "mlp" => Ok(Box::new(Mlp::new(&[c * h * w, 512, 256, spec.classes])?)),
         other if other.starts_with("mlp:") => {
             let hidden: std::result::Result<Vec<usize>, _> =

@@ -164,3 +164,19 @@ fn unknown_names_are_none() {
         assert!(build_zoo(name, IMAGENET, 10).is_none(), "{name}");
     }
 }
+
+#[test]
+fn lenet5_follows_its_input_size() {
+    use nabla_models::{LeNet5, LeNetStyle};
+    // CIFAR's 3×32×32: S4 is 16×6×6, so C5 has 576 inputs.
+    // 3·6·25 + 6 + 6·16·25 + 16 + 576·120 + 120 + 120·84 + 84 + 84·10 + 10 = 83,126.
+    let net = LeNet5::for_input([3, 32, 32], 10, LeNetStyle::Modern).unwrap();
+    assert_eq!(net.num_parameters(), 83_126);
+    let x = nabla_core::Tensor::zeros((2, 3, 32, 32), nabla_core::DType::F32);
+    assert_eq!(net.forward(&x).unwrap().dims(), &[2, 10]);
+    let e = LeNet5::for_input([1, 11, 11], 10, LeNetStyle::Classic)
+        .err()
+        .expect("11×11 is too small")
+        .to_string();
+    assert!(e.contains("11×11 are too small"), "{e}");
+}
