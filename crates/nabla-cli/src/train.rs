@@ -11,7 +11,7 @@ use nabla_data::transforms::{Compose, RandomCrop, Transform};
 use nabla_data::{DataLoader, Dataset, LoaderConfig};
 use nabla_models::ModelSpec;
 use nabla_train::checkpoint::{Checkpoint, ModelCard, Normalization};
-use nabla_train::{OptimizerKind, ScheduleKind, TrainConfig, Trainer};
+use nabla_train::{BestBy, OptimizerKind, ScheduleKind, TrainConfig, Trainer};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -76,6 +76,20 @@ pub struct TrainArgs {
     /// Run directory (default: runs/<model>-<dataset>-seed<seed>)
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Hold out this fraction of the training set (chosen by --seed) to validate on after every
+    /// epoch; the test set is then evaluated once, at the end, with the best weights [default: 0]
+    #[arg(long)]
+    val_split: Option<f64>,
+    /// Stop when the validation metric has not improved for N epochs (needs --val-split)
+    #[arg(long)]
+    early_stop: Option<usize>,
+    /// The validation metric that picks best.safetensors and early stopping: loss or top1
+    /// [default: loss]
+    #[arg(long, value_parser = parse_best_by)]
+    best_by: Option<BestBy>,
+    /// With --val-split, evaluate the test set after every epoch as well
+    #[arg(long)]
+    test_every_epoch: bool,
     /// Continue the run saved in the output directory's checkpoint
     #[arg(long)]
     resume: bool,
@@ -111,6 +125,11 @@ fn parse_optimizer(s: &str) -> std::result::Result<OptimizerKind, String> {
         .map_err(|_| format!("unknown optimizer '{s}' (sgd, adam, adamw, rmsprop)"))
 }
 
+fn parse_best_by(s: &str) -> std::result::Result<BestBy, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_lowercase()))
+        .map_err(|_| format!("unknown metric '{s}' (loss, top1)"))
+}
+
 fn parse_schedule(s: &str) -> std::result::Result<ScheduleKind, String> {
     serde_json::from_value(serde_json::Value::String(s.to_lowercase()))
         .map_err(|_| format!("unknown schedule '{s}' (constant, step, exponential, cosine)"))
@@ -141,6 +160,10 @@ impl TrainArgs {
             ("--target", "target", self.target.is_some()),
             ("--regression", "regression", self.regression),
             ("--input", "input", self.input.is_some()),
+            ("--val-split", "val_split", self.val_split.is_some()),
+            ("--early-stop", "early_stop", self.early_stop.is_some()),
+            ("--best-by", "best_by", self.best_by.is_some()),
+            ("--test-every-epoch", "test_every_epoch", self.test_every_epoch),
         ];
         let show = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
@@ -191,6 +214,10 @@ impl TrainArgs {
             input: self.input,
             train_subset: self.train_subset.unwrap_or(0),
             test_subset: self.test_subset.unwrap_or(0),
+            val_split: self.val_split.unwrap_or(d.val_split),
+            early_stop: self.early_stop.unwrap_or(d.early_stop),
+            best_by: self.best_by.unwrap_or(d.best_by),
+            test_every_epoch: self.test_every_epoch,
         }
     }
 }
@@ -274,7 +301,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     manual_seed(config.seed);
 
     let mut config = config;
-    let (train_loader, test_loader, classes, input, mut card) = loaders(&mut config, args.data_dir.as_deref())?;
+    let (train_loader, val_loader, test_loader, classes, input, mut card) =
+        loaders(&mut config, args.data_dir.as_deref())?;
     // The architecture a run was started with stays its architecture, even if the file changes.
     card.architecture = match &checkpoint {
         Some(ck) if ck.meta.card.architecture.is_some() => ck.meta.card.architecture.clone(),
@@ -324,6 +352,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         optimizer,
         scheduler,
         train: train_loader,
+        val: val_loader,
         test: test_loader,
         classes,
         input,
@@ -389,7 +418,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
 fn loaders(
     config: &mut TrainConfig,
     data_dir: Option<&std::path::Path>,
-) -> Result<(DataLoader, DataLoader, Vec<String>, [usize; 3], ModelCard)> {
+) -> Result<(
+    DataLoader,
+    Option<DataLoader>,
+    DataLoader,
+    Vec<String>,
+    [usize; 3],
+    ModelCard,
+)> {
     let loader_cfg = LoaderConfig {
         batch_size: config.batch_size,
         shuffle: true,
@@ -403,8 +439,11 @@ fn loaders(
         shuffle: false,
         ..loader_cfg
     };
-    if let Some((mut train, mut test)) = common::table_split(config)? {
+    if let Some((train, mut test)) = common::table_split(config)? {
         let target = train.target_name.clone();
+        let (kept, held) = nabla_data::holdout_split(train.len(), config.val_split, config.seed);
+        let mut val = (!held.is_empty()).then(|| train.select(&held));
+        let mut train = train.select(&kept);
         let stats = train.feature_stats();
         let card = ModelCard {
             architecture: None,
@@ -416,6 +455,9 @@ fn loaders(
         };
         train.standardize(&stats);
         test.standardize(&stats);
+        if let Some(v) = val.as_mut() {
+            v.standardize(&stats);
+        }
         if config.regression {
             // Standardise the target too, so one learning rate suits any unit; remember how.
             let n = train.targets.len().max(1) as f64;
@@ -423,7 +465,13 @@ fn loaders(
             let std = nabla_data::csv::scale_of(
                 (train.targets.iter().map(|&t| (t as f64 - mean).powi(2)).sum::<f64>() / n).sqrt(),
             );
-            for t in train.targets.iter_mut().chain(test.targets.iter_mut()) {
+            let val_targets = val.iter_mut().flat_map(|v| v.targets.iter_mut());
+            for t in train
+                .targets
+                .iter_mut()
+                .chain(test.targets.iter_mut())
+                .chain(val_targets)
+            {
                 *t = ((*t as f64 - mean) / std) as f32;
             }
             config.target_scale = Some((mean, std));
@@ -436,6 +484,7 @@ fn loaders(
         let input = [train.num_features(), 1, 1];
         return Ok((
             DataLoader::new(Arc::new(train), None, loader_cfg),
+            val.map(|v| DataLoader::new(Arc::new(v), None, test_cfg)),
             DataLoader::new(Arc::new(test), None, test_cfg),
             classes,
             input,
@@ -448,7 +497,10 @@ fn loaders(
             msg: "--regression needs a table: --dataset csv:PATH --target COLUMN".into(),
         });
     }
-    let train = common::training_set(config, data_dir)?;
+    let all = common::training_set(config, data_dir)?;
+    let (kept, held) = nabla_data::holdout_split(all.labels.len(), config.val_split, config.seed);
+    let val = (!held.is_empty()).then(|| all.select(&held));
+    let train = if held.is_empty() { all } else { all.select(&kept) };
     let test = common::test_set(config, data_dir, config.test_subset)?;
 
     let normalize = common::normalization(&train);
@@ -477,9 +529,17 @@ fn loaders(
         }),
         features: None,
     };
-    let mut test_tf = nabla_data::transforms::fit_input(test.shape, input);
-    test_tf.push(Box::new(normalize));
+    let eval_tf = |shape: [usize; 3]| {
+        let mut tf = nabla_data::transforms::fit_input(shape, input);
+        tf.push(Box::new(normalize.clone()));
+        Arc::new(Compose(tf)) as Arc<dyn Transform>
+    };
+    let val_loader = val.map(|v| {
+        let tf = eval_tf(v.shape);
+        DataLoader::new(Arc::new(v), Some(tf), test_cfg)
+    });
+    let test_tf = eval_tf(test.shape);
+    let test_loader = DataLoader::new(Arc::new(test), Some(test_tf), test_cfg);
     let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
-    let test_loader = DataLoader::new(Arc::new(test), Some(Arc::new(Compose(test_tf))), test_cfg);
-    Ok((train_loader, test_loader, classes, input, card))
+    Ok((train_loader, val_loader, test_loader, classes, input, card))
 }

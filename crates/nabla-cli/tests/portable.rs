@@ -289,3 +289,86 @@ fn lenet5_trains_on_a_folder_of_colour_images_at_their_size_or_at_input() {
         assert_eq!(ck.meta.classes, vec!["dark", "light"]);
     }
 }
+
+/// metrics.csv as rows of named numbers.
+fn metrics(run: &Path) -> Vec<std::collections::HashMap<String, f64>> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(|v| v.parse::<f64>().unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_validation_split_picks_the_best_epoch_and_tests_it_once() {
+    let d = scratch("val");
+    let run = d.join("run");
+    let common = [
+        "train",
+        "--quiet",
+        "--train-subset",
+        "1000",
+        "--test-subset",
+        "200",
+        "--epochs",
+        "3",
+        "--val-split",
+        "0.2",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--out", s(&run)]);
+    nabla_in(&d, &args);
+    let rows = metrics(&run);
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert!(r["val_loss"].is_finite() && r["val_top1"].is_finite(), "{r:?}");
+        assert!(r["test_loss"].is_nan(), "the test set waits for the end: {r:?}");
+    }
+    // The best epoch is the one with the lowest validation loss, and its weights are tested.
+    let best = rows
+        .iter()
+        .min_by(|a, b| a["val_loss"].total_cmp(&b["val_loss"]))
+        .unwrap()["epoch"] as u64;
+    let sum = summary(&run);
+    assert_eq!(sum["best_epoch"], best);
+    let e = json(&nabla_in(
+        &d,
+        &[
+            "eval",
+            "--checkpoint",
+            s(&run.join("best.safetensors")),
+            "--test-subset",
+            "200",
+            "--json",
+        ],
+    ));
+    assert_eq!(e["top1"], sum["test_top1"]);
+    // Early stopping: with a learning rate too small to change a prediction, validation top-1
+    // never improves on epoch 1, and --early-stop 1 ends the run after epoch 2.
+    let stopped = d.join("stopped");
+    let mut args = common.to_vec();
+    args.extend([
+        "--lr",
+        "1e-12",
+        "--best-by",
+        "top1",
+        "--early-stop",
+        "1",
+        "--out",
+        s(&stopped),
+    ]);
+    nabla_in(&d, &args);
+    let sum = summary(&stopped);
+    assert_eq!(
+        (sum["epochs"].as_u64(), sum["stopped_early"].as_bool()),
+        (Some(2), Some(true))
+    );
+    assert_eq!(sum["best_epoch"], 1);
+}

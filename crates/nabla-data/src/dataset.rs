@@ -72,6 +72,20 @@ impl ImageDataset {
         })
     }
 
+    /// The samples at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Self {
+        let per = self.shape.iter().product::<usize>();
+        ImageDataset {
+            pixels: rows
+                .iter()
+                .flat_map(|&i| self.pixels[i * per..(i + 1) * per].iter().copied())
+                .collect(),
+            shape: self.shape,
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes.clone(),
+        }
+    }
+
     /// The first `n` samples (or all if fewer): quick runs and tests.
     pub fn take(mut self, n: usize) -> Self {
         let n = n.min(self.labels.len());

@@ -86,3 +86,18 @@ fn a_tar_gz_bomb_is_not_unpacked_past_the_cap() {
         .to_string();
     assert!(e.contains("more than the limit for one buffer"), "{e}");
 }
+
+#[test]
+fn a_holdout_split_is_seeded_disjoint_and_complete() {
+    let (kept, held) = nabla_data::holdout_split(100, 0.2, 7);
+    assert_eq!((kept.len(), held.len()), (80, 20));
+    let mut all: Vec<usize> = kept.iter().chain(&held).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..100).collect::<Vec<_>>());
+    assert_eq!(nabla_data::holdout_split(100, 0.2, 7), (kept.clone(), held.clone()));
+    assert_ne!(nabla_data::holdout_split(100, 0.2, 8).1, held);
+    // At least one held out, at least one kept; none for a fraction of 0.
+    assert_eq!(nabla_data::holdout_split(3, 0.01, 1).1.len(), 1);
+    assert_eq!(nabla_data::holdout_split(3, 0.99, 1).0.len(), 1);
+    assert!(nabla_data::holdout_split(50, 0.0, 1).1.is_empty());
+}

@@ -77,6 +77,40 @@ pub struct TrainConfig {
     /// resized to it, in training and evaluation alike).
     #[serde(default)]
     pub input: Option<[usize; 3]>,
+    /// The fraction of the training set held out for validation (0: none), chosen by `seed`.
+    #[serde(default)]
+    pub val_split: f64,
+    /// Stop when the validation metric has not improved for this many epochs (0: never).
+    #[serde(default)]
+    pub early_stop: usize,
+    /// The validation metric that picks `best.safetensors` and drives early stopping.
+    #[serde(default)]
+    pub best_by: BestBy,
+    /// With a validation split, evaluate the test set after every epoch too (else once, at
+    /// the end, with the best weights).
+    #[serde(default)]
+    pub test_every_epoch: bool,
+}
+
+impl BestBy {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BestBy::Loss => "loss",
+            BestBy::Top1 => "top1",
+        }
+    }
+}
+
+/// Which validation metric is best.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BestBy {
+    /// The lowest loss.
+    #[default]
+    Loss,
+    /// The highest top-1 accuracy.
+    Top1,
 }
 
 impl Default for TrainConfig {
@@ -104,6 +138,10 @@ impl Default for TrainConfig {
             regression: false,
             target_scale: None,
             input: None,
+            val_split: 0.0,
+            early_stop: 0,
+            best_by: BestBy::Loss,
+            test_every_epoch: false,
         }
     }
 }
@@ -170,6 +208,15 @@ impl TrainConfig {
                 "--label-smoothing must be in [0, 1), got {}",
                 self.label_smoothing
             ));
+        }
+        if !(0.0..1.0).contains(&self.val_split) {
+            return bad(format!("--val-split must be in [0, 1), got {}", self.val_split));
+        }
+        if self.early_stop > 0 && self.val_split == 0.0 {
+            return bad("--early-stop needs a validation split (--val-split)".into());
+        }
+        if self.best_by == BestBy::Top1 && self.regression {
+            return bad("--best-by top1 does not apply to regression; use loss".into());
         }
         if let Some(input) = self.input {
             nabla_core::limits::check_tensor(&input, 4, "--input")?;

@@ -12,6 +12,6 @@ pub mod plots;
 pub mod rundir;
 pub mod trainer;
 
-pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
+pub use config::{BestBy, OptimizerKind, ScheduleKind, TrainConfig};
 pub use metrics::{EpochMetrics, Evaluation};
 pub use trainer::{RunSummary, Trainer};

@@ -25,6 +25,17 @@ pub struct EpochMetrics {
     pub seconds: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub train_samples_per_s: f64,
+    /// On the validation split (NaN without one).
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub val_loss: f64,
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub val_top1: f64,
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub val_top5: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// A number, or NaN for `null`.
@@ -33,11 +44,10 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f6
 }
 
 impl EpochMetrics {
-    pub const CSV_HEADER: &'static str =
-        "epoch,train_loss,train_acc,test_loss,test_top1,test_top5,lr,seconds,train_samples_per_s";
+    pub const CSV_HEADER: &'static str = "epoch,train_loss,train_acc,test_loss,test_top1,test_top5,lr,seconds,train_samples_per_s,val_loss,val_top1,val_top5";
     pub fn csv_row(&self) -> String {
         format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.8},{:.3},{:.1}",
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.8},{:.3},{:.1},{:.6},{:.6},{:.6}",
             self.epoch,
             self.train_loss,
             self.train_acc,
@@ -46,7 +56,10 @@ impl EpochMetrics {
             self.test_top5,
             self.lr,
             self.seconds,
-            self.train_samples_per_s
+            self.train_samples_per_s,
+            self.val_loss,
+            self.val_top1,
+            self.val_top5
         )
     }
 }

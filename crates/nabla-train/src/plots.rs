@@ -161,24 +161,48 @@ const TRAIN: RGBColor = RGBColor(31, 119, 180);
 const TEST: RGBColor = RGBColor(214, 39, 40);
 const TOP5: RGBColor = RGBColor(44, 160, 44);
 
-/// `loss.png`: training and test loss per epoch.
-pub fn plot_loss(history: &[EpochMetrics], path: &Path) -> Result<()> {
-    let pts = |f: fn(&EpochMetrics) -> f64| history.iter().map(|m| (m.epoch as f64, f(m))).collect();
-    let curves = vec![
-        ("train", TRAIN, pts(|m| m.train_loss)),
-        ("test", TEST, pts(|m| m.test_loss)),
-    ];
-    line_chart(path, "Loss", "cross-entropy", curves, (0.0, f64::INFINITY))
+/// The points of one metric over the epochs where it was measured (NaN where it was not:
+/// the test set of a run with validation, the accuracy of regression); `None` if nowhere.
+fn series(history: &[EpochMetrics], scale: f64, f: fn(&EpochMetrics) -> f64) -> Option<Vec<(f64, f64)>> {
+    let pts: Vec<(f64, f64)> = history
+        .iter()
+        .map(|m| (m.epoch as f64, scale * f(m)))
+        .filter(|p| p.1.is_finite())
+        .collect();
+    (!pts.is_empty()).then_some(pts)
 }
 
-/// `accuracy.png`: training accuracy and test top-1/top-5 per epoch, in percent.
+const VAL: RGBColor = RGBColor(255, 127, 14);
+
+/// `loss.png`: training, validation and test loss per epoch (those measured).
+pub fn plot_loss(history: &[EpochMetrics], regression: bool, path: &Path) -> Result<()> {
+    let curves = [
+        ("train", TRAIN, series(history, 1.0, |m| m.train_loss)),
+        ("validation", VAL, series(history, 1.0, |m| m.val_loss)),
+        ("test", TEST, series(history, 1.0, |m| m.test_loss)),
+    ]
+    .into_iter()
+    .filter_map(|(n, c, p)| Some((n, c, p?)))
+    .collect();
+    let y = if regression {
+        "mean squared error (standardised target)"
+    } else {
+        "cross-entropy"
+    };
+    line_chart(path, "Loss", y, curves, (0.0, f64::INFINITY))
+}
+
+/// `accuracy.png`: training accuracy and validation and test top-1/top-5 per epoch, in percent.
 pub fn plot_accuracy(history: &[EpochMetrics], path: &Path) -> Result<()> {
-    let pts = |f: fn(&EpochMetrics) -> f64| history.iter().map(|m| (m.epoch as f64, 100.0 * f(m))).collect();
-    let curves = vec![
-        ("train", TRAIN, pts(|m| m.train_acc)),
-        ("test top-1", TEST, pts(|m| m.test_top1)),
-        ("test top-5", TOP5, pts(|m| m.test_top5)),
-    ];
+    let curves = [
+        ("train", TRAIN, series(history, 100.0, |m| m.train_acc)),
+        ("validation top-1", VAL, series(history, 100.0, |m| m.val_top1)),
+        ("test top-1", TEST, series(history, 100.0, |m| m.test_top1)),
+        ("test top-5", TOP5, series(history, 100.0, |m| m.test_top5)),
+    ]
+    .into_iter()
+    .filter_map(|(n, c, p)| Some((n, c, p?)))
+    .collect();
     line_chart(path, "Accuracy", "accuracy (%)", curves, (0.0, 100.0))
 }
 
@@ -290,8 +314,8 @@ pub fn plot_filters(weight: &Tensor, path: &Path) -> Result<()> {
     write_png(path, &buf, (w as u32, h as u32))
 }
 
-/// Writes `loss.png`, `accuracy.png`, `confusion.png` and, when the model has a 4-D
-/// parameter (its first convolution), `filters.png` into `dir`.
+/// Writes `loss.png`, `accuracy.png` and `confusion.png` (for classification) and, when the
+/// model has a 4-D parameter (its first convolution), `filters.png` into `dir`.
 pub fn write_run_plots(
     dir: &Path,
     history: &[EpochMetrics],
@@ -299,9 +323,11 @@ pub fn write_run_plots(
     classes: &[String],
     model: &dyn Module,
 ) -> Result<()> {
-    plot_loss(history, &dir.join("loss.png"))?;
-    plot_accuracy(history, &dir.join("accuracy.png"))?;
-    plot_confusion(eval, classes, &dir.join("confusion.png"))?;
+    plot_loss(history, eval.regression, &dir.join("loss.png"))?;
+    if !eval.regression {
+        plot_accuracy(history, &dir.join("accuracy.png"))?;
+        plot_confusion(eval, classes, &dir.join("confusion.png"))?;
+    }
     if let Some((_, w)) = model.named_parameters().into_iter().find(|(_, t)| t.rank() == 4) {
         plot_filters(&w, &dir.join("filters.png"))?;
     }
@@ -323,6 +349,9 @@ mod tests {
             lr: 0.1,
             seconds: 1.0,
             train_samples_per_s: 100.0,
+            val_loss: f64::NAN,
+            val_top1: f64::NAN,
+            val_top5: f64::NAN,
         }
     }
 

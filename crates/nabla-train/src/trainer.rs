@@ -18,6 +18,22 @@ use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::LrScheduler;
 use serde::Serialize;
 
+/// The epoch (1-based) with the best validation metric in `history`; the earliest on a tie.
+pub fn best_epoch(history: &[EpochMetrics], by: crate::config::BestBy) -> Option<usize> {
+    let score = |m: &EpochMetrics| match by {
+        crate::config::BestBy::Loss => -m.val_loss,
+        crate::config::BestBy::Top1 => m.val_top1,
+    };
+    history
+        .iter()
+        .filter(|m| score(m).is_finite())
+        .fold(None, |best: Option<&EpochMetrics>, m| match best {
+            Some(b) if score(b) >= score(m) => Some(b),
+            _ => Some(m),
+        })
+        .map(|m| m.epoch)
+}
+
 /// A loss this many times the first step's (or 1, if larger) ends the run as diverged.
 pub const DIVERGENCE_FACTOR: f64 = 1e4;
 
@@ -31,6 +47,10 @@ pub struct RunSummary {
     pub test_top1: f64,
     pub test_top5: f64,
     pub test_loss: f64,
+    /// With a validation split: the epoch whose weights were tested (`best.safetensors`).
+    pub best_epoch: Option<usize>,
+    /// Whether `--early-stop` ended the run.
+    pub stopped_early: bool,
     pub train_samples_per_s: f64,
     pub parameters: usize,
     pub seconds: f64,
@@ -43,6 +63,8 @@ pub struct Trainer {
     pub optimizer: Box<dyn Optimizer>,
     pub scheduler: Box<dyn LrScheduler>,
     pub train: DataLoader,
+    /// The validation split, evaluated after every epoch (see `TrainConfig::val_split`).
+    pub val: Option<DataLoader>,
     pub test: DataLoader,
     pub classes: Vec<String>,
     pub input: [usize; 3],
@@ -255,6 +277,7 @@ impl Trainer {
         let batches = self.train.num_batches();
         let tty = std::io::stderr().is_terminal() && self.verbose;
         let mut interrupted = false;
+        let mut stopped_early = false;
         let mut steps = 0usize;
         // The loss of this process's first step: a loss 10⁴ times larger means divergence.
         let mut reference_loss: Option<f64> = None;
@@ -364,48 +387,39 @@ impl Trainer {
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
-            let eval = Trainer::evaluate(self.model.as_ref(), &self.test, self.classes.len())?;
+            // With a validation split, it is the per-epoch monitor and the test set waits for
+            // the end; without one, the test set is the monitor (as before validation existed).
+            let classes = self.classes.len();
+            let val = match &self.val {
+                Some(v) => Some(Trainer::evaluate(self.model.as_ref(), v, classes)?),
+                None => None,
+            };
+            let test = if val.is_none() || self.config.test_every_epoch {
+                Some(Trainer::evaluate(self.model.as_ref(), &self.test, classes)?)
+            } else {
+                None
+            };
+            let monitor = val.as_ref().or(test.as_ref()).expect("one evaluation per epoch");
             let m = EpochMetrics {
                 epoch: epoch + 1,
                 train_loss: p.loss_sum / p.count.max(1) as f64,
-                train_acc: if eval.regression {
+                train_acc: if monitor.regression {
                     f64::NAN
                 } else {
                     p.correct as f64 / p.count.max(1) as f64
                 },
-                test_loss: eval.loss(),
-                test_top1: eval.top1(),
-                test_top5: eval.top5(),
+                test_loss: test.as_ref().map_or(f64::NAN, |e| e.loss()),
+                test_top1: test.as_ref().map_or(f64::NAN, |e| e.top1()),
+                test_top5: test.as_ref().map_or(f64::NAN, |e| e.top5()),
                 lr,
                 seconds,
                 train_samples_per_s: p.count as f64 / seconds.max(1e-9),
+                val_loss: val.as_ref().map_or(f64::NAN, |e| e.loss()),
+                val_top1: val.as_ref().map_or(f64::NAN, |e| e.top1()),
+                val_top5: val.as_ref().map_or(f64::NAN, |e| e.top5()),
             };
-            if self.verbose && eval.regression {
-                let scale = self.config.target_scale.map_or(1.0, |(_, std)| std);
-                eprintln!(
-                    "epoch {:>2}/{}  train MSE {:.4}  test MSE {:.4} (standardised target; test RMSE {:.3} in target units)  lr {:.4}  {:.1}s",
-                    m.epoch,
-                    self.config.epochs,
-                    m.train_loss,
-                    m.test_loss,
-                    m.test_loss.sqrt() * scale,
-                    m.lr,
-                    m.seconds
-                );
-            } else if self.verbose {
-                eprintln!(
-                    "epoch {:>2}/{}  train loss {:.4} acc {:.2}%  test loss {:.4} top-1 {:.2}% top-5 {:.2}%  lr {:.4}  {:.1}s  {:.0} samples/s",
-                    m.epoch,
-                    self.config.epochs,
-                    m.train_loss,
-                    100.0 * m.train_acc,
-                    m.test_loss,
-                    100.0 * m.test_top1,
-                    100.0 * m.test_top5,
-                    m.lr,
-                    m.seconds,
-                    m.train_samples_per_s
-                );
+            if self.verbose {
+                eprintln!("{}", self.epoch_line(&m, monitor.regression));
             }
             #[cfg(feature = "cuda")]
             if let (true, nabla_core::Device::Cuda(n)) = (self.verbose, self.device) {
@@ -421,17 +435,29 @@ impl Trainer {
                 );
             }
             self.history.push(m);
-            self.scheduler.step(Some(eval.loss()));
+            self.scheduler.step(Some(monitor.loss()));
             self.write_metrics()?;
-            write_confusion(&self.out_dir.join("confusion.csv"), &eval, &self.classes)?;
-            // Pictures are for people: a failure to draw them never stops training.
-            let plotted =
-                crate::plots::write_run_plots(&self.out_dir, &self.history, &eval, &self.classes, self.model.as_ref());
-            if let (Err(e), true) = (plotted, self.verbose) {
-                eprintln!("warning: plots not written: {e}");
-            }
+            self.write_evaluation(monitor)?;
             self.checkpoint(epoch + 1, 0, PartialEpoch::default())
                 .save(&self.checkpoint_path())?;
+            if self.val.is_some() {
+                let best = best_epoch(&self.history, self.config.best_by).expect("a validation metric");
+                if best == epoch + 1 {
+                    std::fs::copy(self.checkpoint_path(), self.best_path())
+                        .map_err(|e| io_err(&self.best_path(), e))?;
+                }
+                if self.config.early_stop > 0 && epoch + 1 - best >= self.config.early_stop {
+                    if self.verbose {
+                        eprintln!(
+                            "early stop: no better validation {} for {} epochs since epoch {best}",
+                            self.config.best_by.name(),
+                            self.config.early_stop
+                        );
+                    }
+                    stopped_early = true;
+                    break;
+                }
+            }
             if self.stop.load(Ordering::SeqCst) && epoch + 1 < self.config.epochs {
                 // Stopped during the evaluation: the epoch's checkpoint is the saved state.
                 if self.verbose {
@@ -444,17 +470,53 @@ impl Trainer {
                 break;
             }
         }
+        // With validation, the test set is evaluated once, at the end, with the best weights.
+        let mut final_test = None;
+        let finished = !interrupted && (stopped_early || self.history.len() == self.config.epochs);
+        if self.val.is_some() && finished && self.best_path().exists() {
+            let best = crate::checkpoint::Checkpoint::load(&self.best_path())?;
+            nabla_nn::state::load_state_dict(self.model.as_ref(), &best.model, "best.safetensors")?;
+            let eval = Trainer::evaluate(self.model.as_ref(), &self.test, self.classes.len())?;
+            self.write_evaluation(&eval)?;
+            if self.verbose {
+                eprintln!(
+                    "test (best epoch {}): {}",
+                    best.meta.epoch,
+                    if eval.regression {
+                        format!("loss {:.4}", eval.loss())
+                    } else {
+                        format!(
+                            "loss {:.4} top-1 {:.2}% top-5 {:.2}%",
+                            eval.loss(),
+                            100.0 * eval.top1(),
+                            100.0 * eval.top5()
+                        )
+                    }
+                );
+            }
+            final_test = Some((eval, best.meta.epoch));
+        }
         let last = self.history.last().cloned();
         let total_train_s: f64 = self.history.iter().map(|m| m.seconds).sum();
         let total_samples: f64 = self.history.iter().map(|m| m.train_samples_per_s * m.seconds).sum();
+        let (test_top1, test_top5, test_loss) = match &final_test {
+            Some((e, _)) => (e.top1(), e.top5(), e.loss()),
+            None => (
+                last.as_ref().map_or(0.0, |m| m.test_top1),
+                last.as_ref().map_or(0.0, |m| m.test_top5),
+                last.as_ref().map_or(f64::NAN, |m| m.test_loss),
+            ),
+        };
         let summary = RunSummary {
             model: self.config.model.clone(),
             dataset: self.config.dataset.clone(),
             epochs: self.history.len(),
             seed: self.config.seed,
-            test_top1: last.as_ref().map_or(0.0, |m| m.test_top1),
-            test_top5: last.as_ref().map_or(0.0, |m| m.test_top5),
-            test_loss: last.as_ref().map_or(f64::NAN, |m| m.test_loss),
+            test_top1,
+            test_top5,
+            test_loss,
+            best_epoch: final_test.as_ref().map(|f| f.1),
+            stopped_early,
             train_samples_per_s: total_samples / total_train_s.max(1e-9),
             parameters: self.model.num_parameters(),
             seconds: run_start.elapsed().as_secs_f64(),
@@ -464,6 +526,60 @@ impl Trainer {
         let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
         nabla_nn::state::write_atomic(&path, json.as_bytes())?;
         Ok(summary)
+    }
+
+    pub fn best_path(&self) -> PathBuf {
+        self.out_dir.join("best.safetensors")
+    }
+
+    /// One epoch's line of progress.
+    fn epoch_line(&self, m: &EpochMetrics, regression: bool) -> String {
+        let head = format!("epoch {:>2}/{}", m.epoch, self.config.epochs);
+        let tail = format!(
+            "lr {:.4}  {:.1}s  {:.0} samples/s",
+            m.lr, m.seconds, m.train_samples_per_s
+        );
+        let scale = self.config.target_scale.map_or(1.0, |(_, std)| std);
+        let part = |name: &str, loss: f64, top1: f64, top5: f64| {
+            if !loss.is_finite() && !top1.is_finite() {
+                String::new()
+            } else if regression {
+                format!(
+                    "  {name} MSE {loss:.4} (RMSE {:.3} in target units)",
+                    loss.sqrt() * scale
+                )
+            } else {
+                format!(
+                    "  {name} loss {loss:.4} top-1 {:.2}% top-5 {:.2}%",
+                    100.0 * top1,
+                    100.0 * top5
+                )
+            }
+        };
+        let train = if regression {
+            format!("  train MSE {:.4}", m.train_loss)
+        } else {
+            format!("  train loss {:.4} acc {:.2}%", m.train_loss, 100.0 * m.train_acc)
+        };
+        format!(
+            "{head}{train}{}{}  {tail}",
+            part("val", m.val_loss, m.val_top1, m.val_top5),
+            part("test", m.test_loss, m.test_top1, m.test_top5)
+        )
+    }
+
+    /// `confusion.csv` and the plots, from `eval` (the latest evaluation).
+    fn write_evaluation(&self, eval: &Evaluation) -> Result<()> {
+        if !eval.regression {
+            write_confusion(&self.out_dir.join("confusion.csv"), eval, &self.classes)?;
+        }
+        // Pictures are for people: a failure to draw them never stops training.
+        let plotted =
+            crate::plots::write_run_plots(&self.out_dir, &self.history, eval, &self.classes, self.model.as_ref());
+        if let (Err(e), true) = (plotted, self.verbose) {
+            eprintln!("warning: plots not written: {e}");
+        }
+        Ok(())
     }
 
     fn write_metrics(&self) -> Result<()> {

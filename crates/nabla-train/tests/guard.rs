@@ -61,6 +61,7 @@ fn trainer(ds: TabularDataset, out: &str) -> Trainer {
         config,
         model,
         train: loader(false),
+        val: None,
         test: loader(false),
         classes: vec!["no".into(), "yes".into()],
         input: [2, 1, 1],

@@ -20,6 +20,9 @@ fn plots_without_text() {
         lr: 0.01,
         seconds: 1.0,
         train_samples_per_s: 10.0,
+        val_loss: loss * 1.05,
+        val_top1: 0.45,
+        val_top5: 0.95,
     };
     let mut eval = Evaluation::new(2);
     eval.add(&[1.0, 0.0, 0.0, 1.0], &[0, 0], 0.5);
