@@ -257,7 +257,7 @@ fn bad_input_fails_with_one_error_line() {
         "unknown model 'nonet'",
     );
     user_error(&["summary", "--input", "3x32"], "CxHxW");
-    user_error(&["summary", "--model", "lenet5", "--input", "3x64x64"], "does not take");
+    user_error(&["summary", "--model", "vgg11", "--input", "1x28x28"], "does not take");
     let missing = dir.join("nothing.safetensors");
     user_error(&["eval", "--checkpoint", s(&missing)], s(&missing));
     user_error(&["predict", "--checkpoint", s(&missing), "x.png"], s(&missing));

@@ -104,7 +104,7 @@ fn a_table_needs_a_target_column() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&o.stderr).trim(),
-        "error: train: --dataset csv:PATH needs --target COLUMN"
+        "error: data: --dataset csv:PATH needs --target COLUMN"
     );
     let o = nabla(&[
         "train",
