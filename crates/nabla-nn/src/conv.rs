@@ -70,6 +70,15 @@ impl Conv2dConfig {
         self
     }
     pub fn init(&self) -> Result<Conv2d> {
+        if self.in_channels == 0 || self.out_channels == 0 || self.kernel.contains(&0) {
+            return Err(Error::Argument {
+                op: "Conv2d",
+                msg: format!(
+                    "in_channels {}, out_channels {} and kernel {}×{} must be positive",
+                    self.in_channels, self.out_channels, self.kernel[0], self.kernel[1]
+                ),
+            });
+        }
         let g = self.options.groups;
         if g == 0 || self.in_channels.checked_rem(g) != Some(0) || self.out_channels.checked_rem(g) != Some(0) {
             return Err(Error::Argument {

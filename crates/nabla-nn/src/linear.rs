@@ -40,6 +40,12 @@ impl LinearConfig {
     }
     pub fn init(&self) -> Result<Linear> {
         let (i, o) = (self.in_features, self.out_features);
+        if i == 0 || o == 0 {
+            return Err(Error::Argument {
+                op: "Linear",
+                msg: format!("in_features {i} and out_features {o} must be positive"),
+            });
+        }
         nabla_core::limits::check_tensor(&[o, i], 4, &format!("Linear({i} → {o}) weight"))?;
         let weight = parameter(self.weight_init, &[self.out_features, self.in_features])?;
         let bias_init = self.bias_init.unwrap_or(Init::PytorchDefaultBias {

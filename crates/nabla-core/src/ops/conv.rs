@@ -124,6 +124,14 @@ impl Tensor {
                 ),
             );
         }
+        if self.elem_count() == 0 || weight.elem_count() == 0 {
+            // NOTE: the kernels assume at least one channel and one sample (a direct
+            // convolution over 0 input channels indexed outside its source; found by fuzzing).
+            return shape_err(
+                "conv2d",
+                format!("input {} and weight {} must not be empty", self.shape(), weight.shape()),
+            );
+        }
         if opts.stride.contains(&0) || opts.dilation.contains(&0) || kh == 0 || kw == 0 {
             return arg_err(
                 "conv2d",
