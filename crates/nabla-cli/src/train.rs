@@ -90,6 +90,14 @@ pub struct TrainArgs {
     /// With --val-split, evaluate the test set after every epoch as well
     #[arg(long)]
     test_every_epoch: bool,
+    /// Start from these weights: a safetensors state dict under the model's names (PyTorch's
+    /// and torchvision's load as they are)
+    #[arg(long, value_name = "FILE")]
+    weights: Option<String>,
+    /// With --weights: re-initialise the last layer when its shape differs (another number of
+    /// classes) and train everything from there
+    #[arg(long)]
+    finetune: bool,
     /// Continue the run saved in the output directory's checkpoint
     #[arg(long)]
     resume: bool,
@@ -164,6 +172,8 @@ impl TrainArgs {
             ("--early-stop", "early_stop", self.early_stop.is_some()),
             ("--best-by", "best_by", self.best_by.is_some()),
             ("--test-every-epoch", "test_every_epoch", self.test_every_epoch),
+            ("--weights", "weights", self.weights.is_some()),
+            ("--finetune", "finetune", self.finetune),
         ];
         let show = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
@@ -218,6 +228,8 @@ impl TrainArgs {
             early_stop: self.early_stop.unwrap_or(d.early_stop),
             best_by: self.best_by.unwrap_or(d.best_by),
             test_every_epoch: self.test_every_epoch,
+            weights: self.weights.clone(),
+            finetune: self.finetune,
         }
     }
 }
@@ -323,6 +335,25 @@ pub fn run(args: TrainArgs) -> Result<()> {
             classes: outputs,
         },
     )?;
+    if let (Some(path), None) = (&config.weights, &checkpoint) {
+        // A resumed run has its weights in the checkpoint; a new one starts from the file.
+        let (tensors, _) = nabla_nn::state::load_safetensors(path)?;
+        if config.finetune {
+            let replaced = nabla_nn::state::load_state_dict_for_finetuning(model.as_ref(), &tensors, path)?;
+            if !args.quiet {
+                eprintln!(
+                    "weights from {path}; re-initialised for {outputs} outputs: {}",
+                    if replaced.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        replaced.join(", ")
+                    }
+                );
+            }
+        } else {
+            nabla_nn::state::load_state_dict(model.as_ref(), &tensors, path)?;
+        }
+    }
     model.to_device(args.device)?;
     let optimizer = config.optimizer(model.named_parameters())?;
     let scheduler = config.scheduler()?;

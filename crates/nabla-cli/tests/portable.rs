@@ -260,12 +260,11 @@ fn export_writes_a_plain_state_dict_under_pytorch_names() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("pass --force"));
 }
 
-#[test]
-fn lenet5_trains_on_a_folder_of_colour_images_at_their_size_or_at_input() {
-    let d = scratch("folder");
+/// `dir/pics/{train,test}/{dark,light}/*.png`: 40×36 colour images of two classes.
+fn two_class_folder(dir: &Path) {
     for (split, n) in [("train", 6), ("test", 2)] {
         for (class, v) in [("dark", 30u8), ("light", 220)] {
-            let dir = d.join("pics").join(split).join(class);
+            let dir = dir.join("pics").join(split).join(class);
             std::fs::create_dir_all(&dir).unwrap();
             for i in 0..n {
                 let px = image::Rgb([v, v.wrapping_add(i as u8), v]);
@@ -275,6 +274,12 @@ fn lenet5_trains_on_a_folder_of_colour_images_at_their_size_or_at_input() {
             }
         }
     }
+}
+
+#[test]
+fn lenet5_trains_on_a_folder_of_colour_images_at_their_size_or_at_input() {
+    let d = scratch("folder");
+    two_class_folder(&d);
     let ds = format!("folder:{}", s(&d.join("pics")));
     for (input, out) in [(None, "rgb32"), (Some("1x16x16"), "grey16")] {
         let run = d.join(out);
@@ -371,4 +376,60 @@ fn a_validation_split_picks_the_best_epoch_and_tests_it_once() {
         (Some(2), Some(true))
     );
     assert_eq!(sum["best_epoch"], 1);
+}
+
+#[test]
+fn weights_start_a_run_and_finetune_replaces_only_the_classifier() {
+    let d = scratch("weights");
+    two_class_folder(&d);
+    // A 10-class Fashion-MNIST LeNet-5, exported as a plain state dict.
+    let run = d.join("fmnist");
+    let common = ["train", "--quiet", "--epochs", "1"];
+    let mut args = common.to_vec();
+    args.extend(["--train-subset", "64", "--test-subset", "20", "--out", s(&run)]);
+    nabla_in(&d, &args);
+    let sd = d.join("lenet5.safetensors");
+    let ck = run.join("checkpoint.safetensors");
+    nabla_in(&d, &["export", "--checkpoint", s(&ck), "--weights-only", "-o", s(&sd)]);
+    let ds = format!("folder:{}", s(&d.join("pics")));
+    let base = [
+        "--dataset",
+        &ds,
+        "--input",
+        "1x28x28",
+        "--weights",
+        s(&sd),
+        "--lr",
+        "1e-12",
+    ];
+    // Two classes: the 10-class classifier does not fit without --finetune.
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(common.iter().chain(&base))
+        .args(["--out", s(&d.join("strict"))])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("'classifier.5.weight': file has shape [10, 84], model expects [2, 84]"),
+        "{err}"
+    );
+    let tuned = d.join("tuned");
+    let mut args = common.to_vec();
+    args.extend(base);
+    args.extend(["--finetune", "--out", s(&tuned)]);
+    nabla_in(&d, &args);
+    let (exported, _) = nabla_nn::state::load_safetensors(&sd).unwrap();
+    let after = nabla_train::checkpoint::Checkpoint::load(&tuned.join("checkpoint.safetensors")).unwrap();
+    let get = |v: &[(String, nabla_core::Tensor)], n: &str| v.iter().find(|(k, _)| k == n).unwrap().1.clone();
+    // The features start from the file (an lr of 1e-12 leaves them where they started) …
+    let (a, b) = (
+        get(&exported, "features.0.weight"),
+        get(&after.model, "features.0.weight"),
+    );
+    for (x, y) in a.to_vec_f64().unwrap().iter().zip(b.to_vec_f64().unwrap()) {
+        assert!((x - y).abs() <= 1e-9, "{x} vs {y}");
+    }
+    // … and the classifier is new, for two classes.
+    assert_eq!(get(&after.model, "classifier.5.weight").dims(), &[2, 84]);
 }

@@ -203,6 +203,39 @@ pub fn from_safetensors_bytes(bytes: &[u8], origin: &Path) -> Result<(Vec<(Strin
     Ok((out, meta))
 }
 
+/// Loads `tensors` into `module` except its last layer's parameters where their shapes differ
+/// (a classifier trained for another number of classes: fine-tuning keeps the new layer's
+/// initialisation). Everything else must match as in [`load_state_dict`]. Returns the names
+/// left as initialised.
+pub fn load_state_dict_for_finetuning(
+    module: &dyn Module,
+    tensors: &[(String, Tensor)],
+    origin: &str,
+) -> Result<Vec<String>> {
+    let params = module.named_parameters();
+    let Some((last, _)) = params.last() else {
+        return load_state_dict(module, tensors, origin).map(|_| Vec::new());
+    };
+    let layer = last.rsplit_once('.').map_or("", |(l, _)| l);
+    let own: HashMap<String, Tensor> = module.state_dict().into_iter().collect();
+    let mut replaced = Vec::new();
+    let mut kept: Vec<(String, Tensor)> = Vec::new();
+    for (name, t) in tensors {
+        let in_last = name.rsplit_once('.').is_some_and(|(l, _)| l == layer);
+        match own.get(name) {
+            Some(mine) if in_last && mine.shape() != t.shape() => replaced.push(name.clone()),
+            _ => kept.push((name.clone(), t.clone())),
+        }
+    }
+    // The replaced tensors keep the module's own values: give copies back to the strict check
+    // (a tensor copied onto its own storage would lock it twice).
+    for n in &replaced {
+        kept.push((n.clone(), nabla_core::no_grad(|| own[n].mul_scalar(1.0))?));
+    }
+    load_state_dict(module, &kept, origin)?;
+    Ok(replaced)
+}
+
 /// Whether `name` is a batch-norm step counter (`…num_batches_tracked`).
 fn is_batch_counter(name: &str) -> bool {
     name == "num_batches_tracked" || name.ends_with(".num_batches_tracked")

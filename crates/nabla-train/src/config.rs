@@ -90,6 +90,12 @@ pub struct TrainConfig {
     /// the end, with the best weights).
     #[serde(default)]
     pub test_every_epoch: bool,
+    /// The state dict the weights started from (`--weights`), as given.
+    #[serde(default)]
+    pub weights: Option<String>,
+    /// Whether the last layer was re-initialised for this run's classes (`--finetune`).
+    #[serde(default)]
+    pub finetune: bool,
 }
 
 impl BestBy {
@@ -142,6 +148,8 @@ impl Default for TrainConfig {
             early_stop: 0,
             best_by: BestBy::Loss,
             test_every_epoch: false,
+            weights: None,
+            finetune: false,
         }
     }
 }
@@ -217,6 +225,9 @@ impl TrainConfig {
         }
         if self.best_by == BestBy::Top1 && self.regression {
             return bad("--best-by top1 does not apply to regression; use loss".into());
+        }
+        if self.finetune && self.weights.is_none() {
+            return bad("--finetune needs --weights FILE.safetensors".into());
         }
         if let Some(input) = self.input {
             nabla_core::limits::check_tensor(&input, 4, "--input")?;
