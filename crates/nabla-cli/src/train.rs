@@ -98,6 +98,9 @@ pub struct TrainArgs {
     /// classes) and train everything from there
     #[arg(long)]
     finetune: bool,
+    /// Also write TensorBoard event files to OUT/tensorboard (view with `tensorboard --logdir OUT`)
+    #[arg(long)]
+    tensorboard: bool,
     /// Continue the run saved in the output directory's checkpoint
     #[arg(long)]
     resume: bool,
@@ -392,6 +395,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         history: Vec::new(),
         verbose: !args.quiet,
         stop_after_steps: args.stop_after_steps,
+        tensorboard: if args.tensorboard {
+            Some(nabla_train::tensorboard::EventWriter::create(&out.join("tensorboard"))?)
+        } else {
+            None
+        },
         card,
         save_every: args.save_every.map(|n| n as usize),
         device: args.device,

@@ -433,3 +433,69 @@ fn weights_start_a_run_and_finetune_replaces_only_the_classifier() {
     // … and the classifier is new, for two classes.
     assert_eq!(get(&after.model, "classifier.5.weight").dims(), &[2, 84]);
 }
+
+#[test]
+fn tensorboard_events_hold_the_steps_the_epochs_and_the_filters() {
+    let d = scratch("tensorboard");
+    let run = d.join("run");
+    nabla_in(
+        &d,
+        &[
+            "train",
+            "--quiet",
+            "--tensorboard",
+            "--train-subset",
+            "320",
+            "--test-subset",
+            "50",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "2",
+            "--out",
+            s(&run),
+        ],
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(run.join("tensorboard"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    // Every record's checksums are verified while reading.
+    let events = nabla_train::tensorboard::read_events(&files[0]).unwrap();
+    assert_eq!(events[0].file_version.as_deref(), Some("brain.Event:2"));
+    let values = |tag: &str| -> Vec<(i64, f32)> {
+        events
+            .iter()
+            .flat_map(|e| {
+                e.summary
+                    .iter()
+                    .flat_map(move |s| s.value.iter().map(move |v| (e.step, v)))
+            })
+            .filter(|(_, v)| v.tag == tag)
+            .map(|(step, v)| (step, v.simple_value.unwrap()))
+            .collect()
+    };
+    // 10 steps per epoch, numbered through the run.
+    let steps: Vec<i64> = values("train/loss").iter().map(|p| p.0).collect();
+    assert_eq!(steps, (1..=20).collect::<Vec<_>>());
+    let rows = metrics(&run);
+    for (tag, column) in [("epoch/train_loss", "train_loss"), ("epoch/test_top1", "test_top1")] {
+        let got = values(tag);
+        assert_eq!(got.len(), 2, "{tag}");
+        for ((step, v), row) in got.iter().zip(&rows) {
+            assert_eq!(*step as f64, row["epoch"]);
+            assert!(
+                (*v as f64 - row[column]).abs() <= 1e-6 * row[column].abs().max(1.0),
+                "{tag}"
+            );
+        }
+    }
+    let images = events
+        .iter()
+        .filter_map(|e| e.summary.as_ref())
+        .flat_map(|s| &s.value)
+        .filter(|v| v.tag == "filters/first_layer")
+        .count();
+    assert_eq!(images, 2);
+}

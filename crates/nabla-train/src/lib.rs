@@ -10,6 +10,7 @@ pub mod config;
 pub mod metrics;
 pub mod plots;
 pub mod rundir;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use config::{BestBy, OptimizerKind, ScheduleKind, TrainConfig};

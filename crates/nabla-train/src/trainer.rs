@@ -82,6 +82,9 @@ pub struct Trainer {
     pub device: nabla_core::Device,
     /// What the checkpoints carry besides weights (architecture, normalisation, features).
     pub card: crate::checkpoint::ModelCard,
+    /// TensorBoard events: loss and learning rate per step, the metrics per epoch, the first
+    /// layer's filters.
+    pub tensorboard: Option<crate::tensorboard::EventWriter>,
 }
 
 /// The device of a model's parameters (the CPU for a model without any).
@@ -330,6 +333,10 @@ impl Trainer {
                     });
                 }
                 self.optimizer.step(&grads)?;
+                if let Some(tb) = &mut self.tensorboard {
+                    let step = (epoch * batches + batch.index + 1) as u64;
+                    tb.scalars(step, &[("train/loss", loss_v), ("train/lr", lr)])?;
+                }
                 let n = batch.y.elem_count();
                 if !regression {
                     let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
@@ -363,6 +370,9 @@ impl Trainer {
                         .save(&self.checkpoint_path())?;
                 }
                 if self.stop.load(Ordering::SeqCst) {
+                    if let Some(tb) = &mut self.tensorboard {
+                        tb.flush()?;
+                    }
                     p.seconds = seconds_before + t0.elapsed().as_secs_f64();
                     self.checkpoint(epoch, batch.index + 1, p.clone())
                         .save(&self.checkpoint_path())?;
@@ -438,6 +448,7 @@ impl Trainer {
             self.scheduler.step(Some(monitor.loss()));
             self.write_metrics()?;
             self.write_evaluation(monitor)?;
+            self.tensorboard_epoch()?;
             self.checkpoint(epoch + 1, 0, PartialEpoch::default())
                 .save(&self.checkpoint_path())?;
             if self.val.is_some() {
@@ -526,6 +537,34 @@ impl Trainer {
         let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
         nabla_nn::state::write_atomic(&path, json.as_bytes())?;
         Ok(summary)
+    }
+
+    /// The last epoch's metrics and the first layer's filters (`filters.png`, when drawn) as
+    /// TensorBoard events at step = epoch.
+    fn tensorboard_epoch(&mut self) -> Result<()> {
+        let (Some(tb), Some(m)) = (&mut self.tensorboard, self.history.last()) else {
+            return Ok(());
+        };
+        let step = m.epoch as u64;
+        tb.scalars(
+            step,
+            &[
+                ("epoch/train_loss", m.train_loss),
+                ("epoch/train_acc", m.train_acc),
+                ("epoch/val_loss", m.val_loss),
+                ("epoch/val_top1", m.val_top1),
+                ("epoch/val_top5", m.val_top5),
+                ("epoch/test_loss", m.test_loss),
+                ("epoch/test_top1", m.test_top1),
+                ("epoch/test_top5", m.test_top5),
+                ("epoch/lr", m.lr),
+                ("epoch/samples_per_s", m.train_samples_per_s),
+            ],
+        )?;
+        if let Ok(png) = std::fs::read(self.out_dir.join("filters.png")) {
+            tb.png(step, "filters/first_layer", &png)?;
+        }
+        tb.flush()
     }
 
     pub fn best_path(&self) -> PathBuf {

@@ -73,6 +73,7 @@ fn trainer(ds: TabularDataset, out: &str) -> Trainer {
         save_every: None,
         device: nabla_core::Device::Cpu,
         card: Default::default(),
+        tensorboard: None,
     }
 }
 
