@@ -56,7 +56,23 @@ fn fetch(name: &str, data_dir: Option<PathBuf>, plain: bool) -> Result<()> {
         eprintln!("warning: no known checksum for {}; it will not be verified", f.file);
     }
     let progress = if plain { Progress::Plain } else { Progress::Auto };
-    let dir = catalog::fetch(info, &root, progress)?;
+    let dir = catalog::fetch(info, &root, progress).map_err(|e| {
+        // Without a network, the files can be put in place by hand: say which and where.
+        let files: Vec<String> = info.files.iter().map(|f| format!("{} ({})", f.file, f.url)).collect();
+        let how = if info.archive {
+            format!("unpack {} into", files.join(", "))
+        } else {
+            format!("put {} in", files.join(", "))
+        };
+        Error::Argument {
+            op: "data fetch",
+            msg: format!(
+                "{e}. To install {} by hand, {how} {} (or pass that folder as --data-dir)",
+                info.name,
+                root.join(info.name).display()
+            ),
+        }
+    })?;
     println!("{}: {}", info.name, dir.display());
     Ok(())
 }

@@ -520,3 +520,23 @@ fn train_help_gives_every_flag_a_sentence_and_its_default() {
         assert!(help.contains(default), "{default} not in:\n{help}");
     }
 }
+
+#[test]
+fn a_fetch_without_network_says_where_to_put_the_files_by_hand() {
+    let d = scratch("offline");
+    // A proxy that refuses every connection stands in for a machine without network.
+    let proxy = [
+        ("HTTPS_PROXY", "http://127.0.0.1:9"),
+        ("HTTP_PROXY", "http://127.0.0.1:9"),
+        ("ALL_PROXY", "http://127.0.0.1:9"),
+    ];
+    let err = fails_with_env(
+        &["data", "fetch", "mnist", "--data-dir", s(&d), "--plain"],
+        &proxy,
+        "by hand",
+    );
+    assert!(
+        err.contains("train-images-idx3-ubyte.gz") && err.contains(&d.join("mnist").display().to_string()),
+        "{err}"
+    );
+}
