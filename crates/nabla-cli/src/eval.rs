@@ -127,12 +127,37 @@ fn crop_source(s: Sample, mode: TtaMode, input: [usize; 3]) -> Sample {
     }
 }
 
-/// Evaluates the ensemble on `test`.
-fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<Evaluation> {
+/// Why test-time augmentation `mode` shows the models inputs unlike those of their training,
+/// if it does: shifted crops need training with random crops (`--augment`), mirrored crops
+/// training with flips (`--augment` on colour images).
+fn tta_mismatch(mode: TtaMode, members: &[Member]) -> Option<String> {
+    if mode == TtaMode::Center {
+        return None;
+    }
+    let m = members
+        .iter()
+        .find(|m| !m.ck.meta.config.augment || m.ck.meta.input[0] != 3)?;
+    let name = m.path.display();
+    if !m.ck.meta.config.augment {
+        return Some(format!(
+            "{name} was trained without --augment: the shifted crops of {} are inputs it never saw",
+            mode.name()
+        ));
+    }
+    (mode != TtaMode::FiveCrop).then(|| {
+        format!(
+            "{name} was trained without horizontal flips (--augment flips colour images only): the mirrored crops of {} are inputs it never saw",
+            mode.name()
+        )
+    })
+}
+
+/// Evaluates the ensemble on `test` with test-time augmentation `mode`.
+fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs, mode: TtaMode) -> Result<Evaluation> {
     let meta = &members[0].ck.meta;
     let (classes, input) = (meta.classes.len(), meta.input);
     let mut eval = Evaluation::new(classes);
-    let per_batch = (args.batch_size / args.tta.crops_per_image()).max(1);
+    let per_batch = (args.batch_size / mode.crops_per_image()).max(1);
     let _guard = NoGradGuard::new();
     let indices: Vec<usize> = (0..test.len()).collect();
     // Images of another size or colour mode than the model's input are converted as in training.
@@ -150,7 +175,7 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<
                     shape: test.shape,
                 };
                 let s = fit.iter().fold(s, |s, t| t.apply(s, &mut rng));
-                crop_source(s, args.tta, input)
+                crop_source(s, mode, input)
             })
             .collect();
         let mut probs = vec![0.0; chunk.len() * classes];
@@ -158,7 +183,7 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs) -> Result<
             let p = tta::predict(
                 |x| m.model.forward(&x.to_device(args.device)?),
                 &images,
-                args.tta,
+                mode,
                 [input[1], input[2]],
                 Some(&m.normalize),
             )?;
@@ -186,7 +211,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
         return run_table(&args, &members, &config);
     }
     let test = common::test_set(&config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;
-    let eval = evaluate(&members, &test, &args)?;
+    if let Some(why) = tta_mismatch(args.tta, &members) {
+        eprintln!("warning: {why}");
+    }
+    let eval = evaluate(&members, &test, &args, args.tta)?;
+    // Test-time augmentation is checked against the plain centre crop on the same images: a
+    // choice that lowers accuracy is said, not left for the user to find.
+    let center = if args.tta == TtaMode::Center {
+        None
+    } else {
+        Some(evaluate(&members, &test, &args, TtaMode::Center)?)
+    };
+    if let Some(c) = center.as_ref().filter(|c| eval.top1() < c.top1()) {
+        eprintln!(
+            "warning: --tta {} lowers top-1 from {:.2}% (centre crop) to {:.2}% on these {} images; use --tta center",
+            args.tta.name(),
+            100.0 * c.top1(),
+            100.0 * eval.top1(),
+            eval.count
+        );
+    }
     if args.json {
         let json = serde_json::json!({
             "checkpoints": members.iter().map(|m| m.path.display().to_string()).collect::<Vec<_>>(),
@@ -195,6 +239,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "dataset": meta.config.dataset,
             "tta": args.tta.name(),
             "crops_per_image": args.tta.crops_per_image(),
+            "center_top1": center.as_ref().map(|c| c.top1()),
             "samples": eval.count,
             "top1": eval.top1(),
             "top5": eval.top5(),

@@ -499,3 +499,52 @@ fn tensorboard_events_hold_the_steps_the_epochs_and_the_filters() {
         .count();
     assert_eq!(images, 2);
 }
+
+#[test]
+fn tta_that_does_not_match_training_is_flagged_and_compared_with_the_centre_crop() {
+    let d = scratch("tta");
+    let run = d.join("run");
+    nabla_in(
+        &d,
+        &[
+            "train",
+            "--quiet",
+            "--train-subset",
+            "500",
+            "--test-subset",
+            "100",
+            "--epochs",
+            "1",
+            "--out",
+            s(&run),
+        ],
+    );
+    let ck = run.join("checkpoint.safetensors");
+    let eval = |tta: &str| {
+        nabla_in(
+            &d,
+            &[
+                "eval",
+                "--checkpoint",
+                s(&ck),
+                "--test-subset",
+                "200",
+                "--tta",
+                tta,
+                "--json",
+            ],
+        )
+    };
+    let center = json(&eval("center"));
+    let o = eval("10crop");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("trained without --augment: the shifted crops of 10crop"),
+        "{err}"
+    );
+    let ten = json(&o);
+    // The centre crop is evaluated alongside, on the same images, and the loss is said.
+    assert_eq!(ten["center_top1"], center["top1"]);
+    let lower = ten["top1"].as_f64() < center["top1"].as_f64();
+    assert_eq!(err.contains("lowers top-1"), lower, "{err}");
+}
