@@ -149,6 +149,11 @@ fn a_regression_checkpoint_loads_evaluates_and_predicts_in_target_units() {
         ],
     );
     let ck = run.join("checkpoint.safetensors");
+    // Plots that fit the task: predicted against true, no accuracy or confusion matrix.
+    assert!(run.join("predictions.png").exists() && run.join("loss.png").exists());
+    for absent in ["accuracy.png", "confusion.png", "confusion.csv"] {
+        assert!(!run.join(absent).exists(), "{absent}");
+    }
     // The history's accuracy is NaN for regression: written as JSON null, it must read back.
     let e = json(&nabla_in(
         &d.join("elsewhere"),

@@ -76,6 +76,8 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<usize>>,
     /// A regression: the loss is the mean squared error, and accuracies are NaN.
     pub regression: bool,
+    /// A regression's (true, predicted) pairs, for the scatter plot.
+    pub pairs: Vec<(f32, f32)>,
 }
 
 impl Evaluation {
@@ -104,6 +106,11 @@ impl Evaluation {
         }
         self.count += labels.len();
         self.loss_sum += loss_sum;
+    }
+
+    /// Adds a regression batch's (true, predicted) values.
+    pub fn add_predictions(&mut self, truth: &[f32], predicted: &[f32]) {
+        self.pairs.extend(truth.iter().copied().zip(predicted.iter().copied()));
     }
 
     /// Adds a regression batch: its summed squared error over `n` targets.

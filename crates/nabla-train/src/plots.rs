@@ -314,6 +314,50 @@ pub fn plot_filters(weight: &Tensor, path: &Path) -> Result<()> {
     write_png(path, &buf, (w as u32, h as u32))
 }
 
+/// `predictions.png`: predicted against true values of a regression (standardised target), with
+/// the diagonal where they would be equal.
+pub fn plot_predictions(pairs: &[(f32, f32)], path: &Path) -> Result<()> {
+    let finite: Vec<(f64, f64)> = pairs
+        .iter()
+        .map(|&(t, p)| (t as f64, p as f64))
+        .filter(|(t, p)| t.is_finite() && p.is_finite())
+        .collect();
+    let (lo, hi) = finite
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(t, p)| {
+            (a.min(t).min(p), b.max(t).max(p))
+        });
+    let (lo, hi) = if lo < hi { (lo, hi) } else { (-1.0, 1.0) };
+    let pad = (hi - lo) * 0.05;
+    let (lo, hi) = (lo - pad, hi + pad);
+    let text = text_available();
+    render(path, (600, 600), |root| {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut b = ChartBuilder::on(root);
+        b.margin(15);
+        if text {
+            b.caption("Predicted against true", ("sans-serif", 22))
+                .x_label_area_size(40)
+                .y_label_area_size(50);
+        }
+        let mut chart = b.build_cartesian_2d(lo..hi, lo..hi).map_err(|e| e.to_string())?;
+        let mut mesh = chart.configure_mesh();
+        if text {
+            mesh.x_desc("true (standardised)").y_desc("predicted");
+        } else {
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.5)))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(finite.iter().map(|&p| Circle::new(p, 2, TRAIN.filled())))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
 /// Writes `loss.png`, `accuracy.png` and `confusion.png` (for classification) and, when the
 /// model has a 4-D parameter (its first convolution), `filters.png` into `dir`.
 pub fn write_run_plots(
@@ -324,7 +368,9 @@ pub fn write_run_plots(
     model: &dyn Module,
 ) -> Result<()> {
     plot_loss(history, eval.regression, &dir.join("loss.png"))?;
-    if !eval.regression {
+    if eval.regression {
+        plot_predictions(&eval.pairs, &dir.join("predictions.png"))?;
+    } else {
         plot_accuracy(history, &dir.join("accuracy.png"))?;
         plot_confusion(eval, classes, &dir.join("confusion.png"))?;
     }

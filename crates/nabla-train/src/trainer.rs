@@ -164,6 +164,7 @@ impl Trainer {
                 // Regression: the summed squared error; accuracy does not apply.
                 let loss = mse_loss(&out, &batch.y, Reduction::Sum)?;
                 eval.add_regression(loss.item()?, batch.y.elem_count());
+                eval.add_predictions(&batch.y.to_vec::<f32>()?, &out.to_vec::<f32>()?);
                 continue;
             }
             let opts = CrossEntropyOptions {
