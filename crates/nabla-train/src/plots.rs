@@ -214,7 +214,8 @@ pub fn plot_confusion(eval: &Evaluation, classes: &[String], path: &Path) -> Res
     let cell = (640 / n as u32).clamp(12, 60);
     let (left, top) = if text { (130, 60) } else { (10, 10) };
     let (w, h) = (
-        left + cell * n as u32 + 20,
+        // Wide enough for the title and the footer (about 400 pixels) however few classes.
+        (left + cell * n as u32 + 20).max(if text { 420 } else { 0 }),
         top + cell * n as u32 + if text { 50 } else { 10 },
     );
     render(path, (w, h), |root| {
@@ -399,6 +400,20 @@ mod tests {
             val_top1: f64::NAN,
             val_top5: f64::NAN,
         }
+    }
+
+    #[test]
+    fn a_small_confusion_matrix_keeps_its_title_and_footer() {
+        let dir = std::env::temp_dir().join(format!("nabla-plots-small-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut eval = Evaluation::new(2);
+        eval.add(&[1., 0., 0., 1.], &[0, 1], 1.0);
+        let path = dir.join("confusion.png");
+        plot_confusion(&eval, &["dark".into(), "light".into()], &path).unwrap();
+        // The title needs about 400 pixels; two 60-pixel cells and the labels need 270.
+        let width = size_of(&path).0;
+        assert!(width >= 420 || !text_available(), "{width}");
+        std::fs::remove_dir_all(dir).ok();
     }
 
     fn size_of(path: &Path) -> (u32, u32) {
