@@ -187,6 +187,76 @@ pub fn checkpoint_normalization(ck: &Checkpoint, dir: Option<&Path>) -> Result<N
     }
 }
 
+/// A model built by name for `dataset` (its classes, and its images' shape unless `input`
+/// says otherwise) with the weights of a state dict (PyTorch's names; strict but for
+/// batch-norm counters), in evaluation mode on `device`, and a checkpoint describing it (no
+/// training state; normalised with the dataset's training images).
+pub fn model_from_weights(
+    path: &Path,
+    model_name: &str,
+    dataset: &str,
+    input: Option<[usize; 3]>,
+    dir: Option<&Path>,
+    device: nabla_core::Device,
+) -> Result<(Box<dyn Module>, Checkpoint)> {
+    let config = TrainConfig {
+        model: model_name.to_string(),
+        dataset: canonical_dataset(dataset),
+        input,
+        ..TrainConfig::default()
+    };
+    if config.dataset.starts_with("csv:") {
+        return Err(nabla_core::Error::Argument {
+            op: "weights",
+            msg: "a state dict for a table needs the feature statistics of its training: use a checkpoint".into(),
+        });
+    }
+    let train = training_set(&config, dir)?;
+    let input = input.unwrap_or(train.shape);
+    let classes = train.classes.clone();
+    let card = ModelCard {
+        architecture: None,
+        normalization: None,
+        features: None,
+    };
+    let spec = ModelSpec {
+        input,
+        classes: classes.len(),
+    };
+    let model = build_from_card(model_name, &card, &spec)?;
+    let (tensors, _) = nabla_nn::state::load_safetensors(path)?;
+    nabla_nn::state::load_state_dict(model.as_ref(), &tensors, &path.display().to_string())?;
+    model.eval();
+    model.to_device(device)?;
+    let n = normalization_for(&train, input, normalization(&train));
+    let card = ModelCard {
+        normalization: Some(nabla_train::checkpoint::Normalization {
+            mean: n.mean.iter().map(|&v| v as f64).collect(),
+            std: n.std.iter().map(|&v| v as f64).collect(),
+        }),
+        ..card
+    };
+    let ck = Checkpoint {
+        meta: nabla_train::checkpoint::CheckpointMeta {
+            format: 1,
+            epoch: config.epochs,
+            next_batch: 0,
+            partial: Default::default(),
+            optimizer_scalars: Default::default(),
+            schedule: Default::default(),
+            rng: [0; 4],
+            history: Vec::new(),
+            input,
+            classes,
+            card,
+            config,
+        },
+        model: tensors,
+        optimizer: Vec::new(),
+    };
+    Ok((model, ck))
+}
+
 /// Top `k` (index, probability) pairs of one probability row, most probable first.
 pub fn top_k(probs: &[f64], k: usize) -> Vec<(usize, f64)> {
     let mut order: Vec<(usize, f64)> = probs.iter().copied().enumerate().collect();

@@ -23,11 +23,21 @@ use crate::common;
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// A checkpoint written by `nabla train`; repeat for an ensemble
-    #[arg(long = "checkpoint", value_name = "PATH", required = true)]
+    #[arg(long = "checkpoint", value_name = "PATH", required_unless_present = "weights")]
     checkpoints: Vec<PathBuf>,
     /// Ensemble weights, one per checkpoint, comma-separated (default: equal)
     #[arg(long, value_delimiter = ',', value_name = "W1,W2,...")]
-    weights: Option<Vec<f64>>,
+    ensemble_weights: Option<Vec<f64>>,
+    /// Instead of a checkpoint: a state dict (PyTorch's or `nabla export`'s) for --model,
+    /// evaluated on --dataset and normalised with its training images' statistics
+    #[arg(long, value_name = "FILE", conflicts_with = "checkpoints", requires = "model")]
+    weights: Option<PathBuf>,
+    /// With --weights: the model the state dict belongs to (a zoo name or PATH.toml)
+    #[arg(long)]
+    model: Option<String>,
+    /// With --weights: the model's input as CxHxW [default: the dataset's images]
+    #[arg(long, value_parser = crate::common::parse_input)]
+    input: Option<[usize; 3]>,
     /// Test-time augmentation: center, 5crop, 10crop (AlexNet) or multiscale (GoogLeNet's 144)
     #[arg(long, default_value = "center")]
     tta: TtaMode,
@@ -76,8 +86,21 @@ fn bad(msg: String) -> Error {
 /// Loads the checkpoints, checks that they agree on data, and pairs each with its weight and
 /// normalisation.
 fn members(args: &EvalArgs) -> Result<Vec<Member>> {
+    if let (Some(path), Some(model)) = (&args.weights, &args.model) {
+        let dataset = args.dataset.as_deref().unwrap_or("fashion-mnist");
+        let (model, ck) =
+            common::model_from_weights(path, model, dataset, args.input, args.data_dir.as_deref(), args.device)?;
+        let normalize = common::checkpoint_normalization(&ck, args.data_dir.as_deref())?;
+        return Ok(vec![Member {
+            path: path.clone(),
+            model,
+            ck,
+            normalize,
+            weight: 1.0,
+        }]);
+    }
     let n = args.checkpoints.len();
-    let weights = match &args.weights {
+    let weights = match &args.ensemble_weights {
         None => vec![1.0 / n as f64; n],
         Some(w) if w.len() != n => return Err(bad(format!("{} weights for {n} checkpoints", w.len()))),
         Some(w) if w.iter().any(|v| !v.is_finite() || *v < 0.0) || w.iter().sum::<f64>() <= 0.0 => {
@@ -252,6 +275,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     for m in &members {
         let c = &m.ck.meta;
+        if args.weights.is_some() {
+            println!(
+                "weights {} ({} on {})",
+                m.path.display(),
+                c.config.model,
+                c.config.dataset
+            );
+            continue;
+        }
         println!(
             "checkpoint {} ({} on {}, {} of {} epochs){}",
             m.path.display(),

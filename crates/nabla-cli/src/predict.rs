@@ -19,8 +19,21 @@ use crate::common;
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// A checkpoint written by `nabla train`
-    #[arg(long, value_name = "PATH")]
-    checkpoint: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "weights")]
+    checkpoint: Option<PathBuf>,
+    /// Instead of a checkpoint: a state dict (PyTorch's or `nabla export`'s) for --model; the
+    /// class names and normalisation come from --dataset
+    #[arg(long, value_name = "FILE", conflicts_with = "checkpoint", requires_all = ["model", "dataset"])]
+    weights: Option<PathBuf>,
+    /// With --weights: the model the state dict belongs to (a zoo name or PATH.toml)
+    #[arg(long)]
+    model: Option<String>,
+    /// With --weights: the dataset the model was trained on (same names as `train --dataset`)
+    #[arg(long)]
+    dataset: Option<String>,
+    /// With --weights: the model's input as CxHxW [default: the dataset's images]
+    #[arg(long, value_parser = crate::common::parse_input)]
+    input: Option<[usize; 3]>,
     /// Image files (PNG, JPEG), or CSV files of rows for a model trained on a table
     #[arg(required = true, value_name = "FILE")]
     images: Vec<PathBuf>,
@@ -49,7 +62,10 @@ fn predict_rows(
 ) -> Result<()> {
     let meta = &ck.meta;
     let norm = meta.card.normalization.as_ref().ok_or_else(|| Error::File {
-        path: args.checkpoint.display().to_string(),
+        path: args
+            .checkpoint
+            .as_ref()
+            .map_or(String::new(), |p| p.display().to_string()),
         msg: "a table model's checkpoint without its normalisation".into(),
     })?;
     let _guard = NoGradGuard::new();
@@ -158,7 +174,18 @@ pub fn read_image(path: &Path, input: [usize; 3]) -> Result<Sample> {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    let (model, ck) = common::load_model(&args.checkpoint, args.device)?;
+    let (model, ck) = match (&args.checkpoint, &args.weights, &args.model, &args.dataset) {
+        (Some(ck), _, _, _) => common::load_model(ck, args.device)?,
+        (None, Some(w), Some(m), Some(d)) => {
+            common::model_from_weights(w, m, d, args.input, args.data_dir.as_deref(), args.device)?
+        }
+        _ => {
+            return Err(Error::Argument {
+                op: "predict",
+                msg: "needs --checkpoint, or --weights with --model and --dataset".into(),
+            });
+        }
+    };
     let meta = &ck.meta;
     if let Some(features) = &meta.card.features {
         return predict_rows(&args, model.as_ref(), &ck, features);

@@ -135,7 +135,7 @@ fn train_then_eval_predict_and_ensemble() {
         s(&ck),
         "--checkpoint",
         s(&ck),
-        "--weights",
+        "--ensemble-weights",
         "1,3",
         "--test-subset",
         "500",
@@ -144,7 +144,15 @@ fn train_then_eval_predict_and_ensemble() {
     assert_eq!(ens["top1"], e["top1"]);
     assert_eq!(ens["weights"], serde_json::json!([0.25, 0.75]));
     user_error(
-        &["eval", "--checkpoint", s(&ck), "--checkpoint", s(&ck), "--weights", "1"],
+        &[
+            "eval",
+            "--checkpoint",
+            s(&ck),
+            "--checkpoint",
+            s(&ck),
+            "--ensemble-weights",
+            "1",
+        ],
         "1 weights for 2 checkpoints",
     );
 

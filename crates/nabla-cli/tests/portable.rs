@@ -437,6 +437,39 @@ fn weights_start_a_run_and_finetune_replaces_only_the_classifier() {
     }
     // … and the classifier is new, for two classes.
     assert_eq!(get(&after.model, "classifier.5.weight").dims(), &[2, 84]);
+    // The state dict alone evaluates and predicts, given its model and data.
+    let e = json(&nabla_in(
+        &d,
+        &[
+            "eval",
+            "--weights",
+            s(&sd),
+            "--model",
+            "lenet5",
+            "--test-subset",
+            "50",
+            "--json",
+        ],
+    ));
+    assert_eq!(e["samples"], 50);
+    let png = d.join("pics/test/dark/0.png");
+    let p = json(&nabla_in(
+        &d,
+        &[
+            "predict",
+            "--weights",
+            s(&sd),
+            "--model",
+            "lenet5",
+            "--dataset",
+            "fashion-mnist",
+            s(&png),
+            "--json",
+        ],
+    ));
+    let preds = p[0]["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 5);
+    assert!(preds.iter().all(|v| v["class"].as_str().is_some()));
 }
 
 #[test]
