@@ -2,8 +2,8 @@
 //! of every format (and a few near-misses), so that libFuzzer starts from inputs that reach
 //! deep into the parsers instead of guessing magic numbers.
 //!
-//! Run from `fuzz/`: `cargo +nightly run --release --example make_seeds` (any toolchain works; the
-//! output is the same on every run, so the committed seeds can be checked against it).
+//! Run from `fuzz/`: `cargo +nightly run --release --example make_seeds` (any toolchain works). The
+//! output is byte for byte the same on every run of one version of the crates.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use nabla_models::{ModelSpec, build_model};
 use nabla_nn::Module;
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::LrScheduler;
-use nabla_train::checkpoint::{Checkpoint, CheckpointMeta, PartialEpoch};
+use nabla_train::checkpoint::{Checkpoint, CheckpointMeta, ModelCard, Normalization, PartialEpoch};
 use nabla_train::{EpochMetrics, TrainConfig};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -23,7 +23,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     // Fixed header (mtime 0) and level, so the seeds are the same on every run.
-    let mut e = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    let mut e = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
 }
@@ -81,7 +83,11 @@ fn csv_seeds(dir: &Path, root: &Path) {
         write(dir, &format!("{name}-20.csv"), &head(&path, 20));
     }
     write(dir, "tiny.csv", b"y,a,b\n1,0.5,2\n0,-1e3,3.25\n1,NaN,inf\n2,7,-0\n");
-    write(dir, "names.csv", b"label, x ,\"y, z\"\ncat,1,2\n\"dog\",3,4\ncat,5,6\r\n");
+    write(
+        dir,
+        "names.csv",
+        b"label, x ,\"y, z\"\ncat,1,2\n\"dog\",3,4\ncat,5,6\r\n",
+    );
     write(dir, "one-column.csv", b"y\n3\n1\n2\n");
 }
 
@@ -126,7 +132,13 @@ fn tiny_checkpoint() -> Result<Checkpoint> {
     nabla_core::rng::manual_seed(7);
     let input = [1, 4, 4];
     let classes: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-    let model = build_model("mlp:8", &ModelSpec { input, classes: classes.len() })?;
+    let model = build_model(
+        "mlp:8",
+        &ModelSpec {
+            input,
+            classes: classes.len(),
+        },
+    )?;
     let config = TrainConfig {
         model: "mlp:8".into(),
         epochs: 2,
@@ -146,6 +158,9 @@ fn tiny_checkpoint() -> Result<Checkpoint> {
         lr: 0.05,
         seconds: 0.25,
         train_samples_per_s: 1000.0,
+        val_loss: 1.08,
+        val_top1: 0.5,
+        val_top5: 1.0,
     }];
     Ok(Checkpoint {
         meta: CheckpointMeta {
@@ -165,24 +180,34 @@ fn tiny_checkpoint() -> Result<Checkpoint> {
             history,
             input,
             classes,
+            card: ModelCard {
+                normalization: Some(Normalization {
+                    mean: vec![0.5],
+                    std: vec![0.25],
+                }),
+                ..ModelCard::default()
+            },
         },
         model: model.state_dict(),
         optimizer: state.tensors,
     })
 }
 
-/// The same safetensors file without the content hash in its metadata (the way PyTorch writes
-/// one), so that mutations of the tensor bytes get past the hash check to the decoding.
-fn without_hash(bytes: &[u8]) -> Vec<u8> {
+/// The same safetensors file with its JSON header written with sorted keys (the metadata is a
+/// `HashMap`, so its order changes from run to run) and, with `drop_hash`, without the content
+/// hash (the way PyTorch writes one), so that mutated tensor bytes get past the hash check.
+fn rewrite_header(bytes: &[u8], drop_hash: bool) -> Vec<u8> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    header["__metadata__"]
-        .as_object_mut()
-        .unwrap()
-        .remove(nabla_nn::state::HASH_KEY);
+    if drop_hash {
+        header["__metadata__"]
+            .as_object_mut()
+            .unwrap()
+            .remove(nabla_nn::state::HASH_KEY);
+    }
     let mut text = serde_json::to_vec(&header).unwrap();
     // safetensors pads the header with spaces to a multiple of 8, so the data stays aligned.
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut out = (text.len() as u64).to_le_bytes().to_vec();
@@ -197,24 +222,37 @@ fn checkpoint_seeds(dir: &Path) -> Result<()> {
     let path = dir.join("mlp8-checkpoint.safetensors");
     ck.save(&path)?;
     let bytes = std::fs::read(&path).unwrap();
-    Checkpoint::from_bytes(&bytes, &path)?;
-    let nohash = without_hash(&bytes);
-    Checkpoint::from_bytes(&nohash, &path)?;
-    write(dir, "mlp8-checkpoint-nohash.safetensors", &nohash);
+    for (name, drop_hash) in [
+        ("mlp8-checkpoint.safetensors", false),
+        ("mlp8-checkpoint-nohash.safetensors", true),
+    ] {
+        let seed = rewrite_header(&bytes, drop_hash);
+        Checkpoint::from_bytes(&seed, &path)?;
+        write(dir, name, &seed);
+    }
 
-    let model = build_model("mlp:8", &ModelSpec { input: [1, 4, 4], classes: 3 })?;
+    let model = build_model(
+        "mlp:8",
+        &ModelSpec {
+            input: [1, 4, 4],
+            classes: 3,
+        },
+    )?;
     let state = dir.join("mlp8-state.safetensors");
     nabla_nn::state::save_module(model.as_ref(), &state)?;
     write(
         dir,
         "mlp8-state-nohash.safetensors",
-        &without_hash(&std::fs::read(&state).unwrap()),
+        &rewrite_header(&std::fs::read(&state).unwrap(), true),
     );
     // One tensor of each dtype nabla reads, no metadata beyond the hash.
     let mixed = vec![
         ("f64".to_string(), Tensor::from_vec(vec![1.5f64, -2.0], [2])?),
         ("i64".to_string(), Tensor::from_vec(vec![3i64, 4, 5], [3, 1])?),
-        ("scalar".to_string(), Tensor::from_vec(vec![0.25f32], Vec::<usize>::new())?),
+        (
+            "scalar".to_string(),
+            Tensor::from_vec(vec![0.25f32], Vec::<usize>::new())?,
+        ),
     ];
     write(
         dir,
@@ -264,7 +302,11 @@ fn archfile_seeds(dir: &Path, root: &Path) {
         .collect();
     examples.sort();
     for p in examples {
-        write(dir, p.file_name().unwrap().to_str().unwrap(), &std::fs::read(&p).unwrap());
+        write(
+            dir,
+            p.file_name().unwrap().to_str().unwrap(),
+            &std::fs::read(&p).unwrap(),
+        );
     }
     for (name, text) in ARCHS {
         if let Err(e) = nabla_models::parse_archfile(text, name, [1, 28, 28], 10) {

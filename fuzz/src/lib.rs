@@ -89,8 +89,11 @@ pub fn archfile(data: &[u8]) {
     }
 }
 
+/// A target's body: takes any bytes, must not panic.
+pub type Body = fn(&[u8]);
+
 /// The bodies by target name, for replaying a corpus folder named after its target.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Body); 6] = [
     ("idx", idx),
     ("cifar", cifar),
     ("csv", csv),
