@@ -4,7 +4,8 @@
 #
 #   scripts/fuzz-smoke.sh [SECONDS]     (default 20 per target)
 #
-# Needs a nightly toolchain (libFuzzer's instrumentation); without one it says so and passes.
+# Needs a nightly toolchain (libFuzzer's instrumentation): it installs one with rustup where
+# none is there; where that cannot be done either, it says so and passes.
 # The corpus grown during the run goes to a temporary folder, so fuzz/corpus/ stays as
 # committed; a crashing input is kept in fuzz/artifacts/<target>/. See docs/RELIABILITY.md.
 set -euo pipefail
@@ -13,8 +14,10 @@ seconds="${1:-20}"
 cd "$(dirname "$0")/../fuzz"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "fuzz smoke skipped: no nightly toolchain"
-    exit 0
+    if ! timeout 600 rustup toolchain install nightly --profile minimal; then
+        echo "fuzz smoke SKIPPED: no nightly toolchain, and rustup could not install one"
+        exit 0
+    fi
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
