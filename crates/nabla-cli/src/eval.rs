@@ -38,9 +38,16 @@ pub struct EvalArgs {
     /// With --weights: the model's input as CxHxW [default: the dataset's images]
     #[arg(long, value_parser = crate::common::parse_input)]
     input: Option<[usize; 3]>,
-    /// Test-time augmentation: center, 5crop, 10crop (AlexNet) or multiscale (GoogLeNet's 144)
+    /// Test-time augmentation: center, 5crop, 10crop (torchvision's FiveCrop/TenCrop) or
+    /// multiscale (GoogLeNet's 144). Crops are cut as training cut them (from the image padded
+    /// as --augment pads it; for --weights, from the image resized by 256/224 as torchvision
+    /// evaluates), and only crops the model saw in training are allowed
     #[arg(long, default_value = "center")]
     tta: TtaMode,
+    /// Use --tta's crops even where the model never saw such inputs in training (shifted crops
+    /// without --augment, mirrored crops without flips, rescaled crops)
+    #[arg(long)]
+    tta_anyway: bool,
     /// Evaluate on this dataset instead of the test split of the one the model was trained on
     /// (same names as `train --dataset`; a table is read whole, an image dataset's test split)
     #[arg(long)]
@@ -68,6 +75,8 @@ pub struct EvalArgs {
 /// One member of the ensemble.
 struct Member {
     path: PathBuf,
+    /// Weights from elsewhere (--weights): how they were trained is unknown.
+    foreign: bool,
     model: Box<dyn Module>,
     ck: Checkpoint,
     normalize: Normalize,
@@ -93,6 +102,7 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
         let normalize = common::checkpoint_normalization(&ck, args.data_dir.as_deref())?;
         return Ok(vec![Member {
             path: path.clone(),
+            foreign: true,
             model,
             ck,
             normalize,
@@ -130,6 +140,7 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
         let normalize = common::checkpoint_normalization(&ck, args.data_dir.as_deref())?;
         out.push(Member {
             path: path.clone(),
+            foreign: false,
             model,
             ck,
             normalize,
@@ -139,46 +150,111 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
     Ok(out)
 }
 
-/// The image the crops are cut from: for the shifted crops of 5/10-crop on an image the size
-/// of the model's input, the image padded as the random crops of training pad it.
-fn crop_source(s: Sample, mode: TtaMode, input: [usize; 3]) -> Sample {
-    let shifted = matches!(mode, TtaMode::FiveCrop | TtaMode::TenCrop);
-    if shifted && s.shape[1] == input[1] && s.shape[2] == input[2] {
-        pad(&s, common::crop_padding(input[1]), PaddingMode::Replicate)
-    } else {
-        s
+/// The image test-time crops are cut from, made from an image the size of the model's input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CropSource {
+    /// The image itself (the centre crop, and GoogLeNet's crops, which rescale themselves).
+    AsIs,
+    /// Padded by this many pixels on every side (replicating the edge), as `--augment`'s random
+    /// crops pad it: the five crops are the extreme shifts training drew from.
+    Padded(usize),
+    /// Resized so its shorter side has this many pixels, torchvision's evaluation protocol
+    /// (`Resize(256)` before `TenCrop(224)`), for weights trained elsewhere.
+    Resized(usize),
+}
+
+impl CropSource {
+    fn apply(self, s: Sample) -> Sample {
+        match self {
+            CropSource::AsIs => s,
+            CropSource::Padded(p) => pad(&s, p, PaddingMode::Replicate),
+            CropSource::Resized(side) => {
+                let [h, w] = nabla_data::transforms::shorter_side_to(s.shape[1], s.shape[2], side);
+                nabla_data::transforms::resize_bilinear(&s, h, w)
+            }
+        }
     }
 }
 
-/// Why test-time augmentation `mode` shows the models inputs unlike those of their training,
-/// if it does: shifted crops need training with random crops (`--augment`), mirrored crops
-/// training with flips (`--augment` on colour images).
+/// Where `mode`'s crops are cut from for models of input `input`.
+fn crop_source(mode: TtaMode, members: &[Member], input: [usize; 3]) -> CropSource {
+    match mode {
+        TtaMode::Center | TtaMode::MultiScale => CropSource::AsIs,
+        TtaMode::FiveCrop | TtaMode::TenCrop if members.iter().all(|m| m.foreign) => {
+            CropSource::Resized(tta::resize_before_crop(input[1].min(input[2])))
+        }
+        TtaMode::FiveCrop | TtaMode::TenCrop => CropSource::Padded(common::crop_padding(input[1])),
+    }
+}
+
+/// Why test-time augmentation `mode` shows a model inputs unlike those of its training, if it
+/// does: shifted crops need training with random crops (`--augment`), mirrored crops training
+/// with flips (`--augment` on colour images), rescaled crops training that rescales (the
+/// command line's training never does). Weights from elsewhere are taken to have been trained
+/// as torchvision trains (random resized crops and flips).
 fn tta_mismatch(mode: TtaMode, members: &[Member]) -> Option<String> {
     if mode == TtaMode::Center {
         return None;
     }
-    let m = members
-        .iter()
-        .find(|m| !m.ck.meta.config.augment || m.ck.meta.input[0] != 3)?;
-    let name = m.path.display();
-    if !m.ck.meta.config.augment {
-        return Some(format!(
-            "{name} was trained without --augment: the shifted crops of {} are inputs it never saw",
-            mode.name()
-        ));
-    }
-    (mode != TtaMode::FiveCrop).then(|| {
-        format!(
-            "{name} was trained without horizontal flips (--augment flips colour images only): the mirrored crops of {} are inputs it never saw",
-            mode.name()
-        )
+    members.iter().filter(|m| !m.foreign).find_map(|m| {
+        let (name, config) = (m.path.display(), &m.ck.meta.config);
+        let flips = config.augment && m.ck.meta.input[0] == 3;
+        if mode == TtaMode::MultiScale {
+            Some(format!(
+                "{name} was trained at one scale: the rescaled crops of {} are inputs it never saw",
+                mode.name()
+            ))
+        } else if !config.augment {
+            Some(format!(
+                "{name} was trained without --augment: the shifted crops of {} are inputs it never saw",
+                mode.name()
+            ))
+        } else if mode == TtaMode::TenCrop && !flips {
+            Some(format!(
+                "{name} was trained without horizontal flips (--augment flips colour images only): the mirrored crops of {} are inputs it never saw",
+                mode.name()
+            ))
+        } else {
+            None
+        }
     })
+}
+
+/// The images on which test-time augmentation is compared with the centre crop: the
+/// validation images every model held out of its training (`--val-split`, same seed), else the
+/// test images themselves.
+fn comparison_set(members: &[Member], args: &EvalArgs) -> Result<Option<(ImageDataset, String)>> {
+    let config = &members[0].ck.meta.config;
+    let same_holdout = members.iter().all(|m| {
+        let c = &m.ck.meta.config;
+        !m.foreign
+            && c.val_split > 0.0
+            && (c.dataset.as_str(), c.val_split, c.seed, c.train_subset, c.input)
+                == (
+                    config.dataset.as_str(),
+                    config.val_split,
+                    config.seed,
+                    config.train_subset,
+                    config.input,
+                )
+    });
+    if !same_holdout || args.dataset.is_some() {
+        return Ok(None);
+    }
+    let all = common::training_set(config, args.data_dir.as_deref())?;
+    let (_, held) = nabla_data::holdout_split(all.labels.len(), config.val_split, config.seed);
+    let n = held.len();
+    Ok(Some((
+        all.select(&held),
+        format!("the {n} validation images held out in training"),
+    )))
 }
 
 /// Evaluates the ensemble on `test` with test-time augmentation `mode`.
 fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs, mode: TtaMode) -> Result<Evaluation> {
     let meta = &members[0].ck.meta;
     let (classes, input) = (meta.classes.len(), meta.input);
+    let source = crop_source(mode, members, input);
     let mut eval = Evaluation::new(classes);
     let per_batch = (args.batch_size / mode.crops_per_image()).max(1);
     let _guard = NoGradGuard::new();
@@ -197,8 +273,7 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs, mode: TtaM
                     data,
                     shape: test.shape,
                 };
-                let s = fit.iter().fold(s, |s, t| t.apply(s, &mut rng));
-                crop_source(s, mode, input)
+                source.apply(fit.iter().fold(s, |s, t| t.apply(s, &mut rng)))
             })
             .collect();
         let mut probs = vec![0.0; chunk.len() * classes];
@@ -235,24 +310,41 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let test = common::test_set(&config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;
     if let Some(why) = tta_mismatch(args.tta, &members) {
+        if !args.tta_anyway {
+            return Err(bad(format!(
+                "{why}; use --tta center (or 5crop after training with --augment), or add --tta-anyway to evaluate them all the same"
+            )));
+        }
         eprintln!("warning: {why}");
     }
     let eval = evaluate(&members, &test, &args, args.tta)?;
-    // Test-time augmentation is checked against the plain centre crop on the same images: a
-    // choice that lowers accuracy is said, not left for the user to find.
+    // Test-time augmentation is checked against the plain centre crop, on held-out validation
+    // images where the models have them: a choice that lowers accuracy is said, not left for
+    // the user to find.
     let center = if args.tta == TtaMode::Center {
         None
     } else {
         Some(evaluate(&members, &test, &args, TtaMode::Center)?)
     };
-    if let Some(c) = center.as_ref().filter(|c| eval.top1() < c.top1()) {
-        eprintln!(
-            "warning: --tta {} lowers top-1 from {:.2}% (centre crop) to {:.2}% on these {} images; use --tta center",
-            args.tta.name(),
-            100.0 * c.top1(),
-            100.0 * eval.top1(),
-            eval.count
-        );
+    let mut comparison = None;
+    if let Some(center) = &center {
+        let (with, without, on) = match comparison_set(&members, &args)? {
+            Some((val, what)) => (
+                evaluate(&members, &val, &args, args.tta)?.top1(),
+                evaluate(&members, &val, &args, TtaMode::Center)?.top1(),
+                what,
+            ),
+            None => (eval.top1(), center.top1(), format!("these {} test images", eval.count)),
+        };
+        if with < without {
+            eprintln!(
+                "warning: --tta {} lowers top-1 from {:.2}% (centre crop) to {:.2}% on {on}; use --tta center",
+                args.tta.name(),
+                100.0 * without,
+                100.0 * with,
+            );
+        }
+        comparison = Some(serde_json::json!({ "on": on, "tta_top1": with, "center_top1": without }));
     }
     if args.json {
         let json = serde_json::json!({
@@ -263,6 +355,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "tta": args.tta.name(),
             "crops_per_image": args.tta.crops_per_image(),
             "center_top1": center.as_ref().map(|c| c.top1()),
+            "tta_check": comparison,
             "samples": eval.count,
             "top1": eval.top1(),
             "top5": eval.top5(),

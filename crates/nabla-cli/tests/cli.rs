@@ -156,7 +156,8 @@ fn train_then_eval_predict_and_ensemble() {
         "1 weights for 2 checkpoints",
     );
 
-    // Ten crops per image.
+    // Ten crops per image (of a model that never saw shifted or mirrored inputs: only when
+    // asked for anyway).
     let tta = json(&[
         "eval",
         "--checkpoint",
@@ -165,6 +166,7 @@ fn train_then_eval_predict_and_ensemble() {
         "50",
         "--tta",
         "10crop",
+        "--tta-anyway",
         "--json",
     ]);
     assert_eq!(
@@ -265,7 +267,10 @@ fn bad_input_fails_with_one_error_line() {
         "unknown model 'nonet'",
     );
     user_error(&["summary", "--input", "3x32"], "CxHxW");
-    user_error(&["summary", "--model", "vgg11", "--input", "1x28x28"], "does not take");
+    user_error(
+        &["summary", "--model", "vgg11", "--input", "1x28x28"],
+        "vgg11 takes images of at least 32×32 pixels, not 1×28×28: pass --input 1x32x32",
+    );
     let missing = dir.join("nothing.safetensors");
     user_error(&["eval", "--checkpoint", s(&missing)], s(&missing));
     user_error(&["predict", "--checkpoint", s(&missing), "x.png"], s(&missing));

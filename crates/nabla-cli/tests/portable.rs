@@ -4,13 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn nabla_in(dir: &Path, args: &[&str]) -> Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+/// Runs nabla in `dir`, whatever its exit status.
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
         .args(args)
         .current_dir(dir)
         .env("NABLA_NUM_THREADS", "1")
         .output()
-        .expect("the nabla binary runs");
+        .expect("the nabla binary runs")
+}
+
+/// Runs nabla in `dir` and checks that it succeeded.
+fn nabla_in(dir: &Path, args: &[&str]) -> Output {
+    let o = run_in(dir, args);
     assert!(
         o.status.success(),
         "nabla {args:?} in {}: {}",
@@ -539,12 +545,10 @@ fn tensorboard_events_hold_the_steps_the_epochs_and_the_filters() {
 }
 
 #[test]
-fn tta_that_does_not_match_training_is_flagged_and_compared_with_the_centre_crop() {
+fn tta_is_applied_only_as_training_cut_its_crops_and_checked_on_the_validation_images() {
     let d = scratch("tta");
-    let run = d.join("run");
-    nabla_in(
-        &d,
-        &[
+    let train = |run: &Path, extra: &[&str]| {
+        let mut args = vec![
             "train",
             "--quiet",
             "--train-subset",
@@ -554,35 +558,64 @@ fn tta_that_does_not_match_training_is_flagged_and_compared_with_the_centre_crop
             "--epochs",
             "1",
             "--out",
-            s(&run),
-        ],
-    );
-    let ck = run.join("checkpoint.safetensors");
-    let eval = |tta: &str| {
-        nabla_in(
-            &d,
-            &[
-                "eval",
-                "--checkpoint",
-                s(&ck),
-                "--test-subset",
-                "200",
-                "--tta",
-                tta,
-                "--json",
-            ],
-        )
+            s(run),
+        ];
+        args.extend_from_slice(extra);
+        nabla_in(&d, &args);
+        run.join("checkpoint.safetensors")
     };
-    let center = json(&eval("center"));
-    let o = eval("10crop");
+    let eval = |ck: &Path, extra: &[&str]| {
+        let mut args = vec!["eval", "--checkpoint", s(ck), "--test-subset", "200", "--json"];
+        args.extend_from_slice(extra);
+        run_in(&d, &args)
+    };
+
+    // Trained without --augment: shifted crops are refused, and evaluated only when asked for
+    // anyway, with the warning and the centre crop on the same test images.
+    let plain = train(&d.join("plain"), &[]);
+    let center = json(&eval(&plain, &[]));
+    let refused = eval(&plain, &["--tta", "5crop"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("trained without --augment: the shifted crops of 5crop") && err.contains("--tta-anyway"),
+        "{err}"
+    );
+    let o = eval(&plain, &["--tta", "10crop", "--tta-anyway"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("trained without --augment: the shifted crops of 10crop"),
+        err.contains("warning: ") && err.contains("shifted crops of 10crop"),
         "{err}"
     );
     let ten = json(&o);
-    // The centre crop is evaluated alongside, on the same images, and the loss is said.
     assert_eq!(ten["center_top1"], center["top1"]);
+    let check = &ten["tta_check"];
+    assert_eq!(check["on"], "these 200 test images");
+    assert_eq!(
+        (&check["tta_top1"], &check["center_top1"]),
+        (&ten["top1"], &center["top1"])
+    );
     let lower = ten["top1"].as_f64() < center["top1"].as_f64();
     assert_eq!(err.contains("lowers top-1"), lower, "{err}");
+
+    // Trained with --augment (grey images: shifts, no flips) and a validation split: 5crop is
+    // allowed and compared on the 100 held-out images, 10crop's mirrored crops are refused.
+    let aug = train(&d.join("aug"), &["--augment", "--val-split", "0.2"]);
+    let o = eval(&aug, &["--tta", "5crop"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let five = json(&o);
+    let check = &five["tta_check"];
+    assert_eq!(check["on"], "the 100 validation images held out in training");
+    let lower = check["tta_top1"].as_f64() < check["center_top1"].as_f64();
+    assert_eq!(err.contains("lowers top-1"), lower, "{err}");
+    assert_eq!(err.contains("validation images held out"), lower, "{err}");
+    let refused = eval(&aug, &["--tta", "10crop"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("without horizontal flips"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!eval(&aug, &["--tta", "multiscale"]).status.success());
 }

@@ -161,6 +161,71 @@ fn conv2d_3x3_by_hand() {
     assert_close("db", &grads.get(&b).unwrap().to_vec_f64().unwrap(), &[4.0]);
 }
 
+/// An output narrower than the padding (a 1-pixel image under a 5×5 kernel with padding 2,
+/// which the zoo's smallest inputs reach): every kernel column but the centre falls wholly in
+/// the padding. The unfolding once took such an empty range for a negative offset and panicked.
+#[test]
+fn conv2d_output_narrower_than_the_padding() {
+    let x = t64(&[3.0], &[1, 1, 1, 1]).requires_grad_();
+    let w = t64(&(0..25).map(f64::from).collect::<Vec<_>>(), &[1, 1, 5, 5]).requires_grad_();
+    let y = x.conv2d(&w, None, &Conv2dOptions::default().padding(2)).unwrap();
+    assert_eq!(y.dims(), &[1, 1, 1, 1]);
+    // Only the kernel's centre, w[2][2] = 12, meets the pixel.
+    assert_close("y", &y.to_vec_f64().unwrap(), &[36.0]);
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    assert_close("dx", &grads.get(&x).unwrap().to_vec_f64().unwrap(), &[12.0]);
+    let mut dw = [0.0; 25];
+    dw[12] = 3.0;
+    assert_close("dw", &grads.get(&w).unwrap().to_vec_f64().unwrap(), &dw);
+    // Two channels of 1×2 pixels, three filters, every padding mode that takes padding 2.
+    for mode in [PaddingMode::Zeros, PaddingMode::Replicate] {
+        let opts = Conv2dOptions::default().padding(2).padding_mode(mode);
+        check(
+            Device::Cpu,
+            &format!("narrow conv2d {mode:?}"),
+            |xs| xs[0].conv2d(&xs[1], Some(&xs[2]), &opts),
+            &[rand64(&[2, 2, 1, 2], 1), rand64(&[3, 2, 5, 5], 2), rand64(&[3], 3)],
+        );
+    }
+}
+
+/// The f32 kernels (direct, Winograd, wide, im2col by channel count) on images no wider than
+/// the padding, against the f64 convolution of the same values: forward, δx and δW.
+#[test]
+fn conv2d_f32_kernels_on_images_narrower_than_the_padding() {
+    for (cin, cout) in [(1, 1), (4, 8), (16, 32), (64, 16)] {
+        for (h, w) in [(1, 1), (1, 2), (2, 2), (3, 1)] {
+            for (k, p) in [(5, 2), (3, 1), (3, 2), (1, 1)] {
+                let x = rand64(&[2, cin, h, w], 5);
+                let wt = rand64(&[cout, cin, k, k], 6);
+                let opts = Conv2dOptions::default().padding(p);
+                let run = |dtype: DType| {
+                    let (x, wt) = (
+                        x.to_dtype(dtype).unwrap().requires_grad_(),
+                        wt.to_dtype(dtype).unwrap().requires_grad_(),
+                    );
+                    let y = x.conv2d(&wt, None, &opts).unwrap();
+                    let g = y.sum_all().unwrap().backward().unwrap();
+                    [
+                        y.to_vec_f64().unwrap(),
+                        g.get(&x).unwrap().to_vec_f64().unwrap(),
+                        g.get(&wt).unwrap().to_vec_f64().unwrap(),
+                    ]
+                };
+                let (single, double) = (run(DType::F32), run(DType::F64));
+                for (what, (a, e)) in ["y", "dx", "dw"].iter().zip(single.iter().zip(&double)) {
+                    for (i, (a, e)) in a.iter().zip(e).enumerate() {
+                        assert!(
+                            (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                            "{cin}→{cout} {h}×{w} k{k} p{p} {what}[{i}]: {a} vs {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn conv2d_padding_modes_by_hand() {
     // A 3×3 kernel of ones over 1..9 padded by one: each output sums its padded 3×3 block.

@@ -73,11 +73,19 @@ pub fn five_crop(s: &Sample, size: [usize; 2]) -> Vec<Sample> {
     ]
 }
 
-/// The five crops followed by their mirror images, in the same order.
+/// torchvision's `ten_crop`: the five crops of the image, then the five crops of its mirror
+/// image (the sixth is the mirrored top-right corner, not the mirrored top-left one).
 pub fn ten_crop(s: &Sample, size: [usize; 2]) -> Vec<Sample> {
     let mut out = five_crop(s, size);
-    out.extend(out.clone().iter().map(hflip));
+    out.extend(five_crop(&hflip(s), size));
     out
+}
+
+/// The shorter side torchvision's evaluation protocol resizes to before cropping `crop`
+/// pixels: 256 for 224 (`Resize(256)` then `CenterCrop(224)`/`TenCrop(224)`), in proportion
+/// otherwise (32 for 28).
+pub fn resize_before_crop(crop: usize) -> usize {
+    ((crop * 256) as f64 / 224.0).round() as usize
 }
 
 /// GoogLeNet's scales for a `crop`-pixel input: shorter sides 256, 288, 320 and 352 for 224,
@@ -216,7 +224,13 @@ mod tests {
         assert_eq!(c[3].data, vec![4., 5., 7., 8.]);
         let t = ten_crop(&ramp([1, 3, 3]), [2, 2]);
         assert_eq!(t.len(), 10);
-        assert_eq!(t[6].data, vec![2., 1., 5., 4.]); // the top-right crop, mirrored
+        // The mirror image is [2 1 0; 5 4 3; 8 7 6]: its top-left crop (the original's
+        // top-right one mirrored) comes sixth, as in torchvision.
+        assert_eq!(t[5].data, vec![2., 1., 5., 4.]);
+        assert_eq!(t[6].data, vec![1., 0., 4., 3.]);
+        assert_eq!(t[8].data, vec![4., 3., 7., 6.]);
+        assert_eq!(resize_before_crop(224), 256);
+        assert_eq!(resize_before_crop(28), 32);
         // On a 4×4 image the centre 2×2 crop starts at (1, 1).
         assert_eq!(five_crop(&ramp([1, 4, 4]), [2, 2])[4].data, vec![5., 6., 9., 10.]);
     }

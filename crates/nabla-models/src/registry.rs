@@ -46,10 +46,18 @@ pub fn model_names() -> &'static [&'static str] {
 /// input) or `mlp:300,100` (hidden sizes given).
 pub fn build_model(name: &str, spec: &ModelSpec) -> Result<Box<dyn Module>> {
     spec.validate()?;
+    let [c, h, w] = spec.input;
+    if let Some(min) = crate::zoo::smallest_input(name).filter(|&min| h.min(w) < min) {
+        return Err(Error::Argument {
+            op: "model",
+            msg: format!(
+                "{name} takes images of at least {min}×{min} pixels, not {c}×{h}×{w}: pass --input {c}x{min}x{min} (or larger), and the images are resized to it"
+            ),
+        });
+    }
     if let Some(model) = crate::zoo::build_zoo(name, spec.input, spec.classes) {
         return model;
     }
-    let [c, h, w] = spec.input;
     match name {
         "lenet5" | "lenet" => Ok(Box::new(LeNet5::for_input(
             spec.input,

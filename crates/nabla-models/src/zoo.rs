@@ -57,6 +57,22 @@ pub fn zoo_names() -> &'static [&'static str] {
     ]
 }
 
+/// The smallest height and width zoo model `name` takes (its strides and pooling windows leave
+/// nothing of a smaller image), or `None` for a name the zoo does not know. Measured by building
+/// each model for square inputs of growing size; the test below checks each side both ways.
+pub fn smallest_input(name: &str) -> Option<usize> {
+    if !zoo_names().contains(&name) {
+        return None;
+    }
+    Some(match name {
+        n if n.starts_with("alexnet") || n == "zfnet" => 63,
+        n if n.starts_with("vgg") => 32,
+        "googlenet" | "googlenet-5x5" => 31,
+        "nin" => 6,
+        _ => 1, // ResNets and SE-ResNets: global average pooling after stride 32 of padded layers
+    })
+}
+
 /// Builds the zoo model `name` for inputs `[channels, height, width]` and `classes` outputs,
 /// or `None` if the zoo has no model of that name.
 ///

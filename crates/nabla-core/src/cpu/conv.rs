@@ -109,10 +109,12 @@ fn im2col_channel<T: Float>(x: &[T], g: &ConvGeometry, c: usize, rows: &mut [T],
                 if hi < ow {
                     d[hi..].fill(T::zero());
                 }
-                if sw == 1 {
+                // An empty range may start left of the image (an output narrower than the
+                // padding), where `lo + off_x` is negative: nothing to copy.
+                if sw == 1 && hi > lo {
                     let start = (lo as isize + off_x) as usize;
                     copy_short(&mut d[lo..hi], &src[start..start + hi - lo]);
-                } else {
+                } else if sw != 1 {
                     for ox in lo..hi {
                         d[ox] = src[(ox as isize * sw as isize + off_x) as usize];
                     }
@@ -175,12 +177,12 @@ fn col2im_channel<T: Float>(rows: &[T], g: &ConvGeometry, plane: &mut [T], ld: u
                 }
                 let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
                 let s = &src[oy * ow..(oy + 1) * ow];
-                if sw == 1 {
+                if sw == 1 && hi > lo {
                     let start = (lo as isize + off_x) as usize;
                     for (dv, &sv) in dst[start..start + hi - lo].iter_mut().zip(&s[lo..hi]) {
                         *dv += sv;
                     }
-                } else {
+                } else if sw != 1 {
                     for ox in lo..hi {
                         dst[(ox as isize * sw as isize + off_x) as usize] += s[ox];
                     }
