@@ -2,8 +2,8 @@
 //!
 //! The layers are the tree of `Module::children`. Output shapes come from one forward pass of
 //! a zero image per level: a module's children are run one after another, and their shapes are
-//! shown only when that chain gives the module's own output shape (a plain chain; branches and
-//! skip connections show "-"). A model that lists no children is summarised by its parameters.
+//! shown only when that chain gives the module's own output shape (a plain chain, flattened
+//! before a child that takes vectors; branches and skip connections show "-"). A model that lists no children is summarised by its parameters.
 
 use clap::Args;
 use nabla_core::{DType, Error, NoGradGuard, Result, Tensor};
@@ -57,7 +57,18 @@ fn walk(m: &dyn Module, name: String, depth: usize, input: Option<&Tensor>, rows
     let first = rows.len();
     let mut h = input.cloned();
     for (child, c) in children {
-        h = walk(c, join(&name, &child), depth + 1, h.as_ref(), rows);
+        let start = rows.len();
+        let out = walk(c, join(&name, &child), depth + 1, h.as_ref(), rows);
+        // A classifier after the feature maps takes them flattened, as `forward` does it
+        // (`torch.flatten(x, 1)` in torchvision's models): try that before giving up the chain.
+        h = match (out, h.filter(|t| t.rank() > 2)) {
+            (None, Some(maps)) => {
+                rows.truncate(start);
+                let flat = maps.flatten(1, -1).ok();
+                walk(c, join(&name, &child), depth + 1, flat.as_ref(), rows)
+            }
+            (out, _) => out,
+        };
     }
     if first < rows.len() && h.as_ref().map(|t| t.dims().to_vec()) != out.as_ref().map(|t| t.dims().to_vec()) {
         rows[first..].iter_mut().for_each(|r| r.output_shape = None);
@@ -172,6 +183,30 @@ mod tests {
         assert_eq!(thousands(61_706), "61,706");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn a_classifier_after_feature_maps_gets_them_flattened() {
+        // AlexNet at its smallest input, 63×63: conv1 (11×11, stride 4, padding 2) gives 15×15,
+        // pool1 7×7, conv2 7×7, pool2 3×3, conv3–5 3×3, pool5 1×1; fc6 takes the 256 values.
+        let model = build_model(
+            "alexnet",
+            &ModelSpec {
+                input: [3, 63, 63],
+                classes: 10,
+            },
+        )
+        .unwrap();
+        let mut rows = Vec::new();
+        let x = Tensor::zeros((1, 3, 63, 63), DType::F32);
+        walk(model.as_ref(), String::new(), 0, Some(&x), &mut rows);
+        let row = |n: &str| rows.iter().find(|r| r.name == n).unwrap().output_shape.clone();
+        assert_eq!(row("features.0"), Some(vec![96, 15, 15]));
+        assert_eq!(row("features.3"), Some(vec![96, 7, 7]));
+        assert_eq!(row("features.7"), Some(vec![256, 3, 3]));
+        assert_eq!(row("features"), Some(vec![256, 1, 1]));
+        assert_eq!(row("classifier.0"), Some(vec![4096]));
+        assert_eq!(row("classifier"), Some(vec![10]));
     }
 
     #[test]

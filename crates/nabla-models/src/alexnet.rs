@@ -98,11 +98,11 @@ impl AlexNet {
     /// use nabla_core::{DType, Tensor};
     /// use nabla_models::alexnet::{AlexNet, AlexNetLayout};
     /// use nabla_nn::Module;
-    /// // 224×224 gives the paper's network (60,965,224 parameters for 1000 classes); 64×64 is
+    /// // 224×224 gives the paper's network (60,965,224 parameters for 1000 classes); 63×63 is
     /// // the smallest input it takes, with 1×1 maps after pool5.
-    /// let net = AlexNet::new(AlexNetLayout::TwoStream, [3, 64, 64], 10).unwrap();
+    /// let net = AlexNet::new(AlexNetLayout::TwoStream, [3, 63, 63], 10).unwrap();
     /// assert_eq!(net.classifier.layers().len(), 7);
-    /// let y = net.forward(&Tensor::zeros((2, 3, 64, 64), DType::F32)).unwrap();
+    /// let y = net.forward(&Tensor::zeros((2, 3, 63, 63), DType::F32)).unwrap();
     /// assert_eq!(y.dims(), &[2, 10]);
     /// ```
     pub fn new(layout: AlexNetLayout, input: [usize; 3], classes: usize) -> Result<AlexNet> {
