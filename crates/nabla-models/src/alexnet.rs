@@ -86,6 +86,24 @@ impl Module for StreamLrn {
             .collect::<Result<Vec<_>>>()?;
         Tensor::cat(&parts.iter().collect::<Vec<_>>(), 1)
     }
+    /// One `LRN` per stream, on its slice of the channels, concatenated.
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let per = x.sample.dims()[1] / self.streams;
+        let mut parts = Vec::new();
+        for s in 0..self.streams {
+            let part = if self.streams == 1 {
+                x.clone()
+            } else {
+                g.slice(x, 1, s * per, (s + 1) * per, 1)?
+            };
+            parts.push(self.lrn.to_onnx(g, &part)?);
+        }
+        g.concat(&parts, 1)
+    }
     fn describe(&self) -> String {
         format!("{} per stream, {} streams", self.lrn.describe(), self.streams)
     }
@@ -222,6 +240,18 @@ impl Module for AlexNet {
             h = p.forward(&h)?;
         }
         self.classifier.forward(&h.flatten(1, -1)?)
+    }
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let mut h = g.child("features", &self.features, x)?;
+        if let Some(p) = &self.avgpool {
+            h = g.child("avgpool", p, &h)?;
+        }
+        let h = g.flatten(&h)?;
+        g.child("classifier", &self.classifier, &h)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)

@@ -108,6 +108,30 @@ impl Module for GraphNet {
         }
         Ok(values.pop().expect("at least one layer"))
     }
+    /// Each node under its name in the file; `add` as a chain of `Add`, `concat` as `Concat`.
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let mut values = vec![x.clone()];
+        for node in &self.nodes {
+            let ins: Vec<&nabla_nn::onnx::OnnxValue> = node.inputs.iter().map(|&i| &values[i]).collect();
+            let y = match &node.op {
+                Op::Layer(m) => g.child(&node.name, m.as_ref(), ins[0])?,
+                Op::Add => {
+                    let mut acc = ins[0].clone();
+                    for t in &ins[1..] {
+                        acc = g.add(&acc, t)?;
+                    }
+                    acc
+                }
+                Op::Concat => g.concat(&ins.into_iter().cloned().collect::<Vec<_>>(), 1)?,
+            };
+            values.push(y);
+        }
+        Ok(values.pop().expect("at least one layer"))
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         for n in &self.nodes {
             if let Op::Layer(m) = &n.op {

@@ -70,6 +70,15 @@ impl Module for BasicConv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.bn.forward(&self.conv.forward(x)?)?.relu()
     }
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let h = g.child("conv", &self.conv, x)?;
+        let h = g.child("bn", &self.bn, &h)?;
+        g.relu(&h)
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
     }
@@ -124,6 +133,20 @@ impl Module for Inception {
         let b3 = self.branch3.forward(x)?;
         let b4 = self.branch4.forward(x)?;
         Tensor::cat(&[&b1, &b2, &b3, &b4], 1)
+    }
+    /// The four branches on the same input, joined by `Concat` along the channels.
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let branches = [
+            g.child("branch1", &self.branch1, x)?,
+            g.child("branch2", &self.branch2, x)?,
+            g.child("branch3", &self.branch3, x)?,
+            g.child("branch4", &self.branch4, x)?,
+        ];
+        g.concat(&branches, 1)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
@@ -363,6 +386,22 @@ impl Module for GoogLeNet {
     /// The main logits; the auxiliary classifiers are not run.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.run(x, false)?.0)
+    }
+    /// The main path only: the auxiliary classifiers serve training.
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let main: Vec<(String, &dyn Module)> = self
+            .children()
+            .into_iter()
+            .take_while(|(name, _)| name != "avgpool")
+            .collect();
+        let h = g.chain(main, x)?;
+        let h = g.child("avgpool", &self.avgpool, &h)?;
+        let h = g.flatten(&h)?;
+        g.child("fc", &self.fc, &h)
     }
     /// In training mode, the main logits and both auxiliary heads with weight 0.3.
     fn forward_with_aux(&self, x: &Tensor) -> Result<(Tensor, Vec<(f64, Tensor)>)> {

@@ -31,6 +31,16 @@ impl Module for ScaledTanh {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.mul_scalar(2.0 / 3.0)?.tanh()?.mul_scalar(1.7159)
     }
+    /// `Mul`, `Tanh`, `Mul`.
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let h = g.mul_scalar(x, 2.0 / 3.0)?;
+        let h = g.unary("Tanh", &h, |t| t.tanh())?;
+        g.mul_scalar(&h, 1.7159)
+    }
 }
 
 pub struct LeNet5 {
@@ -87,6 +97,15 @@ impl Module for LeNet5 {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let f = nabla_core::profile::scope("features", || self.features.forward(x))?;
         nabla_core::profile::scope("classifier", || self.classifier.forward(&f))
+    }
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let f = g.child("features", &self.features, x)?;
+        let f = g.flatten(&f)?;
+        g.child("classifier", &self.classifier, &f)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         self.features.visit_parameters(&join(prefix, "features"), f);

@@ -37,6 +37,13 @@ impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.layers.forward(x)
     }
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        g.child("layers", &self.layers, x)
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         self.layers
             .visit_parameters(&nabla_nn::module::join(prefix, "layers"), f)

@@ -91,6 +91,14 @@ impl Module for Nin {
         }
         h.flatten(1, -1)
     }
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let h = g.chain(self.children(), x)?;
+        g.flatten(&h)
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
     }

@@ -43,6 +43,7 @@
 
 use nabla_core::{Error, Result, Tensor};
 use nabla_nn::conv::Conv2dConfig;
+use nabla_nn::onnx::{OnnxGraph, OnnxValue};
 use nabla_nn::{AdaptiveAvgPool2d, BatchNorm, Conv2d, Linear, MaxPool2d, Module, ReLU, Sequential};
 
 use crate::common::{self, KAIMING_FAN_OUT};
@@ -257,6 +258,35 @@ impl ShortcutPath {
         sum.relu()
     }
 
+    /// `residual + shortcut(x)` and `Relu` in ONNX: option A as a strided `Slice` of each
+    /// axis and a zero `Pad` of the channels, option B through its convolution.
+    fn join_onnx(&self, g: &mut OnnxGraph, residual: OnnxValue, x: &OnnxValue) -> Result<OnnxValue> {
+        let sum = match self {
+            ShortcutPath::Identity => g.add(&residual, x)?,
+            ShortcutPath::ZeroPad { stride, extra } => {
+                let mut h = x.clone();
+                if *stride > 1 {
+                    for axis in [2, 3] {
+                        let n = h.sample.dims()[axis];
+                        h = g.slice(&h, axis, 0, n, *stride)?;
+                    }
+                }
+                if *extra > 0 {
+                    let pads = g.constant_i64("pads", &[0, 0, 0, 0, 0, *extra as i64, 0, 0]);
+                    let y = zero_pad_shortcut(&x.sample, *stride, *extra)?;
+                    h = g.op("Pad", &[&h.name, &pads], vec![], y);
+                }
+                g.add(&residual, &h)?
+            }
+            ShortcutPath::Projection(p) => {
+                let s = g.child("downsample", p, x)?;
+                g.add(&residual, &s)?
+            }
+            ShortcutPath::None => residual,
+        };
+        g.relu(&sum)
+    }
+
     fn child(&self) -> Option<(String, &dyn Module)> {
         match self {
             ShortcutPath::Projection(p) => Some(("downsample".into(), p as &dyn Module)),
@@ -305,6 +335,17 @@ impl Module for BasicBlock {
             h = se.forward(&h)?;
         }
         self.shortcut.join(h, x)
+    }
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let h = g.child("conv1", &self.conv1, x)?;
+        let h = g.child("bn1", &self.bn1, &h)?;
+        let h = g.relu(&h)?;
+        let h = g.child("conv2", &self.conv2, &h)?;
+        let mut h = g.child("bn2", &self.bn2, &h)?;
+        if let Some(se) = &self.se {
+            h = g.child("se", se, &h)?;
+        }
+        self.shortcut.join_onnx(g, h, x)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
@@ -371,6 +412,27 @@ impl Module for Bottleneck {
             h = se.forward(&h)?;
         }
         self.shortcut.join(h, x)
+    }
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let mut h = x.clone();
+        for (i, (conv, bn)) in [
+            (&self.conv1, &self.bn1),
+            (&self.conv2, &self.bn2),
+            (&self.conv3, &self.bn3),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            h = g.child(&format!("conv{}", i + 1), conv, &h)?;
+            h = g.child(&format!("bn{}", i + 1), bn, &h)?;
+            if i < 2 {
+                h = g.relu(&h)?;
+            }
+        }
+        if let Some(se) = &self.se {
+            h = g.child("se", se, &h)?;
+        }
+        self.shortcut.join_onnx(g, h, x)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
@@ -509,6 +571,17 @@ impl Module for ResNet {
             h = stage.forward(&h)?;
         }
         self.fc.forward(&self.avgpool.forward(&h)?.flatten(1, -1)?)
+    }
+    fn to_onnx(&self, g: &mut OnnxGraph, x: &OnnxValue) -> Result<OnnxValue> {
+        let body: Vec<(String, &dyn Module)> = self
+            .children()
+            .into_iter()
+            .take_while(|(name, _)| name != "avgpool")
+            .collect();
+        let h = g.chain(body, x)?;
+        let h = g.child("avgpool", &self.avgpool, &h)?;
+        let h = g.flatten(&h)?;
+        g.child("fc", &self.fc, &h)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)

@@ -46,6 +46,19 @@ impl Module for SqueezeExcitation {
         let s = self.fc2.forward(&self.fc1.forward(&z)?.relu()?)?.sigmoid()?; // excitation
         x.mul(&s) // scale (s broadcasts over H×W)
     }
+    /// `GlobalAveragePool`, the two 1×1 convolutions with `Relu` and `Sigmoid`, `Mul`.
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let z = g.adaptive_avg_pool2d(x, [1, 1])?;
+        let h = g.child("fc1", &self.fc1, &z)?;
+        let h = g.relu(&h)?;
+        let h = g.child("fc2", &self.fc2, &h)?;
+        let s = g.unary("Sigmoid", &h, |t| t.sigmoid())?;
+        g.mul(x, &s)
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
     }

@@ -112,6 +112,16 @@ impl Module for Vgg {
         let h = self.avgpool.forward(&self.features.forward(x)?)?;
         self.classifier.forward(&h.flatten(1, -1)?)
     }
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let h = g.child("features", &self.features, x)?;
+        let h = g.child("avgpool", &self.avgpool, &h)?;
+        let h = g.flatten(&h)?;
+        g.child("classifier", &self.classifier, &h)
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
     }

@@ -91,6 +91,15 @@ impl Module for ZfNet {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.classifier.forward(&self.features.forward(x)?.flatten(1, -1)?)
     }
+    fn to_onnx(
+        &self,
+        g: &mut nabla_nn::onnx::OnnxGraph,
+        x: &nabla_nn::onnx::OnnxValue,
+    ) -> Result<nabla_nn::onnx::OnnxValue> {
+        let h = g.child("features", &self.features, x)?;
+        let h = g.flatten(&h)?;
+        g.child("classifier", &self.classifier, &h)
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         common::visit_parameters(self, prefix, f)
     }

@@ -61,6 +61,9 @@ impl Module for Sequential {
     fn describe(&self) -> String {
         format!("Sequential({} layers)", self.layers.len())
     }
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        g.chain(self.children(), x)
+    }
     fn children(&self) -> Vec<(String, &dyn Module)> {
         self.layers
             .iter()

@@ -128,6 +128,34 @@ impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.conv2d(&self.weight, self.bias.as_ref(), &self.options)
     }
+    /// `Conv` (pads, strides, dilations, group); padding other than zeros as a `Pad` before it.
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        use crate::onnx::Attr;
+        let o = &self.options;
+        let zeros = o.padding_mode == nabla_core::PaddingMode::Zeros;
+        let x = if zeros {
+            x.clone()
+        } else {
+            g.pad2d(x, o.padding, o.padding_mode)?
+        };
+        let [t, b, l, r] = if zeros { o.padding } else { [0; 4] };
+        let d = self.weight.dims();
+        let mut inputs = vec![x.name.clone(), g.weight("weight", &self.weight)?];
+        if let Some(bias) = &self.bias {
+            inputs.push(g.weight("bias", bias)?);
+        }
+        let ints = |v: &[usize]| Attr::Ints(v.iter().map(|&i| i as i64).collect());
+        let attrs = vec![
+            ("kernel_shape", ints(&d[2..])),
+            ("strides", ints(&o.stride)),
+            ("pads", ints(&[t, l, b, r])),
+            ("dilations", ints(&o.dilation)),
+            ("group", Attr::Int(o.groups as i64)),
+        ];
+        let y = self.forward(&x.sample)?;
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Ok(g.op("Conv", &inputs, attrs, y))
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         f(join(prefix, "weight"), &self.weight);
         if let Some(b) = &self.bias {

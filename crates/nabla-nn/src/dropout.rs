@@ -42,6 +42,10 @@ impl Module for Dropout {
         }
         with_default_generator(|rng| x.dropout(self.p, rng))
     }
+    /// Nothing: dropout is the identity at inference.
+    fn to_onnx(&self, _g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        Ok(x.clone())
+    }
     fn set_training(&self, training: bool) {
         self.mode.set(training)
     }
@@ -72,6 +76,10 @@ impl Module for Dropout2d {
             return Ok(x.clone());
         }
         with_default_generator(|rng| x.dropout2d(self.p, rng))
+    }
+    /// Nothing: dropout is the identity at inference.
+    fn to_onnx(&self, _g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        Ok(x.clone())
     }
     fn set_training(&self, training: bool) {
         self.mode.set(training)

@@ -14,6 +14,7 @@ pub mod linear;
 pub mod loss;
 pub mod module;
 pub mod norm;
+pub mod onnx;
 pub mod optim;
 pub mod pool;
 pub mod schedule;

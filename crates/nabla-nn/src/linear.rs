@@ -90,6 +90,22 @@ impl Module for Linear {
             None => Ok(y),
         }
     }
+    /// `Gemm(x, W, b)` with `transB = 1`, on `[N, in]` inputs.
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        if x.sample.rank() != 2 {
+            return Err(g.unsupported(
+                &self.describe(),
+                &format!("Gemm takes [N, features]; this input is {}", x.sample.shape()),
+            ));
+        }
+        let y = self.forward(&x.sample)?;
+        let mut inputs = vec![x.name.clone(), g.weight("weight", &self.weight)?];
+        if let Some(b) = &self.bias {
+            inputs.push(g.weight("bias", b)?);
+        }
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Ok(g.op("Gemm", &inputs, vec![("transB", crate::onnx::Attr::Int(1))], y))
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         f(join(prefix, "weight"), &self.weight);
         if let Some(b) = &self.bias {

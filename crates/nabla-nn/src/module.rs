@@ -41,6 +41,13 @@ pub trait Module: Send + Sync {
         Vec::new()
     }
 
+    /// Writes this module's inference graph into `g` (ONNX operators, opset 17) reading `x`,
+    /// and returns its output; see [`crate::onnx`]. Layers implement it next to `forward`;
+    /// the default is an error naming the layer.
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, _x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        Err(g.unsupported(&self.describe(), "no ONNX export is written for this layer"))
+    }
+
     /// Parameters with their dotted names, in registration order.
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
@@ -131,6 +138,9 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn children(&self) -> Vec<(String, &dyn Module)> {
         (**self).children()
+    }
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        (**self).to_onnx(g, x)
     }
 }
 

@@ -94,6 +94,21 @@ impl Module for BatchNorm {
             .add(&self.bias.reshape(bshape)?)
     }
 
+    /// `BatchNormalization` with the running statistics (evaluation mode).
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        let y = self.forward(&x.sample)?;
+        let inputs = [
+            x.name.clone(),
+            g.weight("weight", &self.weight)?,
+            g.weight("bias", &self.bias)?,
+            g.weight("running_mean", &self.running_mean)?,
+            g.weight("running_var", &self.running_var)?,
+        ];
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let attrs = vec![("epsilon", crate::onnx::Attr::Float(self.eps as f32))];
+        Ok(g.op("BatchNormalization", &inputs, attrs, y))
+    }
+
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         f(join(prefix, "weight"), &self.weight);
         f(join(prefix, "bias"), &self.bias);
@@ -150,6 +165,25 @@ impl LocalResponseNorm {
 impl Module for LocalResponseNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.local_response_norm(self.size, self.alpha, self.beta, self.k)
+    }
+    /// ONNX `LRN`. For an even size ONNX centres the window one channel later than PyTorch
+    /// (⌊(n−1)/2⌋ before instead of ⌊n/2⌋), so only odd sizes are exported.
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        use crate::onnx::Attr;
+        if self.size % 2 == 0 {
+            return Err(g.unsupported(
+                &self.describe(),
+                "ONNX LRN places an even window one channel off PyTorch's; use an odd size",
+            ));
+        }
+        let y = self.forward(&x.sample)?;
+        let attrs = vec![
+            ("size", Attr::Int(self.size as i64)),
+            ("alpha", Attr::Float(self.alpha as f32)),
+            ("beta", Attr::Float(self.beta as f32)),
+            ("bias", Attr::Float(self.k as f32)),
+        ];
+        Ok(g.op("LRN", &[&x.name], attrs, y))
     }
     fn describe(&self) -> String {
         format!(

@@ -26,6 +26,14 @@ impl Module for MaxPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.max_pool2d(&self.0)
     }
+    /// `MaxPool` (kernel, strides, pads, dilations, ceil_mode).
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        let o = &self.0;
+        let mut attrs = window_attrs(o.kernel, o.stride, o.padding, o.ceil_mode);
+        attrs.push(("dilations", ints(&o.dilation)));
+        let y = self.forward(&x.sample)?;
+        Ok(g.op("MaxPool", &[&x.name], attrs, y))
+    }
     fn describe(&self) -> String {
         let o = &self.0;
         let mut s = format!("MaxPool2d({}, stride {}", pair(o.kernel), pair(o.stride));
@@ -67,6 +75,18 @@ impl Module for AvgPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.avg_pool2d(&self.0)
     }
+    /// `AveragePool` (kernel, strides, pads, ceil_mode, count_include_pad); a divisor override
+    /// has no ONNX attribute.
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        let o = &self.0;
+        if o.divisor_override.is_some() {
+            return Err(g.unsupported(&self.describe(), "ONNX AveragePool has no divisor override"));
+        }
+        let mut attrs = window_attrs(o.kernel, o.stride, o.padding, o.ceil_mode);
+        attrs.push(("count_include_pad", crate::onnx::Attr::Int(o.count_include_pad as i64)));
+        let y = self.forward(&x.sample)?;
+        Ok(g.op("AveragePool", &[&x.name], attrs, y))
+    }
     fn describe(&self) -> String {
         let o = &self.0;
         let mut s = format!("AvgPool2d({}, stride {}", pair(o.kernel), pair(o.stride));
@@ -91,12 +111,36 @@ impl Module for AdaptiveAvgPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.adaptive_avg_pool2d(self.0)
     }
+    fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
+        g.adaptive_avg_pool2d(x, self.0)
+    }
     fn describe(&self) -> String {
         format!("AdaptiveAvgPool2d({})", pair(self.0))
     }
 }
 
 /// `3` for `[3, 3]`, `3×2` for `[3, 2]`: sizes as a reader writes them.
+fn ints(v: &[usize]) -> crate::onnx::Attr {
+    crate::onnx::Attr::Ints(v.iter().map(|&i| i as i64).collect())
+}
+
+/// The attributes ONNX's pooling operators share; PyTorch's symmetric padding `[h, w]` is
+/// ONNX's `[top, left, bottom, right]`.
+fn window_attrs(
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    ceil_mode: bool,
+) -> Vec<(&'static str, crate::onnx::Attr)> {
+    let [ph, pw] = padding;
+    vec![
+        ("kernel_shape", ints(&kernel)),
+        ("strides", ints(&stride)),
+        ("pads", ints(&[ph, pw, ph, pw])),
+        ("ceil_mode", crate::onnx::Attr::Int(ceil_mode as i64)),
+    ]
+}
+
 pub(crate) fn pair(v: [usize; 2]) -> String {
     if v[0] == v[1] {
         v[0].to_string()
