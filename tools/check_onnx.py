@@ -109,7 +109,7 @@ def check(nabla, model, shape, work):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nabla", default=os.path.join(ROOT, "target", "release", "nabla"))
-    ap.add_argument("--models", help="comma-separated subset (default: all)")
+    ap.add_argument("--models", help="comma-separated NAME or NAME@CxHxW (default: all)")
     ap.add_argument("--tolerance", type=float, default=1e-4)
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = ap.parse_args()
@@ -119,8 +119,12 @@ def main():
         if f.endswith(".toml"):
             cases.append((os.path.join(ARCHS, f), "1x28x28"))
     if args.models:
-        wanted = set(args.models.split(","))
-        cases = [c for c in cases if c[0] in wanted]
+        # NAME or NAME@CxHxW; a name not in the list (an architecture file) is taken at 1x28x28.
+        known = dict(cases)
+        cases = []
+        for item in args.models.split(","):
+            name, _, shape = item.partition("@")
+            cases.append((name, shape or known.get(name, "1x28x28")))
 
     print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}, tolerance {args.tolerance:g}", file=sys.stderr)
     rows, failed = [], 0

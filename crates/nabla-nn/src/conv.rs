@@ -133,6 +133,7 @@ impl Module for Conv2d {
         use crate::onnx::Attr;
         let o = &self.options;
         let zeros = o.padding_mode == nabla_core::PaddingMode::Zeros;
+        let y = self.forward(&x.sample)?;
         let x = if zeros {
             x.clone()
         } else {
@@ -152,7 +153,6 @@ impl Module for Conv2d {
             ("dilations", ints(&o.dilation)),
             ("group", Attr::Int(o.groups as i64)),
         ];
-        let y = self.forward(&x.sample)?;
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         Ok(g.op("Conv", &inputs, attrs, y))
     }

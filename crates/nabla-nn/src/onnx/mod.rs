@@ -360,6 +360,22 @@ pub fn trace(model: &dyn Module, input: [usize; 3]) -> Result<(OnnxGraph, OnnxVa
     let mut g = OnnxGraph::default();
     g.names.insert("input".into());
     let y = model.to_onnx(&mut g, &x)?;
+    // The values traced alongside the graph must be the model's own output; a layer whose
+    // export computes something else is a bug here, not a file to hand out.
+    let direct = model.forward(&x.sample)?;
+    let (a, b) = (y.sample.to_vec_f64()?, direct.to_vec_f64()?);
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+    let off = a.iter().zip(&b).fold(0.0f64, |m, (p, q)| m.max((p - q).abs()));
+    if a.len() != b.len() || off > 1e-5 * scale {
+        return Err(Error::Argument {
+            op: "onnx export",
+            msg: format!(
+                "the traced graph gives {} values differing by up to {off:e} from the model's {} (a bug in a layer's export)",
+                a.len(),
+                b.len()
+            ),
+        });
+    }
     Ok((g, x, y))
 }
 

@@ -7,6 +7,11 @@ use onnx_protobuf::{
     tensor_shape_proto, type_proto,
 };
 
+/// The decoded form of an exported file, for readers in tests and tools.
+pub use onnx_protobuf::{
+    Message as ProtobufMessage, ModelProto as Model, ValueInfoProto as ValueInfo, type_proto::Value as TypeValue,
+};
+
 use super::{Attr, InitData, OPSET, OnnxGraph, OnnxMetadata, OnnxValue};
 use nabla_core::{Error, Result};
 
