@@ -8,8 +8,9 @@ against nabla's logits, |ort - nabla| / max|nabla|.
     cargo build --release
     python3 tools/check_onnx.py [--nabla target/release/nabla] [--models resnet20,vgg11] [--markdown]
 
-Models are untrained (`--model NAME`, seed 0, 10 classes), at 224×224 for the ImageNet models
-and 32×32 for the CIFAR ones. A model passes when the error is at most 1e-4 and the file has a
+Models are untrained (`--model NAME`, seed 0, 10 classes, batch-norm statistics from one batch
+of random inputs), at 224×224 for the ImageNet models and 32×32 for the CIFAR ones; the two
+test inputs must give different logits (else only the biases would be compared). A model passes when the error is at most 1e-4 and the file has a
 dynamic batch dimension.
 """
 
@@ -103,6 +104,10 @@ def check(nabla, model, shape, work):
     one = session.run(["logits"], {"input": io["input"][1:]})[0]
     err = max(err, float(np.max(np.abs(one - want[1:])) / max(np.max(np.abs(want)), 1e-30)))
     os.remove(path)
+    # The two inputs must give different logits, or the comparison would only see the biases.
+    spread = float(np.max(np.abs(want[0] - want[1])) / max(np.max(np.abs(want)), 1e-30))
+    if spread < 1e-3:
+        raise RuntimeError(f"degenerate: both inputs give the same logits (spread {spread:.1e})")
     return err, dynamic, time.time() - t0
 
 

@@ -274,23 +274,56 @@ fn export_writes_a_plain_state_dict_under_pytorch_names() {
     // of the checkpoint in the model's metadata.
     use nabla_nn::onnx::proto::{Model, ProtobufMessage};
     let onnx_path = d.join("lenet5.onnx");
-    nabla_in(&d, &["export", "--checkpoint", s(&ck), "--format", "onnx", "-o", s(&onnx_path)]);
+    nabla_in(
+        &d,
+        &[
+            "export",
+            "--checkpoint",
+            s(&ck),
+            "--format",
+            "onnx",
+            "-o",
+            s(&onnx_path),
+        ],
+    );
     let onnx = Model::parse_from_bytes(&std::fs::read(&onnx_path).unwrap()).unwrap();
-    let meta: std::collections::HashMap<&str, &str> =
-        onnx.metadata_props.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
+    let meta: std::collections::HashMap<&str, &str> = onnx
+        .metadata_props
+        .iter()
+        .map(|e| (e.key.as_str(), e.value.as_str()))
+        .collect();
     let classes: Vec<String> = serde_json::from_str(meta["nabla.classes"]).unwrap();
     assert_eq!(classes, checkpoint.meta.classes);
     let mean: Vec<f64> = serde_json::from_str(meta["nabla.normalize.mean"]).unwrap();
-    assert_eq!(Some(mean), checkpoint.meta.card.normalization.as_ref().map(|n| n.mean.clone()));
+    assert_eq!(
+        Some(mean),
+        checkpoint.meta.card.normalization.as_ref().map(|n| n.mean.clone())
+    );
     assert_eq!(meta["nabla.input"], "1x28x28");
     let graph = onnx.graph.as_ref().unwrap();
-    let mut inits: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).filter(|n| !n.contains('/')).collect();
+    let mut inits: Vec<String> = graph
+        .initializer
+        .iter()
+        .map(|t| t.name.clone())
+        .filter(|n| !n.contains('/'))
+        .collect();
     inits.sort();
     assert_eq!(inits, names(&exported), "the weights of LeNet-5 (it has no batch norm)");
     // A format must be named, and the file is not overwritten without --force.
     let o = run_in(&d, &["export", "--checkpoint", s(&ck), "-o", s(&d.join("x"))]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--format onnx, or --weights-only"));
-    let o = run_in(&d, &["export", "--checkpoint", s(&ck), "--format", "onnx", "-o", s(&onnx_path)]);
+    let o = run_in(
+        &d,
+        &[
+            "export",
+            "--checkpoint",
+            s(&ck),
+            "--format",
+            "onnx",
+            "-o",
+            s(&onnx_path),
+        ],
+    );
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("pass --force"));
 }
 

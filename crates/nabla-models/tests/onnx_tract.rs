@@ -62,6 +62,13 @@ fn tract_error(name: &str, input: [usize; 3]) -> f64 {
     let got: Vec<f32> = out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
     assert_eq!(got.len(), want.len(), "{name}: output size");
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    // Different inputs give different logits (the comparison sees more than the biases).
+    let spread = want[..10]
+        .iter()
+        .zip(&want[10..20])
+        .map(|(a, b)| (a - b).abs() as f64)
+        .fold(0.0, f64::max);
+    assert!(spread > 1e-3 * scale, "{name}: every input gives the same logits");
     got.iter()
         .zip(&want)
         .map(|(a, b)| (a - b).abs() as f64)

@@ -59,6 +59,20 @@ impl BatchNorm {
     }
 }
 
+thread_local! {
+    static CUMULATIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every batch norm of this thread averaging its running statistics over all
+/// batches seen (PyTorch's `momentum=None`) whatever its momentum: one pass over a batch then
+/// sets the statistics of a fresh layer to that batch's. For calibrating an untrained model.
+pub fn with_cumulative_statistics<R>(f: impl FnOnce() -> R) -> R {
+    CUMULATIVE.with(|c| c.set(true));
+    let out = f();
+    CUMULATIVE.with(|c| c.set(false));
+    out
+}
+
 impl Module for BatchNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let c = self.weight.elem_count();
@@ -80,7 +94,12 @@ impl Module for BatchNorm {
             // running averages; its backward is written by hand.
             let tracked = self.num_batches_tracked.to_scalar::<i64>()? + 1;
             self.num_batches_tracked.copy_(&Tensor::from_vec(vec![tracked], ())?)?;
-            let m = self.momentum.unwrap_or(1.0 / tracked as f64);
+            let cumulative = CUMULATIVE.with(|c| c.get());
+            let m = if cumulative {
+                1.0 / tracked as f64
+            } else {
+                self.momentum.unwrap_or(1.0 / tracked as f64)
+            };
             let running = (&self.running_mean, &self.running_var);
             return x.batch_norm_train(&self.weight, &self.bias, Some(running), m, self.eps);
         }
