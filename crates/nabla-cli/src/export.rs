@@ -46,7 +46,8 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with = "format")]
     weights_only: bool,
     /// Also write, as safetensors, a batch of 2 test inputs (`input`) and the logits nabla
-    /// computes for them (`logits`), to check the exported model against
+    /// computes for them (`logits`), to check the exported model against; and the inputs
+    /// changed by 2⁻²⁰ relative with their logits (`input_nudged`, `logits_nudged`)
     #[arg(long, value_name = "FILE")]
     sample: Option<PathBuf>,
     /// The file to write (its folder must exist; an existing file is replaced only with --force)
@@ -145,7 +146,17 @@ fn sample_io(model: &dyn Module, input: [usize; 3]) -> Result<Vec<(String, Tenso
     let [c, h, w] = input;
     let x = Tensor::uniform_with(-1.0, 1.0, vec![2, c, h, w], DType::F32, &mut rng)?;
     let y = model.forward(&x)?;
-    Ok(vec![("input".into(), x), ("logits".into(), y)])
+    // The same inputs changed in the last bits (relative 2⁻²⁰): how far the model itself moves
+    // under rounding-sized changes, the yardstick for another runtime's float32 results.
+    let noise = Tensor::uniform_with(-1.0, 1.0, vec![2, c, h, w], DType::F32, &mut rng)?;
+    let nudged = x.add(&x.mul(&noise)?.mul_scalar(2f64.powi(-20))?)?;
+    let y_nudged = model.forward(&nudged)?;
+    Ok(vec![
+        ("input".into(), x),
+        ("logits".into(), y),
+        ("input_nudged".into(), nudged),
+        ("logits_nudged".into(), y_nudged),
+    ])
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
