@@ -300,3 +300,47 @@ pub fn normalization_for(train: &ImageDataset, input: [usize; 3], n: Normalize) 
         std: vec![avg(&n.std); input[0]],
     }
 }
+
+/// The ranks of this job, made once per process: MPI when the binary has the `mpi` feature and
+/// was started by an MPI launcher (`mpirun`, `srun`), one process otherwise.
+pub static COLLECTIVE: std::sync::OnceLock<std::sync::Arc<dyn nabla_dist::Collective>> = std::sync::OnceLock::new();
+
+/// Ends this process's part in an MPI job (nothing without one); call before exiting.
+pub fn finalize() {
+    if let Some(c) = COLLECTIVE.get() {
+        c.finalize();
+    }
+}
+
+/// Whether an MPI launcher started this process (Open MPI, MPICH/Hydra, PMIx, Slurm's PMI).
+pub fn launched_by_mpi() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+}
+
+/// This process's [`COLLECTIVE`], initialising MPI on the first call when launched by MPI.
+pub fn collective() -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
+    if let Some(c) = COLLECTIVE.get() {
+        return Ok(c.clone());
+    }
+    let c: std::sync::Arc<dyn nabla_dist::Collective> = if launched_by_mpi() {
+        mpi_collective()?
+    } else {
+        std::sync::Arc::new(nabla_dist::SingleProcess)
+    };
+    Ok(COLLECTIVE.get_or_init(|| c).clone())
+}
+
+#[cfg(feature = "mpi")]
+fn mpi_collective() -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
+    Ok(std::sync::Arc::new(nabla_dist::mpi::Mpi::init()?))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_collective() -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
+    Err(nabla_core::Error::Argument {
+        op: "train",
+        msg: "started by an MPI launcher, but this nabla was built without MPI: build with `cargo build --release --features mpi` (needs libopenmpi-dev or an MPICH)".into(),
+    })
+}

@@ -469,6 +469,7 @@ fn run_table(args: &EvalArgs, members: &[Member], config: &nabla_train::TrainCon
             seed: 0,
             workers: 1,
             prefetch: 2,
+            shard: (0, 1),
         },
     );
     let eval = nabla_train::Trainer::evaluate(m.model.as_ref(), &loader, meta.classes.len())?;

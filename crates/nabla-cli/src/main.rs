@@ -51,6 +51,12 @@ impl Command {
 }
 
 fn fail(e: nabla_core::Error) -> ! {
+    // A rank of a data-parallel job that stops alone would leave the others waiting in their
+    // next collective: it ends them all.
+    if let Some(c) = common::COLLECTIVE.get().filter(|c| c.world_size() > 1) {
+        eprintln!("error on rank {} of {}: {e}", c.rank(), c.world_size());
+        c.abort(1);
+    }
     eprintln!("error: {e}");
     std::process::exit(1);
 }
@@ -76,4 +82,5 @@ fn main() {
     if let Err(e) = nabla_core::cpu::run_in_pool(threads, run) {
         fail(e);
     }
+    common::finalize();
 }

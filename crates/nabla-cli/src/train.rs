@@ -126,6 +126,11 @@ pub struct TrainArgs {
     /// Stop as if interrupted after N steps (for testing --resume)
     #[arg(long, hide = true)]
     stop_after_steps: Option<usize>,
+    /// Gradient accumulation: run each batch (each rank's part of it) as K micro-batches and
+    /// sum their gradients, weighted by size: the same step as the whole batch up to rounding,
+    /// with the memory of a batch K times smaller (batch norm sees the micro-batches)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    accumulate: u64,
     /// Where to train: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`)
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     device: nabla_core::Device,
@@ -255,9 +260,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .to_string();
         PathBuf::from(format!("runs/{model}-{dataset}-seed{}", args.seed.unwrap_or(42)))
     });
+    // Data-parallel training under mpirun: every rank trains, rank 0 alone writes.
+    let collective = common::collective()?;
+    let (rank, world) = (collective.rank(), collective.world_size());
+    let root = rank == 0;
+    let quiet = args.quiet || !root;
     // One process per run directory; the lock goes with the process, however it ends.
-    let _lock = nabla_train::rundir::lock(&out)?;
-    nabla_train::rundir::remove_stale_temporaries(&out)?;
+    let _lock = if root {
+        Some(nabla_train::rundir::lock(&out)?)
+    } else {
+        None
+    };
+    if root {
+        nabla_train::rundir::remove_stale_temporaries(&out)?;
+    }
     let checkpoint_path = out.join("checkpoint.safetensors");
     let checkpoint = if args.resume {
         if !checkpoint_path.exists() {
@@ -296,7 +312,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     ),
                 });
             }
-            if epochs != saved.epochs && !args.quiet {
+            if epochs != saved.epochs && !quiet {
                 eprintln!(
                     "--epochs {epochs}: the run was planned for {} epochs; its learning-rate schedule is planned anew for {epochs} and continued from epoch {}",
                     saved.epochs, ck.meta.epoch
@@ -310,14 +326,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => args.config(),
     };
     config.validate()?;
-    if checkpoint.is_none() {
-        nabla_train::rundir::claim(&out, args.force, !args.quiet)?;
+    if checkpoint.is_none() && root {
+        nabla_train::rundir::claim(&out, args.force, !quiet)?;
     }
     manual_seed(config.seed);
 
     let mut config = config;
-    let (train_loader, val_loader, test_loader, classes, input, mut card) =
+    let (mut train_loader, val_loader, test_loader, classes, input, mut card) =
         loaders(&mut config, args.data_dir.as_deref())?;
+    // Each rank takes its part of every (global) batch; all ranks evaluate the whole sets.
+    train_loader.config.shard = (rank, world);
     // The architecture a run was started with stays its architecture, even if the file changes.
     card.architecture = match &checkpoint {
         Some(ck) if ck.meta.card.architecture.is_some() => ck.meta.card.architecture.clone(),
@@ -343,7 +361,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let (tensors, _) = nabla_nn::state::load_safetensors(path)?;
         if config.finetune {
             let replaced = nabla_nn::state::load_state_dict_for_finetuning(model.as_ref(), &tensors, path)?;
-            if !args.quiet {
+            if !quiet {
                 eprintln!(
                     "weights from {path}; re-initialised for {outputs} outputs: {}",
                     if replaced.is_empty() {
@@ -393,9 +411,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         out_dir: out.clone(),
         stop,
         history: Vec::new(),
-        verbose: !args.quiet,
+        verbose: !quiet,
         stop_after_steps: args.stop_after_steps,
-        tensorboard: if args.tensorboard {
+        tensorboard: if args.tensorboard && root {
             Some(nabla_train::tensorboard::EventWriter::create(&out.join("tensorboard"))?)
         } else {
             None
@@ -403,12 +421,27 @@ pub fn run(args: TrainArgs) -> Result<()> {
         card,
         save_every: args.save_every.map(|n| n as usize),
         device: args.device,
+        collective: collective.clone(),
+        accumulate: args.accumulate as usize,
     };
     let start = match &checkpoint {
         Some(ck) => trainer.restore(ck)?,
         None => (0, 0, Default::default()),
     };
-    if !args.quiet {
+    if rank > 0 {
+        // Dropout masks of their own on the other ranks (the weights were drawn above with the
+        // run's seed, and rank 0's are broadcast at the start anyway).
+        manual_seed(config.seed ^ (rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.0 as u64);
+    }
+    if world > 1 && !quiet {
+        eprintln!(
+            "data-parallel over {}: global batch {}, about {} per rank",
+            collective.describe(),
+            config.batch_size,
+            config.batch_size.div_ceil(world)
+        );
+    }
+    if !quiet {
         eprintln!(
             "training {} ({} parameters) on {} for {} epochs, batch {}, {} lr {}, {} threads; writing {}",
             config.model,
@@ -422,12 +455,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             out.display()
         );
     }
-    if let Some(text) = &trainer.card.architecture {
+    if let (Some(text), true) = (&trainer.card.architecture, root) {
         // The run directory keeps the architecture it was trained with (the checkpoint too).
         nabla_nn::state::write_atomic(&out.join("architecture.toml"), text.as_bytes())?;
     }
     let summary = trainer.run(start)?;
-    if !args.quiet && config.regression {
+    if !quiet && config.regression {
         let std = config.target_scale.map_or(1.0, |s| s.1);
         println!(
             "test MSE {:.4} (standardised target), RMSE {:.3} in target units  ({:.0} s in all)",
@@ -435,7 +468,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             summary.test_loss.sqrt() * std,
             summary.seconds
         );
-    } else if !args.quiet {
+    } else if !quiet {
         println!(
             "test top-1 {:.2}%  top-5 {:.2}%  loss {:.4}  ({:.0} training samples/s, {:.0} s in all)",
             100.0 * summary.test_top1,
@@ -446,6 +479,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     if summary.interrupted {
+        common::finalize();
         std::process::exit(130);
     }
     Ok(())
@@ -472,6 +506,7 @@ fn loaders(
         seed: config.seed,
         workers: 1,
         prefetch: 4,
+        shard: (0, 1),
     };
     let test_cfg = LoaderConfig {
         batch_size: 1000,

@@ -21,6 +21,9 @@ pub struct LoaderConfig {
     pub workers: usize,
     /// Batches each worker may prepare ahead.
     pub prefetch: usize,
+    /// `(rank, world)` of data-parallel training: each batch of `batch_size` samples (the
+    /// global batch) is cut into `world` contiguous parts and this loader yields part `rank`.
+    pub shard: (usize, usize),
 }
 
 impl Default for LoaderConfig {
@@ -32,6 +35,7 @@ impl Default for LoaderConfig {
             seed: 0,
             workers: 1,
             prefetch: 4,
+            shard: (0, 1),
         }
     }
 }
@@ -42,6 +46,8 @@ pub struct Batch {
     pub y: Tensor,
     /// Position of the batch in its epoch.
     pub index: usize,
+    /// Samples in the whole batch of all ranks (this loader's part is `x`'s first dimension).
+    pub global_len: usize,
 }
 
 #[derive(Clone)]
@@ -96,7 +102,9 @@ impl DataLoader {
         epoch: usize,
         b: usize,
     ) -> Result<Batch> {
-        let idx = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(order.len())];
+        let global = &order[b * cfg.batch_size..((b + 1) * cfg.batch_size).min(order.len())];
+        let (rank, world) = cfg.shard;
+        let idx = &global[rank * global.len() / world.max(1)..(rank + 1) * global.len() / world.max(1)];
         let mut xs = Vec::new();
         let mut ys = Vec::with_capacity(idx.len());
         let mut targets = Vec::new();
@@ -139,6 +147,7 @@ impl DataLoader {
             x: Tensor::from_vec(xs, dims)?,
             y,
             index: b,
+            global_len: global.len(),
         })
     }
 

@@ -116,6 +116,11 @@ impl CheckpointMeta {
 }
 
 impl Checkpoint {
+    /// [`Checkpoint::save`] when `write` (rank 0 of data-parallel training), else nothing.
+    pub fn save_if(&self, write: bool, path: &Path) -> Result<()> {
+        if write { self.save(path) } else { Ok(()) }
+    }
+
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut tensors: Vec<(String, Tensor)> = self
             .model

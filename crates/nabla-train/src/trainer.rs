@@ -57,6 +57,15 @@ pub struct RunSummary {
     pub interrupted: bool,
 }
 
+/// What one batch contributes on this rank before the ranks sum it.
+struct StepGradients {
+    grads: nabla_core::GradStore,
+    /// Σ over micro-batches of (share of the global batch) × mean loss; the plain mean loss
+    /// for one process without accumulation.
+    loss: f64,
+    correct: usize,
+}
+
 pub struct Trainer {
     pub config: TrainConfig,
     pub model: Box<dyn Module>,
@@ -85,6 +94,11 @@ pub struct Trainer {
     /// TensorBoard events: loss and learning rate per step, the metrics per epoch, the first
     /// layer's filters.
     pub tensorboard: Option<crate::tensorboard::EventWriter>,
+    /// The ranks of data-parallel training (`SingleProcess` for one): gradients are summed
+    /// over them each step, only rank 0 writes files.
+    pub collective: Arc<dyn nabla_dist::Collective>,
+    /// Micro-batches per batch on each rank (gradient accumulation); 1: the whole part at once.
+    pub accumulate: usize,
 }
 
 /// The device of a model's parameters (the CPU for a model without any).
@@ -103,6 +117,11 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 impl Trainer {
+    /// Rank 0 of data-parallel training (or the one process): the rank that writes files.
+    pub fn is_root(&self) -> bool {
+        self.collective.rank() == 0
+    }
+
     pub fn checkpoint_path(&self) -> PathBuf {
         self.out_dir.join("checkpoint.safetensors")
     }
@@ -179,6 +198,75 @@ impl Trainer {
 
     /// Whether every gradient is finite, from one sum over all of them (NaN and ±∞ survive a
     /// sum): one value read back per step, on the GPU too, instead of every gradient.
+    /// The gradients of this rank's part of one batch, each micro-batch's (`accumulate`)
+    /// weighted by its share of the global batch, so that summed over the ranks they are the
+    /// gradient of the mean loss over the global batch; with the weighted loss and the correct
+    /// predictions. One process without accumulation takes the plain gradient of its batch.
+    fn gradients(
+        &self,
+        batch: &nabla_data::Batch,
+        ce: &CrossEntropyOptions,
+        regression: bool,
+    ) -> Result<StepGradients> {
+        let local = batch.y.dims()[0];
+        let parts = self.accumulate.max(1).min(local.max(1));
+        let plain = parts == 1 && self.collective.world_size() == 1;
+        let mut out = StepGradients {
+            grads: nabla_core::GradStore::default(),
+            loss: 0.0,
+            correct: 0,
+        };
+        for k in 0..parts {
+            let r = nabla_dist::shard(local, k, parts);
+            if r.is_empty() {
+                continue;
+            }
+            let (x, y) = if parts == 1 {
+                (batch.x.clone(), batch.y.clone())
+            } else {
+                (
+                    batch.x.narrow(0, r.start, r.len())?,
+                    batch.y.narrow(0, r.start, r.len())?,
+                )
+            };
+            let (x, y) = (x.to_device(self.device)?, y.to_device(self.device)?);
+            let (logits, aux) = self.model.forward_with_aux(&x)?;
+            let loss = if regression {
+                mse_loss(&logits, &y, Reduction::Mean)?
+            } else {
+                // Auxiliary classifiers (GoogLeNet) add their weighted losses in training.
+                aux.iter().try_fold(cross_entropy(&logits, &y, ce)?, |l, (w, a)| {
+                    l.add(&cross_entropy(a, &y, ce)?.mul_scalar(*w)?)
+                })?
+            };
+            let loss_v = loss.item()?;
+            let g = loss.backward()?;
+            if !regression {
+                let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
+                out.correct += pred.iter().zip(y.to_vec::<i64>()?).filter(|(a, b)| **a == *b).count();
+            }
+            if plain {
+                out.grads = g;
+                out.loss = loss_v;
+                break;
+            }
+            // This part's share of the global batch (0.5 for two equal halves: exact in floats).
+            let w = r.len() as f64 / batch.global_len as f64;
+            out.loss += w * loss_v;
+            for p in self.model.parameters() {
+                if let Some(gp) = g.get(&p) {
+                    let scaled = gp.mul_scalar(w)?;
+                    let sum = match out.grads.remove(&p) {
+                        Some(acc) => acc.add(&scaled)?,
+                        None => scaled,
+                    };
+                    out.grads.insert(&p, sum);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn gradients_finite(&self, grads: &nabla_core::GradStore) -> Result<bool> {
         let mut total: Option<Tensor> = None;
         for p in self.model.parameters() {
@@ -268,10 +356,18 @@ impl Trainer {
 
     /// Trains from `start` (epoch, batch, partial sums) to the end or until stopped.
     pub fn run(&mut self, start: (usize, usize, PartialEpoch)) -> Result<RunSummary> {
-        std::fs::create_dir_all(&self.out_dir).map_err(|e| io_err(&self.out_dir, e))?;
-        let cfg_path = self.out_dir.join("config.json");
-        let cfg_json = serde_json::to_string_pretty(&self.config).expect("config serialises");
-        nabla_nn::state::write_atomic(&cfg_path, cfg_json.as_bytes())?;
+        let root = self.is_root();
+        if root {
+            std::fs::create_dir_all(&self.out_dir).map_err(|e| io_err(&self.out_dir, e))?;
+            let cfg_path = self.out_dir.join("config.json");
+            let cfg_json = serde_json::to_string_pretty(&self.config).expect("config serialises");
+            nabla_nn::state::write_atomic(&cfg_path, cfg_json.as_bytes())?;
+        }
+        if self.collective.world_size() > 1 {
+            // Every rank starts from rank 0's parameters and buffers (the same seed gives the
+            // same initialisation, but a resumed or loaded state must agree too).
+            nabla_dist::broadcast_tensors(self.collective.as_ref(), &self.model.state_dict(), 0)?;
+        }
         let run_start = Instant::now();
         let (first_epoch, mut first_batch, mut partial) = start;
         let ce = CrossEntropyOptions {
@@ -306,20 +402,30 @@ impl Trainer {
             for batch in self.train.epoch(epoch, first_batch) {
                 let mut batch = batch?;
                 (batch.x, batch.y) = (batch.x.to_device(self.device)?, batch.y.to_device(self.device)?);
-                let (logits, aux) = self.model.forward_with_aux(&batch.x)?;
                 let regression = batch.y.dtype() == nabla_core::DType::F32;
-                let loss = if regression {
-                    mse_loss(&logits, &batch.y, Reduction::Mean)?
-                } else {
-                    // Auxiliary classifiers (GoogLeNet) add their weighted losses in training.
-                    aux.iter()
-                        .try_fold(cross_entropy(&logits, &batch.y, &ce)?, |l, (w, a)| {
-                            l.add(&cross_entropy(a, &batch.y, &ce)?.mul_scalar(*w)?)
-                        })?
-                };
-                let loss_v = loss.item()?;
+                let step = self.gradients(&batch, &ce, regression)?;
+                let (mut grads, mut loss_v, mut correct, n) = (step.grads, step.loss, step.correct, batch.global_len);
+                if self.collective.world_size() > 1 {
+                    // One collective per bucket: the gradients, and riding in the first bucket
+                    // the loss, the correct predictions and whether any rank was asked to stop,
+                    // so that every rank sees the same numbers and stops at the same step.
+                    let stop = self.stop.load(Ordering::SeqCst) as u8 as f32;
+                    let mut extra = [loss_v as f32, correct as f32, stop];
+                    let params = self.model.parameters();
+                    nabla_dist::all_reduce_gradients(
+                        self.collective.as_ref(),
+                        &params,
+                        &mut grads,
+                        1.0,
+                        &mut extra,
+                        nabla_dist::BUCKET_ELEMENTS,
+                    )?;
+                    (loss_v, correct) = (extra[0] as f64, extra[1].round() as usize);
+                    if extra[2] > 0.0 {
+                        self.stop.store(true, Ordering::SeqCst);
+                    }
+                }
                 let first = *reference_loss.get_or_insert(loss_v);
-                let grads = loss.backward()?;
                 let diverged = loss_v.is_finite() && first.is_finite() && loss_v > DIVERGENCE_FACTOR * first.max(1.0);
                 if diverged || !loss_v.is_finite() || !self.gradients_finite(&grads)? {
                     let what = self.diagnose(&batch.x, loss_v, first, &grads)?;
@@ -334,18 +440,22 @@ impl Trainer {
                     });
                 }
                 self.optimizer.step(&grads)?;
+                if self.collective.world_size() > 1 {
+                    // Batch-norm running statistics: rank 0's, as DDP's broadcast_buffers.
+                    let buffers: Vec<(String, Tensor)> = self
+                        .model
+                        .named_buffers()
+                        .into_iter()
+                        .filter(|(_, t)| t.dtype().is_float())
+                        .collect();
+                    nabla_dist::broadcast_tensors(self.collective.as_ref(), &buffers, 0)?;
+                }
                 if let Some(tb) = &mut self.tensorboard {
                     let step = (epoch * batches + batch.index + 1) as u64;
                     tb.scalars(step, &[("train/loss", loss_v), ("train/lr", lr)])?;
                 }
-                let n = batch.y.elem_count();
                 if !regression {
-                    let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
-                    p.correct += pred
-                        .iter()
-                        .zip(batch.y.to_vec::<i64>()?)
-                        .filter(|(a, b)| **a == *b)
-                        .count();
+                    p.correct += correct;
                 }
                 p.loss_sum += loss_v * n as f64;
                 p.count += n;
@@ -368,7 +478,7 @@ impl Trainer {
                     let mut p = p.clone();
                     p.seconds = seconds_before + t0.elapsed().as_secs_f64();
                     self.checkpoint(epoch, batch.index + 1, p)
-                        .save(&self.checkpoint_path())?;
+                        .save_if(root, &self.checkpoint_path())?;
                 }
                 if self.stop.load(Ordering::SeqCst) {
                     if let Some(tb) = &mut self.tensorboard {
@@ -376,7 +486,7 @@ impl Trainer {
                     }
                     p.seconds = seconds_before + t0.elapsed().as_secs_f64();
                     self.checkpoint(epoch, batch.index + 1, p.clone())
-                        .save(&self.checkpoint_path())?;
+                        .save_if(root, &self.checkpoint_path())?;
                     if let Some(b) = &bar {
                         b.abandon();
                     }
@@ -447,14 +557,16 @@ impl Trainer {
             }
             self.history.push(m);
             self.scheduler.step(Some(monitor.loss()));
-            self.write_metrics()?;
-            self.write_evaluation(monitor)?;
-            self.tensorboard_epoch()?;
+            if root {
+                self.write_metrics()?;
+                self.write_evaluation(monitor)?;
+                self.tensorboard_epoch()?;
+            }
             self.checkpoint(epoch + 1, 0, PartialEpoch::default())
-                .save(&self.checkpoint_path())?;
+                .save_if(root, &self.checkpoint_path())?;
             if self.val.is_some() {
                 let best = best_epoch(&self.history, self.config.best_by).expect("a validation metric");
-                if best == epoch + 1 {
+                if best == epoch + 1 && root {
                     std::fs::copy(self.checkpoint_path(), self.best_path())
                         .map_err(|e| io_err(&self.best_path(), e))?;
                 }
@@ -485,7 +597,7 @@ impl Trainer {
         // With validation, the test set is evaluated once, at the end, with the best weights.
         let mut final_test = None;
         let finished = !interrupted && (stopped_early || self.history.len() == self.config.epochs);
-        if self.val.is_some() && finished && self.best_path().exists() {
+        if self.val.is_some() && finished && root && self.best_path().exists() {
             let best = crate::checkpoint::Checkpoint::load(&self.best_path())?;
             nabla_nn::state::load_state_dict(self.model.as_ref(), &best.model, "best.safetensors")?;
             let eval = Trainer::evaluate(self.model.as_ref(), &self.test, self.classes.len())?;
@@ -534,9 +646,11 @@ impl Trainer {
             seconds: run_start.elapsed().as_secs_f64(),
             interrupted,
         };
-        let path = self.out_dir.join("summary.json");
-        let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
-        nabla_nn::state::write_atomic(&path, json.as_bytes())?;
+        if root {
+            let path = self.out_dir.join("summary.json");
+            let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+            nabla_nn::state::write_atomic(&path, json.as_bytes())?;
+        }
         Ok(summary)
     }
 

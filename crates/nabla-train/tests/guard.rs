@@ -52,6 +52,7 @@ fn trainer(ds: TabularDataset, out: &str) -> Trainer {
                 seed: 1,
                 workers: 1,
                 prefetch: 2,
+                shard: (0, 1),
             },
         )
     };
@@ -74,6 +75,8 @@ fn trainer(ds: TabularDataset, out: &str) -> Trainer {
         device: nabla_core::Device::Cpu,
         card: Default::default(),
         tensorboard: None,
+        collective: Arc::new(nabla_dist::SingleProcess),
+        accumulate: 1,
     }
 }
 
