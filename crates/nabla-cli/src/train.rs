@@ -126,6 +126,9 @@ pub struct TrainArgs {
     /// Stop as if interrupted after N steps (for testing --resume)
     #[arg(long, hide = true)]
     stop_after_steps: Option<usize>,
+    /// After every step, check that all ranks hold the same parameters (for tests)
+    #[arg(long, hide = true)]
+    check_replicas: bool,
     /// Gradient accumulation: run each batch (each rank's part of it) as K micro-batches and
     /// sum their gradients, weighted by size: the same step as the whole batch up to rounding,
     /// with the memory of a batch K times smaller (batch norm sees the micro-batches)
@@ -423,6 +426,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         device: args.device,
         collective: collective.clone(),
         accumulate: args.accumulate as usize,
+        check_replicas: args.check_replicas,
     };
     let start = match &checkpoint {
         Some(ck) => trainer.restore(ck)?,

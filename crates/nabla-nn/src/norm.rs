@@ -189,7 +189,7 @@ impl Module for LocalResponseNorm {
     /// (⌊(n−1)/2⌋ before instead of ⌊n/2⌋), so only odd sizes are exported.
     fn to_onnx(&self, g: &mut crate::onnx::OnnxGraph, x: &crate::onnx::OnnxValue) -> Result<crate::onnx::OnnxValue> {
         use crate::onnx::Attr;
-        if self.size % 2 == 0 {
+        if self.size.is_multiple_of(2) {
             return Err(g.unsupported(
                 &self.describe(),
                 "ONNX LRN places an even window one channel off PyTorch's; use an odd size",

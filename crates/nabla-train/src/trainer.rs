@@ -99,6 +99,9 @@ pub struct Trainer {
     pub collective: Arc<dyn nabla_dist::Collective>,
     /// Micro-batches per batch on each rank (gradient accumulation); 1: the whole part at once.
     pub accumulate: usize,
+    /// After every step, check that every rank holds the same parameters (a checksum of their
+    /// bits against rank 0's); an error on a mismatch. For tests of data-parallel training.
+    pub check_replicas: bool,
 }
 
 /// The device of a model's parameters (the CPU for a model without any).
@@ -265,6 +268,33 @@ impl Trainer {
             }
         }
         Ok(out)
+    }
+
+    /// Compares a hash of every parameter's bits (FNV-1a over the f32 values in state-dict
+    /// order) with rank 0's.
+    fn check_replicas_agree(&self, epoch: usize, index: usize) -> Result<()> {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (_, p) in self.model.named_parameters() {
+            for v in p.to_dtype(nabla_core::DType::F32)?.to_vec::<f32>()? {
+                for b in v.to_le_bytes() {
+                    h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+                }
+            }
+        }
+        let mut bytes = h.to_le_bytes().to_vec();
+        self.collective.broadcast_bytes(&mut bytes, 0)?;
+        if bytes != h.to_le_bytes() {
+            return Err(Error::Argument {
+                op: "train",
+                msg: format!(
+                    "epoch {} step {}: the parameters of rank {} differ from rank 0's",
+                    epoch + 1,
+                    index + 1,
+                    self.collective.rank()
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn gradients_finite(&self, grads: &nabla_core::GradStore) -> Result<bool> {
@@ -440,6 +470,9 @@ impl Trainer {
                     });
                 }
                 self.optimizer.step(&grads)?;
+                if self.check_replicas {
+                    self.check_replicas_agree(epoch, batch.index)?;
+                }
                 if self.collective.world_size() > 1 {
                     // Batch-norm running statistics: rank 0's, as DDP's broadcast_buffers.
                     let buffers: Vec<(String, Tensor)> = self

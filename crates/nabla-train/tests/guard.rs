@@ -77,6 +77,7 @@ fn trainer(ds: TabularDataset, out: &str) -> Trainer {
         tensorboard: None,
         collective: Arc::new(nabla_dist::SingleProcess),
         accumulate: 1,
+        check_replicas: false,
     }
 }
 
