@@ -319,13 +319,14 @@ pub fn launched_by_mpi() -> bool {
         .any(|v| std::env::var_os(v).is_some())
 }
 
-/// This process's [`COLLECTIVE`], initialising MPI on the first call when launched by MPI.
-pub fn collective() -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
+/// This process's [`COLLECTIVE`], initialising MPI on the first call when launched by MPI (and
+/// NCCL on top of it when training on GPUs, `gpu`, with the `nccl` feature).
+pub fn collective(gpu: bool) -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
     if let Some(c) = COLLECTIVE.get() {
         return Ok(c.clone());
     }
     let c: std::sync::Arc<dyn nabla_dist::Collective> = if launched_by_mpi() {
-        mpi_collective()?
+        mpi_collective(gpu)?
     } else {
         std::sync::Arc::new(nabla_dist::SingleProcess)
     };
@@ -333,12 +334,22 @@ pub fn collective() -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
 }
 
 #[cfg(feature = "mpi")]
-fn mpi_collective() -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
-    Ok(std::sync::Arc::new(nabla_dist::mpi::Mpi::init()?))
+fn mpi_collective(gpu: bool) -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
+    let mpi = nabla_dist::mpi::Mpi::init()?;
+    #[cfg(feature = "nccl")]
+    if gpu {
+        let local = nabla_dist::local_rank();
+        return Ok(std::sync::Arc::new(nabla_dist::nccl::Nccl::init(
+            std::sync::Arc::new(mpi),
+            local,
+        )?));
+    }
+    let _ = gpu; // without NCCL, GPU training sums its gradients over MPI on the host
+    Ok(std::sync::Arc::new(mpi))
 }
 
 #[cfg(not(feature = "mpi"))]
-fn mpi_collective() -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
+fn mpi_collective(_gpu: bool) -> Result<std::sync::Arc<dyn nabla_dist::Collective>> {
     Err(nabla_core::Error::Argument {
         op: "train",
         msg: "started by an MPI launcher, but this nabla was built without MPI: build with `cargo build --release --features mpi` (needs libopenmpi-dev or an MPICH)".into(),

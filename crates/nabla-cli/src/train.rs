@@ -264,8 +264,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         PathBuf::from(format!("runs/{model}-{dataset}-seed{}", args.seed.unwrap_or(42)))
     });
     // Data-parallel training under mpirun: every rank trains, rank 0 alone writes.
-    let collective = common::collective()?;
+    let collective = common::collective(args.device != nabla_core::Device::Cpu)?;
     let (rank, world) = (collective.rank(), collective.world_size());
+    // Under a launcher each rank drives the GPU of its local rank on the node.
+    let mut args = args;
+    if let (nabla_core::Device::Cuda(_), true) = (args.device, world > 1) {
+        args.device = nabla_core::Device::Cuda(nabla_dist::local_rank());
+    }
     let root = rank == 0;
     let quiet = args.quiet || !root;
     // One process per run directory; the lock goes with the process, however it ends.

@@ -3,8 +3,9 @@
 //! Collective communication for data-parallel training: every process (a *rank* of a *world*)
 //! holds a replica of the model, computes gradients on its shard of each batch, and the ranks
 //! sum their gradients ([`Collective::all_reduce_sum`]) before each takes the same optimiser
-//! step. [`SingleProcess`] is the world of one (every operation a no-op); [`mpi::Mpi`] (feature
-//! `mpi`) runs over MPI between processes and hosts, launched by `mpirun` or `srun`.
+//! step. [`SingleProcess`] is the world of one (every operation a no-op); `mpi::Mpi` (feature
+//! `mpi`) runs over MPI between processes and hosts, launched by `mpirun` or `srun`; `nccl::Nccl`
+//! (feature `nccl`) sums on the GPUs with NCCL, MPI carrying its id.
 //!
 //! [`all_reduce_gradients`] packs gradients into buckets of about 25 MB in reverse parameter
 //! order (the order backpropagation finishes them, as PyTorch's DDP does) so that a network of
@@ -12,6 +13,8 @@
 
 #[cfg(feature = "mpi")]
 pub mod mpi;
+#[cfg(feature = "nccl")]
+pub mod nccl;
 
 use nabla_core::{DType, Error, GradStore, Result, Tensor};
 
@@ -160,6 +163,20 @@ pub fn broadcast_tensors(c: &dyn Collective, tensors: &[(String, Tensor)], root:
         at += n;
     }
     Ok(())
+}
+
+/// The rank of this process among those on its node, from the launcher's environment (Open
+/// MPI, MPICH/Hydra, Slurm, torchrun's `LOCAL_RANK`); 0 when none says. It picks the GPU.
+pub fn local_rank() -> usize {
+    [
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "MPI_LOCALRANKID",
+        "SLURM_LOCALID",
+        "LOCAL_RANK",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok()?.parse().ok())
+    .unwrap_or(0)
 }
 
 /// The part of a batch of `len` samples that rank `rank` of `world` takes: contiguous, sizes
