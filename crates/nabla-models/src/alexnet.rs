@@ -46,7 +46,7 @@ use nabla_nn::init::Init;
 use nabla_nn::linear::LinearConfig;
 use nabla_nn::{AdaptiveAvgPool2d, Dropout, LocalResponseNorm, MaxPool2d, Module, ReLU, Sequential};
 
-use crate::common::{self, NORMAL_001, out_size};
+use crate::common::{NORMAL_001, out_size};
 
 /// Which AlexNet to build (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,15 +252,6 @@ impl Module for AlexNet {
         }
         let h = g.flatten(&h)?;
         g.child("classifier", &self.classifier, &h)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         match self.layout {

@@ -1,33 +1,9 @@
-//! What the zoo's models share: walking a model's named children for its parameters, buffers
-//! and mode, the initialisers the papers and torchvision use, and the output-size arithmetic
-//! of convolutions and pooling (for layers whose size follows from the input).
+//! What the zoo's models share: the initialisers the papers and torchvision use, and the
+//! output-size arithmetic of convolutions and pooling (for layers whose size follows from the
+//! input). Parameters, buffers and mode come from `Module`'s defaults over `children()`.
 
-use nabla_core::{Error, Result, Tensor};
-use nabla_nn::Module;
+use nabla_core::{Error, Result};
 use nabla_nn::init::{FanMode, Init, Nonlinearity};
-use nabla_nn::module::join;
-
-/// Calls `f` for every parameter of `m`'s children (`Module::children`), each under
-/// `prefix.child_name`. A model that lists its children once gets its names from that list.
-pub fn visit_parameters(m: &dyn Module, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-    for (name, child) in m.children() {
-        child.visit_parameters(&join(prefix, &name), f);
-    }
-}
-
-/// As [`visit_parameters`], for buffers (batch-norm running statistics).
-pub fn visit_buffers(m: &dyn Module, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-    for (name, child) in m.children() {
-        child.visit_buffers(&join(prefix, &name), f);
-    }
-}
-
-/// Switches every child of `m` to training or evaluation mode.
-pub fn set_training(m: &dyn Module, training: bool) {
-    for (_, child) in m.children() {
-        child.set_training(training);
-    }
-}
 
 /// He et al. (2015): N(0, 2/fan_out) for a convolution followed by ReLU, torchvision's
 /// `kaiming_normal_(w, mode="fan_out", nonlinearity="relu")` for ResNet and VGG.

@@ -41,7 +41,7 @@ use nabla_nn::linear::LinearConfig;
 use nabla_nn::loss::{CrossEntropyOptions, cross_entropy};
 use nabla_nn::{AdaptiveAvgPool2d, BatchNorm, Conv2d, Dropout, Linear, MaxPool2d, Module, Sequential};
 
-use crate::common::{self, NORMAL_001};
+use crate::common::NORMAL_001;
 
 /// The weight of each auxiliary classifier's loss in the training loss (Szegedy et al., §5).
 pub const AUX_LOSS_WEIGHT: f64 = 0.3;
@@ -78,15 +78,6 @@ impl Module for BasicConv2d {
         let h = g.child("conv", &self.conv, x)?;
         let h = g.child("bn", &self.bn, &h)?;
         g.relu(&h)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         format!("BasicConv2d: {} + BN + ReLU", self.conv.describe())
@@ -148,15 +139,6 @@ impl Module for Inception {
         ];
         g.concat(&branches, 1)
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
-    }
     fn describe(&self) -> String {
         format!("Inception (4 branches → {} maps)", self.out_channels)
     }
@@ -194,15 +176,6 @@ impl Module for InceptionAux {
         let h = self.conv.forward(&x.adaptive_avg_pool2d([4, 4])?)?;
         let h = self.fc1.forward(&h.flatten(1, -1)?)?.relu()?;
         self.fc2.forward(&self.dropout.forward(&h)?)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         "InceptionAux (auxiliary classifier)".into()
@@ -410,15 +383,6 @@ impl Module for GoogLeNet {
             logits,
             [a1, a2].into_iter().flatten().map(|a| (AUX_LOSS_WEIGHT, a)).collect(),
         ))
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         let k = if self.paper_5x5 { ", 5×5 branches" } else { "" };

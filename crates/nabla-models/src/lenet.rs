@@ -12,7 +12,6 @@
 
 use nabla_core::{Result, Tensor};
 use nabla_nn::conv::Conv2dConfig;
-use nabla_nn::module::join;
 use nabla_nn::{AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,14 +105,6 @@ impl Module for LeNet5 {
         let f = g.child("features", &self.features, x)?;
         let f = g.flatten(&f)?;
         g.child("classifier", &self.classifier, &f)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        self.features.visit_parameters(&join(prefix, "features"), f);
-        self.classifier.visit_parameters(&join(prefix, "classifier"), f);
-    }
-    fn set_training(&self, training: bool) {
-        self.features.set_training(training);
-        self.classifier.set_training(training);
     }
     fn describe(&self) -> String {
         "LeNet-5".into()

@@ -44,10 +44,6 @@ impl Module for Mlp {
     ) -> Result<nabla_nn::onnx::OnnxValue> {
         g.child("layers", &self.layers, x)
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        self.layers
-            .visit_parameters(&nabla_nn::module::join(prefix, "layers"), f)
-    }
     fn describe(&self) -> String {
         "MLP".into()
     }

@@ -26,7 +26,7 @@ use nabla_nn::conv::Conv2dConfig;
 use nabla_nn::init::Init;
 use nabla_nn::{AdaptiveAvgPool2d, Dropout, MaxPool2d, Module, ReLU, Sequential};
 
-use crate::common::{self, KAIMING_FAN_OUT};
+use crate::common::KAIMING_FAN_OUT;
 
 pub struct Nin {
     pub mlpconv1: Sequential,
@@ -98,15 +98,6 @@ impl Module for Nin {
     ) -> Result<nabla_nn::onnx::OnnxValue> {
         let h = g.chain(self.children(), x)?;
         g.flatten(&h)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         "Network in Network (Lin et al. 2014)".into()

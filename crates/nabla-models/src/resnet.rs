@@ -46,7 +46,7 @@ use nabla_nn::conv::Conv2dConfig;
 use nabla_nn::onnx::{OnnxGraph, OnnxValue};
 use nabla_nn::{AdaptiveAvgPool2d, BatchNorm, Conv2d, Linear, MaxPool2d, Module, ReLU, Sequential};
 
-use crate::common::{self, KAIMING_FAN_OUT};
+use crate::common::KAIMING_FAN_OUT;
 use crate::senet::SqueezeExcitation;
 
 /// How a block whose output shape differs from its input's joins the two.
@@ -347,15 +347,6 @@ impl Module for BasicBlock {
         }
         self.shortcut.join_onnx(g, h, x)
     }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
-    }
     fn describe(&self) -> String {
         let d = self.conv1.weight.dims();
         format!("BasicBlock({} → {}, {})", d[1], d[0], self.shortcut.describe())
@@ -433,15 +424,6 @@ impl Module for Bottleneck {
             h = g.child("se", se, &h)?;
         }
         self.shortcut.join_onnx(g, h, x)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         let (cin, cout) = (self.conv1.weight.dims()[1], self.conv3.weight.dims()[0]);
@@ -582,15 +564,6 @@ impl Module for ResNet {
         let h = g.child("avgpool", &self.avgpool, &h)?;
         let h = g.flatten(&h)?;
         g.child("fc", &self.fc, &h)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         self.description.clone()

@@ -20,7 +20,6 @@ use nabla_core::{Result, Tensor};
 use nabla_nn::conv::Conv2dConfig;
 use nabla_nn::{Conv2d, Module};
 
-use crate::common;
 use crate::resnet::{ResNet, ResNetConfig};
 
 /// The squeeze-and-excitation block: channel gates σ(W₂·ReLU(W₁·mean(x))) times x.
@@ -58,9 +57,6 @@ impl Module for SqueezeExcitation {
         let h = g.child("fc2", &self.fc2, &h)?;
         let s = g.unary("Sigmoid", &h, |t| t.sigmoid())?;
         g.mul(x, &s)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
     }
     fn describe(&self) -> String {
         let (c, hidden) = (self.fc1.weight.dims()[1], self.fc1.weight.dims()[0]);

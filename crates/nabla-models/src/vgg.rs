@@ -28,7 +28,7 @@ use nabla_nn::init::Init;
 use nabla_nn::linear::LinearConfig;
 use nabla_nn::{AdaptiveAvgPool2d, BatchNorm, Dropout, MaxPool2d, Module, ReLU, Sequential};
 
-use crate::common::{self, KAIMING_FAN_OUT, NORMAL_001};
+use crate::common::{KAIMING_FAN_OUT, NORMAL_001};
 
 /// Convolutions per stack of 64, 128, 256, 512, 512 channels (Table 1).
 fn stacks(depth: usize) -> Option<[usize; 5]> {
@@ -121,15 +121,6 @@ impl Module for Vgg {
         let h = g.child("avgpool", &self.avgpool, &h)?;
         let h = g.flatten(&h)?;
         g.child("classifier", &self.classifier, &h)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         let bn = if self.batch_norm { " with batch norm" } else { "" };

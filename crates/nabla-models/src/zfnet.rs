@@ -25,7 +25,7 @@ use nabla_nn::init::Init;
 use nabla_nn::linear::LinearConfig;
 use nabla_nn::{Dropout, LocalResponseNorm, MaxPool2d, Module, ReLU, Sequential};
 
-use crate::common::{self, NORMAL_001, out_size};
+use crate::common::{NORMAL_001, out_size};
 
 pub struct ZfNet {
     pub features: Sequential,
@@ -99,15 +99,6 @@ impl Module for ZfNet {
         let h = g.child("features", &self.features, x)?;
         let h = g.flatten(&h)?;
         g.child("classifier", &self.classifier, &h)
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_parameters(self, prefix, f)
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
-        common::visit_buffers(self, prefix, f)
-    }
-    fn set_training(&self, training: bool) {
-        common::set_training(self, training)
     }
     fn describe(&self) -> String {
         "ZFNet (Zeiler & Fergus 2014)".into()

@@ -10,14 +10,28 @@ pub trait Module: Send + Sync {
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
 
     /// Calls `f(name, parameter)` for every trainable tensor, names prefixed by `prefix`.
-    fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
+    /// The default walks [`Module::children`] (`prefix.child.…`): a network states its parts
+    /// once, in `children`; a layer that holds tensors itself (Linear, Conv2d) overrides this.
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        for (name, child) in self.children() {
+            child.visit_parameters(&join(prefix, &name), f);
+        }
+    }
 
     /// Calls `f(name, buffer)` for every tensor of state that is not trained (batch-norm
     /// running statistics).
-    fn visit_buffers(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        for (name, child) in self.children() {
+            child.visit_buffers(&join(prefix, &name), f);
+        }
+    }
 
     /// Switches training behaviour (dropout, batch norm) on or off, here and in children.
-    fn set_training(&self, _training: bool) {}
+    fn set_training(&self, training: bool) {
+        for (_, child) in self.children() {
+            child.set_training(training);
+        }
+    }
 
     /// A short description for summaries, e.g. `Linear(784 → 10)`.
     fn describe(&self) -> String {
