@@ -108,6 +108,11 @@ fn calibrate_batch_norm(model: &dyn Module, input: [usize; 3]) -> Result<()> {
     Ok(())
 }
 
+/// A JSON array as text (a number that is not finite becomes `null`).
+fn json_list(items: impl Iterator<Item = serde_json::Value>) -> String {
+    serde_json::Value::Array(items.collect()).to_string()
+}
+
 /// The class names, input shape and normalisation, for the ONNX file's metadata.
 fn metadata(ck: Option<&Checkpoint>, name: &str, input: [usize; 3]) -> OnnxMetadata {
     let mut entries = vec![
@@ -122,17 +127,17 @@ fn metadata(ck: Option<&Checkpoint>, name: &str, input: [usize; 3]) -> OnnxMetad
         entries.push(("nabla.dataset".into(), m.config.dataset.clone()));
         entries.push((
             "nabla.classes".into(),
-            serde_json::to_string(&m.classes).expect("strings serialise"),
+            json_list(m.classes.iter().map(|c| serde_json::Value::from(c.as_str()))),
         ));
         if let Some(n) = &m.card.normalization {
             // The graph takes normalised inputs: (pixel in [0, 1] − mean) / std per channel.
             entries.push((
                 "nabla.normalize.mean".into(),
-                serde_json::to_string(&n.mean).expect("numbers"),
+                json_list(n.mean.iter().map(|&v| serde_json::Value::from(v))),
             ));
             entries.push((
                 "nabla.normalize.std".into(),
-                serde_json::to_string(&n.std).expect("numbers"),
+                json_list(n.std.iter().map(|&v| serde_json::Value::from(v))),
             ));
         }
     }

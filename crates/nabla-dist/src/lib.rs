@@ -154,7 +154,11 @@ pub fn broadcast_tensors(c: &dyn Collective, tensors: &[(String, Tensor)], root:
         let n = t.elem_count();
         let v: Vec<f64> = bytes[at * 8..(at + n) * 8]
             .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .map(|b| {
+                let mut le = [0u8; 8];
+                le.copy_from_slice(b);
+                f64::from_le_bytes(le)
+            })
             .collect();
         let src = Tensor::from_vec(v, t.dims().to_vec())?
             .to_dtype(t.dtype())?

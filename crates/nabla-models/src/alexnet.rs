@@ -250,8 +250,7 @@ impl Module for AlexNet {
         if let Some(p) = &self.avgpool {
             h = g.child("avgpool", p, &h)?;
         }
-        let h = g.flatten(&h)?;
-        g.child("classifier", &self.classifier, &h)
+        g.flatten_into("classifier", &self.classifier, &h)
     }
     fn describe(&self) -> String {
         match self.layout {

@@ -130,7 +130,8 @@ impl Module for GraphNet {
             };
             values.push(y);
         }
-        Ok(values.pop().expect("at least one layer"))
+        // `values` starts with the input, so there is always a last value.
+        Ok(values.pop().unwrap_or_else(|| x.clone()))
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         for n in &self.nodes {

@@ -373,8 +373,7 @@ impl Module for GoogLeNet {
             .collect();
         let h = g.chain(main, x)?;
         let h = g.child("avgpool", &self.avgpool, &h)?;
-        let h = g.flatten(&h)?;
-        g.child("fc", &self.fc, &h)
+        g.flatten_into("fc", &self.fc, &h)
     }
     /// In training mode, the main logits and both auxiliary heads with weight 0.3.
     fn forward_with_aux(&self, x: &Tensor) -> Result<(Tensor, Vec<(f64, Tensor)>)> {

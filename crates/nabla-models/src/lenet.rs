@@ -103,8 +103,7 @@ impl Module for LeNet5 {
         x: &nabla_nn::onnx::OnnxValue,
     ) -> Result<nabla_nn::onnx::OnnxValue> {
         let f = g.child("features", &self.features, x)?;
-        let f = g.flatten(&f)?;
-        g.child("classifier", &self.classifier, &f)
+        g.flatten_into("classifier", &self.classifier, &f)
     }
     fn describe(&self) -> String {
         "LeNet-5".into()

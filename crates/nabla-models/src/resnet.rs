@@ -562,8 +562,7 @@ impl Module for ResNet {
             .collect();
         let h = g.chain(body, x)?;
         let h = g.child("avgpool", &self.avgpool, &h)?;
-        let h = g.flatten(&h)?;
-        g.child("fc", &self.fc, &h)
+        g.flatten_into("fc", &self.fc, &h)
     }
     fn describe(&self) -> String {
         self.description.clone()

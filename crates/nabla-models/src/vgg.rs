@@ -119,8 +119,7 @@ impl Module for Vgg {
     ) -> Result<nabla_nn::onnx::OnnxValue> {
         let h = g.child("features", &self.features, x)?;
         let h = g.child("avgpool", &self.avgpool, &h)?;
-        let h = g.flatten(&h)?;
-        g.child("classifier", &self.classifier, &h)
+        g.flatten_into("classifier", &self.classifier, &h)
     }
     fn describe(&self) -> String {
         let bn = if self.batch_norm { " with batch norm" } else { "" };

@@ -97,8 +97,7 @@ impl Module for ZfNet {
         x: &nabla_nn::onnx::OnnxValue,
     ) -> Result<nabla_nn::onnx::OnnxValue> {
         let h = g.child("features", &self.features, x)?;
-        let h = g.flatten(&h)?;
-        g.child("classifier", &self.classifier, &h)
+        g.flatten_into("classifier", &self.classifier, &h)
     }
     fn describe(&self) -> String {
         "ZFNet (Zeiler & Fergus 2014)".into()

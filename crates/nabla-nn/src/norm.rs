@@ -67,10 +67,16 @@ thread_local! {
 /// batches seen (PyTorch's `momentum=None`) whatever its momentum: one pass over a batch then
 /// sets the statistics of a fresh layer to that batch's. For calibrating an untrained model.
 pub fn with_cumulative_statistics<R>(f: impl FnOnce() -> R) -> R {
+    /// Switches the mode back even when `f` unwinds.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CUMULATIVE.with(|c| c.set(false));
+        }
+    }
     CUMULATIVE.with(|c| c.set(true));
-    let out = f();
-    CUMULATIVE.with(|c| c.set(false));
-    out
+    let _reset = Reset;
+    f()
 }
 
 impl Module for BatchNorm {

@@ -60,10 +60,13 @@ pub struct RunSummary {
 /// What one batch contributes on this rank before the ranks sum it.
 struct StepGradients {
     grads: nabla_core::GradStore,
-    /// Σ over micro-batches of (share of the global batch) × mean loss; the plain mean loss
-    /// for one process without accumulation.
+    /// Σ over micro-batches of (share of the global batch) × mean loss, or without
+    /// micro-batches the part's mean loss.
     loss: f64,
     correct: usize,
+    /// The factor `grads` and `loss` still need: the part's share of the global batch without
+    /// micro-batches (1 for one process), 1 when the micro-batches were weighted already.
+    weight: f64,
 }
 
 pub struct Trainer {
@@ -213,11 +216,11 @@ impl Trainer {
     ) -> Result<StepGradients> {
         let local = batch.y.dims()[0];
         let parts = self.accumulate.max(1).min(local.max(1));
-        let plain = parts == 1 && self.collective.world_size() == 1;
         let mut out = StepGradients {
             grads: nabla_core::GradStore::default(),
             loss: 0.0,
             correct: 0,
+            weight: 1.0,
         };
         for k in 0..parts {
             let r = nabla_dist::shard(local, k, parts);
@@ -232,7 +235,6 @@ impl Trainer {
                     batch.y.narrow(0, r.start, r.len())?,
                 )
             };
-            let (x, y) = (x.to_device(self.device)?, y.to_device(self.device)?);
             let (logits, aux) = self.model.forward_with_aux(&x)?;
             let loss = if regression {
                 mse_loss(&logits, &y, Reduction::Mean)?
@@ -248,9 +250,11 @@ impl Trainer {
                 let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
                 out.correct += pred.iter().zip(y.to_vec::<i64>()?).filter(|(a, b)| **a == *b).count();
             }
-            if plain {
+            if parts == 1 {
+                // The whole part at once: its weight is applied where the ranks sum (no copy).
                 out.grads = g;
                 out.loss = loss_v;
+                out.weight = local as f64 / batch.global_len as f64;
                 break;
             }
             // This part's share of the global batch (0.5 for two equal halves: exact in floats).
@@ -435,18 +439,19 @@ impl Trainer {
                 let regression = batch.y.dtype() == nabla_core::DType::F32;
                 let step = self.gradients(&batch, &ce, regression)?;
                 let (mut grads, mut loss_v, mut correct, n) = (step.grads, step.loss, step.correct, batch.global_len);
+                let weight = step.weight;
                 if self.collective.world_size() > 1 {
                     // One collective per bucket: the gradients, and riding in the first bucket
                     // the loss, the correct predictions and whether any rank was asked to stop,
                     // so that every rank sees the same numbers and stops at the same step.
                     let stop = self.stop.load(Ordering::SeqCst) as u8 as f32;
-                    let mut extra = [loss_v as f32, correct as f32, stop];
+                    let mut extra = [(loss_v * weight) as f32, correct as f32, stop];
                     let params = self.model.parameters();
                     nabla_dist::all_reduce_gradients(
                         self.collective.as_ref(),
                         &params,
                         &mut grads,
-                        1.0,
+                        weight as f32,
                         &mut extra,
                         nabla_dist::BUCKET_ELEMENTS,
                     )?;

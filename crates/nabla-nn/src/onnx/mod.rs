@@ -82,6 +82,13 @@ impl OnnxGraph {
         out
     }
 
+    /// The feature maps flattened to `[N, features]` (PyTorch's `torch.flatten(x, 1)`) and run
+    /// through the child `name`: the classifier head of the zoo's CNNs.
+    pub fn flatten_into(&mut self, name: &str, m: &dyn Module, x: &OnnxValue) -> Result<OnnxValue> {
+        let h = self.flatten(x)?;
+        self.child(name, m, &h)
+    }
+
     /// Runs the named children one after another.
     pub fn chain(&mut self, children: Vec<(String, &dyn Module)>, x: &OnnxValue) -> Result<OnnxValue> {
         let mut h = x.clone();
