@@ -193,7 +193,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 }
 
 fn rayon_threads() -> usize {
-    nabla_core::cpu::ensure_thread_pool();
+    nabla_core::runtime::ensure_thread_pool();
     rayon::current_num_threads()
 }
 

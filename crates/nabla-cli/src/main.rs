@@ -62,7 +62,7 @@ fn fail(e: nabla_core::Error) -> ! {
 }
 
 fn main() {
-    nabla_core::cpu::keep_freed_memory();
+    nabla_core::runtime::keep_freed_memory();
     let cli = Cli::parse();
     // Settings from the environment are checked before anything uses them.
     if let Err(e) = nabla_core::limits::check_env() {
@@ -79,7 +79,7 @@ fn main() {
         Command::Data(args) => data::run(args),
     };
     // On a thread of the pool, so that no op pays a hand-off to it (see run_in_pool).
-    if let Err(e) = nabla_core::cpu::run_in_pool(threads, run) {
+    if let Err(e) = nabla_core::runtime::run_in_pool(threads, run) {
         fail(e);
     }
     common::finalize();

@@ -21,9 +21,9 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn main() -> Result<()> {
-    nabla_core::cpu::keep_freed_memory();
+    nabla_core::runtime::keep_freed_memory();
     // As the `nabla` program runs: on a pool thread (see run_in_pool).
-    nabla_core::cpu::run_in_pool(None, run)
+    nabla_core::runtime::run_in_pool(None, run)
 }
 
 fn run() -> Result<()> {

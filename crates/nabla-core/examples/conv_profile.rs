@@ -1,9 +1,7 @@
-//! Times each pass of a convolution (LeNet-5's second by default) both ways: the direct kernels
-//! and im2col + GEMM. Run: `cargo run --release -p nabla-core --example conv_profile [b ci h co k pad]`
-use nabla_core::cpu::conv::{self, ConvGeometry};
-use nabla_core::cpu::conv_direct as direct;
-use nabla_core::cpu::conv_wide as wide;
-use nabla_core::cpu::conv_winograd as winograd;
+//! Times each pass of a convolution (LeNet-5's second by default) with every algorithm that
+//! computes it, and the algorithms the table chooses. Run: `cargo run --release -p nabla-core --example conv_profile [b ci h co k pad]`
+use nabla_core::DType;
+use nabla_core::cpu::conv::{self, ConvAlgorithm, ConvGeometry, Isa, Pass, choose};
 
 mod common;
 
@@ -12,7 +10,7 @@ fn time(label: &str, f: impl FnMut()) {
 }
 
 fn main() {
-    nabla_core::cpu::keep_freed_memory();
+    nabla_core::runtime::keep_freed_memory();
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
     let (n, c_in, h, c_out, k, p) = if args.len() == 6 {
         (args[0], args[1], args[2], args[3], args[4], args[5])
@@ -43,63 +41,30 @@ fn main() {
     };
     let (x, w, dy) = (val(n * c_in * h * h), val(c_out * c_in * k * k), val(n * c_out * o * o));
     println!("conv {n}×{c_in}×{h}×{h} → {c_out} channels, {k}×{k}, padding {p}");
-    let small = direct::direct_applies(&g);
-    if small {
-        time("forward direct", || {
-            drop(direct::conv2d_forward_direct(&x, &w, None, &g))
-        });
+    let isa = Isa::detect();
+    for alg in ConvAlgorithm::ALL {
+        if alg.applies(Pass::Forward, &g, DType::F32, isa) {
+            time(&format!("forward {alg:?}"), || {
+                drop(alg.forward(isa, &x, &w, None, &g, false))
+            });
+        }
+        if alg.applies(Pass::BackwardInput, &g, DType::F32, isa) {
+            time(&format!("δx {alg:?}"), || drop(alg.backward_input(isa, &dy, &w, &g)));
+        }
+        if alg.applies(Pass::BackwardWeight, &g, DType::F32, isa) {
+            time(&format!("δW {alg:?}"), || {
+                drop(alg.backward_weight(isa, &x, &dy, &g, None))
+            });
+        }
     }
-    time("forward im2col", || {
-        drop(conv::conv2d_forward_im2col(&x, &w, None, &g, false))
+    let (_, saved) = ConvAlgorithm::Im2col.forward(isa, &x, &w, None, &g, true);
+    time("δW Im2col (saved)", || {
+        drop(ConvAlgorithm::Im2col.backward_weight(isa, &x, &dy, &g, saved.as_ref()))
     });
-    if small {
-        time("δW direct", || drop(direct::conv2d_weight_grad_direct(&x, &dy, &g)));
-    }
-    let (_, saved) = conv::conv2d_forward_im2col(&x, &w, None, &g, true);
-    time("δW im2col (saved)", || {
-        drop(conv::conv2d_backward_weight_im2col(&x, &dy, &g, saved.as_ref()))
-    });
-    time("δW im2col", || {
-        drop(conv::conv2d_backward_weight_im2col(&x, &dy, &g, None))
-    });
-    if wide::wide_applies(&g) {
-        time("forward wide", || drop(wide::conv2d_forward_wide(&x, &w, None, &g)));
-        time("δW wide", || drop(wide::conv2d_weight_grad_wide(&x, &dy, &g)));
-    }
-    if winograd::winograd_applies(&g) {
-        time("forward winograd", || {
-            drop(winograd::conv2d_forward_winograd(&x, &w, None, &g))
-        });
-    }
-    if winograd::winograd_dx_applies(&g) {
-        time("δx winograd", || {
-            drop(winograd::conv2d_backward_input_winograd(&dy, &w, &g))
-        });
-    }
-    if wide::wide_dx_applies(&g) {
-        time("δx wide", || drop(wide::conv2d_backward_input_wide(&dy, &w, &g)));
-    }
-    if nabla_core::cpu::conv_direct_dx::direct_dx_applies(&g) {
-        time("δx direct", || {
-            drop(nabla_core::cpu::conv_direct_dx::conv2d_backward_input_direct(
-                &dy, &w, &g,
-            ))
-        });
-    }
-    #[cfg(target_arch = "x86_64")]
-    if nabla_core::cpu::conv_scatter_dx::scatter_dx_applies(&g)
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-    {
-        time("δx scatter", || {
-            // SAFETY: AVX2 and FMA were detected; the rule holds.
-            drop(unsafe { nabla_core::cpu::conv_scatter_dx::conv2d_backward_input_scatter(&dy, &w, &g) })
-        });
-    }
-    time("all three, dispatched", || {
+    let chosen = Pass::ALL.map(|pass| choose(pass, &g, DType::F32, isa));
+    time(&format!("all three, chosen {chosen:?}"), || {
         drop(conv::conv2d_forward(&x, &w, None, &g));
         drop(conv::conv2d_backward_weight(&x, &dy, &g, None));
         drop(conv::conv2d_backward_input(&dy, &w, &g));
     });
-    time("δx im2col", || drop(conv::conv2d_backward_input_im2col(&dy, &w, &g)));
 }

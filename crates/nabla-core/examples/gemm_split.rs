@@ -11,7 +11,7 @@ fn time(f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    nabla_core::cpu::keep_freed_memory();
+    nabla_core::runtime::keep_freed_memory();
     let threads = rayon::current_num_threads();
     let val = |len: usize| {
         (0..len)

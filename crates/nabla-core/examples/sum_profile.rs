@@ -1,6 +1,6 @@
 use nabla_core::{DType, Tensor};
 fn main() {
-    nabla_core::cpu::keep_freed_memory();
+    nabla_core::runtime::keep_freed_memory();
     for shape in [[128usize, 6, 28, 28], [128, 16, 10, 10]] {
         let g = Tensor::randn(shape.to_vec(), DType::F32).unwrap();
         let t = std::time::Instant::now();

@@ -219,8 +219,9 @@ unsafe fn gemm_raw<T: Float>(
     }
 }
 
-/// The reference: dst = lhs · rhs by three loops.
-pub fn gemm_naive<T: Float>(m: usize, n: usize, k: usize, lhs: MatRef<T>, rhs: MatRef<T>) -> Vec<T> {
+/// The reference: dst = lhs · rhs by three loops (the tests' oracle).
+#[cfg(test)]
+fn gemm_naive<T: Float>(m: usize, n: usize, k: usize, lhs: MatRef<T>, rhs: MatRef<T>) -> Vec<T> {
     let mut dst = vec![T::zero(); m * n];
     for i in 0..m {
         for j in 0..n {

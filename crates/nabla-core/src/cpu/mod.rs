@@ -1,33 +1,29 @@
-//! CPU kernels. The naive reference kernels stay beside the fast ones as oracles.
+//! CPU kernels, reached through the backend (`backend.rs`, the `Backend` trait's CPU side).
+//! The naive reference kernels stay beside the fast ones as oracles. Public: the convolution
+//! table ([`conv`]), for callers who want to see or force the algorithm; the rest is private.
 
-mod alloc;
 mod backend;
 pub mod conv;
-pub mod conv_direct;
-mod conv_direct_avx2;
-mod conv_direct_avx512;
-pub mod conv_direct_dx;
-pub mod conv_scatter_dx;
-#[cfg(test)]
-mod conv_test_util;
-pub mod conv_wide;
-pub mod conv_winograd;
 mod elementwise;
+/// The GEMM (public for the profiling examples with the feature `bench-internals`; not an API).
+#[cfg(feature = "bench-internals")]
 pub mod gemm;
+#[cfg(not(feature = "bench-internals"))]
+mod gemm;
 mod index;
 mod lrn;
 mod matmul;
 mod norm;
 mod optim;
 mod pad;
-pub mod pool;
+mod pool;
 mod pool_avx2;
 mod reduce;
 mod softmax;
-pub mod strided;
+pub(crate) mod strided;
 
 use crate::Float;
-use std::sync::Once;
+pub(crate) use crate::runtime::ensure_thread_pool;
 
 /// `s` as f32 values when `T` is f32 (for the f32-only AVX2 kernels), else `None`.
 pub(crate) fn as_f32<T: Float>(s: &[T]) -> Option<&[f32]> {
@@ -85,47 +81,4 @@ pub(crate) fn par_filled_chunks<T: Float, S>(
     // SAFETY: the chunks cover 0..total (count · len elements, all initialised above).
     unsafe { out.set_len(total) };
     out
-}
-
-pub use alloc::keep_freed_memory;
-
-/// Sizes rayon's global pool once from `NABLA_NUM_THREADS` (all cores otherwise), so that
-/// every kernel shares one pool and threads are never oversubscribed.
-pub fn ensure_thread_pool() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        // An invalid count is refused by the command line before it gets here; a library
-        // user's invalid value leaves rayon's default (one thread per core).
-        if let Ok(Some(n)) = crate::limits::threads_from_env() {
-            // An error means the pool was already built (by the user or another crate): keep it.
-            let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
-        }
-    });
-}
-
-/// Runs `f` on a thread of rayon's global pool (built here if it was not: `threads`, else
-/// `NABLA_NUM_THREADS` threads, else one per core, with 64 MiB stacks for deep backward passes) and returns its value.
-///
-/// Called from outside the pool, every parallel op hands its work to the pool's threads and
-/// puts the calling thread to sleep until they finish: a hand-off and two wake-ups per op,
-/// while one core's worth of the caller sits idle. Run from inside, the caller is one of the
-/// workers (as OpenMP's master thread is in PyTorch). Training on 2 cores: LeNet-5 +20%, the
-/// MLP +10–15% samples/s. Thread-local state (`manual_seed`, `no_grad`) belongs to the thread
-/// that runs `f`, so set it inside `f`.
-pub fn run_in_pool<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> R {
-    let mut builder = rayon::ThreadPoolBuilder::new().stack_size(64 << 20);
-    if let Some(n) = threads.or(crate::limits::threads_from_env().ok().flatten()) {
-        builder = builder.num_threads(n.clamp(1, crate::limits::MAX_THREADS));
-    }
-    // An error means the pool exists already (built by the user or an earlier call): use it.
-    let _ = builder.build_global();
-    rayon::scope(|_| f())
-}
-
-/// Sets the number of threads of the global pool; call before any computation.
-pub fn set_num_threads(n: usize) -> bool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n.max(1))
-        .build_global()
-        .is_ok()
 }

@@ -12,67 +12,23 @@
 //!
 //! δx is not done here: as the forward pass of δy padded by (k − 1)·d with the weight
 //! transposed and flipped, this channel kernel wasted half its products on the padding and ran
-//! at 0.4× the GEMM's speed on LeNet-5's second layer (2.16 vs 0.82 ms). conv_direct_dx.rs does
-//! it with the row kernel, skipping the padding's kernel rows; conv_wide.rs and conv_winograd.rs
+//! at 0.4× the GEMM's speed on LeNet-5's second layer (2.16 vs 0.82 ms). direct_dx.rs does
+//! it with the row kernel, skipping the padding's kernel rows; wide.rs and winograd.rs
 //! for larger layers.
 //!
 //! Zero padding is made explicit (each sample is copied into a padded buffer), so every
 //! window lies inside its source and the inner loops have no bounds tests.
 
-use super::conv::ConvGeometry;
-use super::{as_f32, as_f32_mut, f32_vec_as, par_filled_chunks};
+use super::ConvGeometry;
+use super::Isa;
 use crate::Float;
+use crate::cpu::{as_f32, as_f32_mut, f32_vec_as, par_filled_chunks};
 use rayon::prelude::*;
 
-/// Whether the forward pass and δW of this geometry run here.
-pub fn direct_applies(g: &ConvGeometry) -> bool {
+/// Whether the forward pass and δW of this geometry run here (any float type; the SIMD copies
+/// take f32).
+pub(super) fn applies(g: &ConvGeometry) -> bool {
     g.groups == 1 && g.c_out <= 32 && g.c_in * g.kh * g.kw <= 1024 && g.oh * g.ow > 0 && g.n > 0
-}
-
-/// True when this CPU can run the AVX2 + FMA copies of the kernels.
-///
-/// NOTE: the crate is compiled for the baseline x86-64 (SSE2), so without runtime dispatch the
-/// loops run at a quarter of the machine's width (the `gemm` crate dispatches the same way).
-/// The feature boundary must sit inside each rayon closure: closures do not inherit it.
-pub(super) fn has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// The copy of the f32 channel kernels a CPU runs, in order of preference.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Isa {
-    /// The generic loops (any float type, any CPU).
-    Portable,
-    /// conv_direct_avx2.rs.
-    Avx2,
-    /// conv_direct_avx512.rs (16 and 32 channels; 8 channels stay with AVX2).
-    Avx512,
-}
-
-impl Isa {
-    /// The best copy this CPU can run.
-    pub(super) fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        if has_fma() && std::arch::is_x86_feature_detected!("avx512f") {
-            return Isa::Avx512;
-        }
-        if has_fma() { Isa::Avx2 } else { Isa::Portable }
-    }
-
-    /// Every copy this CPU can run (the tests compare them).
-    #[cfg(test)]
-    fn supported() -> Vec<Isa> {
-        match Isa::detect() {
-            Isa::Avx512 => vec![Isa::Portable, Isa::Avx2, Isa::Avx512],
-            Isa::Avx2 => vec![Isa::Portable, Isa::Avx2],
-            Isa::Portable => vec![Isa::Portable],
-        }
-    }
 }
 
 /// a·b + c, fused when the caller was compiled with FMA (otherwise `mul_add` is a libm call).
@@ -172,28 +128,23 @@ fn lanes(c: usize) -> usize {
 
 // ------------------------------------------------------------------ forward
 
-/// y = W ⋆ x + b for contiguous `x` [n, c_in, h, w] and `weight` [c_out, c_in, kh, kw].
-///
-/// # Panics
-/// Unless [`direct_applies`] holds for `g` (callers dispatch on it).
-pub fn conv2d_forward_direct<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
-    forward_with(Isa::detect(), x, weight, bias, g)
-}
-
-/// [`conv2d_forward_direct`] through the kernels of `isa` (which the CPU must support).
-fn forward_with<T: Float>(isa: Isa, x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
-    assert!(
-        direct_applies(g),
-        "conv2d_forward_direct: geometry outside direct_applies: {g:?}"
-    );
+/// y = W ⋆ x + b for contiguous `x` [n, c_in, h, w] and `weight` [c_out, c_in, kh, kw], through
+/// the kernels of `isa` (which the CPU must support).
+pub(super) fn forward<T: Float>(isa: Isa, x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
     match lanes(g.c_out) {
-        8 => forward::<T, 8>(isa, x, weight, bias, g),
-        16 => forward::<T, 16>(isa, x, weight, bias, g),
-        _ => forward::<T, 32>(isa, x, weight, bias, g),
+        8 => forward_lanes::<T, 8>(isa, x, weight, bias, g),
+        16 => forward_lanes::<T, 16>(isa, x, weight, bias, g),
+        _ => forward_lanes::<T, 32>(isa, x, weight, bias, g),
     }
 }
 
-fn forward<T: Float, const CO: usize>(isa: Isa, x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
+fn forward_lanes<T: Float, const CO: usize>(
+    isa: Isa,
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    g: &ConvGeometry,
+) -> Vec<T> {
     let taps = g.c_in * g.kh * g.kw;
     let l = g.oh * g.ow;
     // Weight repacked tap-major: wt[t] holds the output channels' weights of tap t.
@@ -214,11 +165,11 @@ fn forward<T: Float, const CO: usize>(isa: Isa, x: &[T], weight: &[T], bias: Opt
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Portable && (CO == 8 && g.ow >= 8 || g.ow >= 16) && g.stride[1] == 1 && T::DTYPE == crate::DType::F32
     {
-        return forward_rows(x, weight, bias, g, &src, &offsets);
+        return forward_by_rows(x, weight, bias, g, &src, &offsets);
     }
     par_filled_chunks(g.n, g.c_out * l, Default::default, |(buf, stage), n, y| {
         let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
-        run_forward_sample::<T, CO>(isa, xs, src.ws, &wt, &offsets, &b, g, stage, y);
+        forward_one_sample::<T, CO>(isa, xs, src.ws, &wt, &offsets, &b, g, stage, y);
     })
 }
 
@@ -240,10 +191,10 @@ pub(super) fn pack_channel_blocks(
         .collect()
 }
 
-/// The forward pass through the row kernel (`conv_direct_avx2::forward_sample_rows`), for
+/// The forward pass through the row kernel (`direct_avx2::forward_sample_rows`), for
 /// stride-1 layers with rows of at least 8 pixels.
 #[cfg(target_arch = "x86_64")]
-fn forward_rows<T: Float>(
+fn forward_by_rows<T: Float>(
     x: &[T],
     weight: &[T],
     bias: Option<&[T]>,
@@ -254,7 +205,7 @@ fn forward_rows<T: Float>(
     const CB: usize = 6;
     let (taps, l, sample_in) = (offsets.len(), g.oh * g.ow, g.c_in * g.h * g.w);
     let (Some(x), Some(weight)) = (as_f32(x), as_f32(weight)) else {
-        unreachable!("forward_rows is only called for f32");
+        unreachable!("forward_by_rows is only called for f32");
     };
     let bias: Vec<f32> = match bias.and_then(as_f32) {
         Some(b) => b.to_vec(),
@@ -266,18 +217,18 @@ fn forward_rows<T: Float>(
         // SAFETY: the caller checked AVX2 and FMA.
         unsafe {
             if g.ow >= 16 {
-                super::conv_direct_avx2::forward_sample_rows::<CB, 2>(xs, src.ws, &wp, offsets, &bias, g, None, y)
+                super::direct_avx2::forward_sample_rows::<CB, 2>(xs, src.ws, &wp, offsets, &bias, g, None, y)
             } else {
-                super::conv_direct_avx2::forward_sample_rows::<CB, 1>(xs, src.ws, &wp, offsets, &bias, g, None, y)
+                super::direct_avx2::forward_sample_rows::<CB, 1>(xs, src.ws, &wp, offsets, &bias, g, None, y)
             }
         }
     });
-    f32_vec_as(out).expect("forward_rows is only called for f32")
+    f32_vec_as(out).expect("forward_by_rows is only called for f32")
 }
 
 /// One sample of the forward pass, through the copy of the kernel that `isa` names.
 #[inline(always)]
-fn run_forward_sample<T: Float, const CO: usize>(
+fn forward_one_sample<T: Float, const CO: usize>(
     isa: Isa,
     xs: &[T],
     ws: usize,
@@ -292,9 +243,9 @@ fn run_forward_sample<T: Float, const CO: usize>(
     if isa != Isa::Portable {
         let l = g.oh * g.ow;
         if let (Some(xs), Some(wt), Some(b), Some(y)) = (as_f32(xs), as_f32(flat(wt)), as_f32(b), as_f32_mut(y)) {
-            use super::conv_direct_avx2::forward_sample as k;
-            use super::conv_direct_avx512::blocks_fit;
-            use super::conv_direct_avx512::forward_sample as k512;
+            use super::direct_avx2::forward_sample as k;
+            use super::direct_avx512::blocks_fit;
+            use super::direct_avx512::forward_sample as k512;
             // SAFETY: `isa` names features the CPU supports (AVX-512F with AVX2 and FMA, or
             // AVX2 and FMA); blocks_fit(l, PX) implies the l ≥ PX the AVX-512 kernels need.
             // Pixels per block: 10 × 16 lanes ran 0.38 ms against 0.40–0.50 for 14 and 20 on
@@ -315,7 +266,7 @@ fn run_forward_sample<T: Float, const CO: usize>(
         return;
     }
     let _ = (isa, stage);
-    forward_sample::<T, CO, false>(xs, ws, wt, offsets, b, g, y)
+    forward_sample_loops::<T, CO, false>(xs, ws, wt, offsets, b, g, y)
 }
 
 /// The values of an array of lanes, one after another.
@@ -334,12 +285,12 @@ unsafe fn forward_sample_avx2<T: Float, const CO: usize>(
     g: &ConvGeometry,
     y: &mut [T],
 ) {
-    forward_sample::<T, CO, true>(xs, ws, wt, offsets, b, g, y)
+    forward_sample_loops::<T, CO, true>(xs, ws, wt, offsets, b, g, y)
 }
 
 /// One sample: `y` [c_out, l] from planes `xs` (width `ws`) that contain every window.
 #[inline(always)]
-fn forward_sample<T: Float, const CO: usize, const FMA: bool>(
+fn forward_sample_loops<T: Float, const CO: usize, const FMA: bool>(
     xs: &[T],
     ws: usize,
     wt: &[[T; CO]],
@@ -398,27 +349,17 @@ fn forward_sample<T: Float, const CO: usize, const FMA: bool>(
 /// The samples are split into one fixed part per thread and the parts summed in order, so the
 /// result does not change from run to run.
 ///
-/// # Panics
-/// Unless [`direct_applies`] holds for `g` (callers dispatch on it).
-pub fn conv2d_weight_grad_direct<T: Float>(x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
-    assert!(
-        direct_applies(g),
-        "conv2d_weight_grad_direct: geometry outside direct_applies: {g:?}"
-    );
-    weight_grad_with(Isa::detect(), x, dy, g)
-}
-
-/// [`conv2d_weight_grad_direct`] through the kernels of `isa` (which the CPU must support).
-fn weight_grad_with<T: Float>(isa: Isa, x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
+/// Through the kernels of `isa` (which the CPU must support).
+pub(super) fn backward_weight<T: Float>(isa: Isa, x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
     match lanes(g.c_out) {
-        8 => weight_grad::<T, 8>(isa, x, dy, g),
-        16 => weight_grad::<T, 16>(isa, x, dy, g),
-        _ => weight_grad::<T, 32>(isa, x, dy, g),
+        8 => weight_grad_lanes::<T, 8>(isa, x, dy, g),
+        16 => weight_grad_lanes::<T, 16>(isa, x, dy, g),
+        _ => weight_grad_lanes::<T, 32>(isa, x, dy, g),
     }
 }
 
-fn weight_grad<T: Float, const CO: usize>(isa: Isa, x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
-    super::ensure_thread_pool();
+fn weight_grad_lanes<T: Float, const CO: usize>(isa: Isa, x: &[T], dy: &[T], g: &ConvGeometry) -> Vec<T> {
+    crate::cpu::ensure_thread_pool();
     let taps = g.c_in * g.kh * g.kw;
     let l = g.oh * g.ow;
     let src = Source::of(g);
@@ -443,7 +384,7 @@ fn weight_grad<T: Float, const CO: usize>(isa: Isa, x: &[T], dy: &[T], g: &ConvG
                     };
                     // SAFETY: `isa` says the CPU supports AVX2 and FMA.
                     unsafe {
-                        super::conv_direct_avx2::weight_grad_sample_rows::<3, 4>(xs, src.ws, dys, &offsets, g, &mut acc)
+                        super::direct_avx2::weight_grad_sample_rows::<3, 4>(xs, src.ws, dys, &offsets, g, &mut acc)
                     };
                 }
                 acc
@@ -467,7 +408,7 @@ fn weight_grad<T: Float, const CO: usize>(isa: Isa, x: &[T], dy: &[T], g: &ConvG
                 let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, &mut buf);
                 // δy of this sample pixel-major: dyt[p] holds the output channels of pixel p.
                 pixel_major(isa, &dy[n * g.c_out * l..(n + 1) * g.c_out * l], l, g.c_out, &mut dyt);
-                run_weight_grad_sample::<T, CO>(isa, xs, src.ws, &dyt, &offsets, g, &mut acc);
+                weight_grad_one_sample::<T, CO>(isa, xs, src.ws, &dyt, &offsets, g, &mut acc);
             }
             acc
         })
@@ -490,7 +431,7 @@ fn pixel_major<T: Float, const CO: usize>(isa: Isa, dys: &[T], l: usize, c_out: 
         && let (Some(dys), Some(dyt)) = (as_f32(dys), as_f32_mut(dyt.as_flattened_mut()))
     {
         // SAFETY: `isa` says the CPU supports AVX2.
-        unsafe { super::conv_direct_avx2::pixels_from_planes(dys, CO, c_out, l, dyt) };
+        unsafe { super::direct_avx2::pixels_from_planes(dys, CO, c_out, l, dyt) };
         return;
     }
     let _ = isa;
@@ -502,7 +443,7 @@ fn pixel_major<T: Float, const CO: usize>(isa: Isa, dys: &[T], l: usize, c_out: 
 }
 
 #[inline(always)]
-fn run_weight_grad_sample<T: Float, const CO: usize>(
+fn weight_grad_one_sample<T: Float, const CO: usize>(
     isa: Isa,
     xs: &[T],
     ws: usize,
@@ -514,8 +455,8 @@ fn run_weight_grad_sample<T: Float, const CO: usize>(
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Portable {
         if let (Some(xs), Some(dyt), Some(acc)) = (as_f32(xs), as_f32(flat(dyt)), as_f32_mut(acc.as_flattened_mut())) {
-            use super::conv_direct_avx2::weight_grad_sample as k;
-            use super::conv_direct_avx512::weight_grad_sample as k512;
+            use super::direct_avx2::weight_grad_sample as k;
+            use super::direct_avx512::weight_grad_sample as k512;
             // SAFETY: `isa` names features the CPU supports.
             unsafe {
                 match CO {
@@ -533,7 +474,7 @@ fn run_weight_grad_sample<T: Float, const CO: usize>(
         return;
     }
     let _ = isa;
-    weight_grad_sample::<T, CO, false>(xs, ws, dyt, offsets, g, acc)
+    weight_grad_sample_loops::<T, CO, false>(xs, ws, dyt, offsets, g, acc)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -546,12 +487,12 @@ unsafe fn weight_grad_sample_avx2<T: Float, const CO: usize>(
     g: &ConvGeometry,
     acc: &mut [[T; CO]],
 ) {
-    weight_grad_sample::<T, CO, true>(xs, ws, dyt, offsets, g, acc)
+    weight_grad_sample_loops::<T, CO, true>(xs, ws, dyt, offsets, g, acc)
 }
 
 /// Adds one sample's δW to `acc` [taps][CO]: per tap, the sum over pixels of x · δy[pixel].
 #[inline(always)]
-fn weight_grad_sample<T: Float, const CO: usize, const FMA: bool>(
+fn weight_grad_sample_loops<T: Float, const CO: usize, const FMA: bool>(
     xs: &[T],
     ws: usize,
     dyt: &[[T; CO]],
@@ -594,8 +535,8 @@ fn weight_grad_sample<T: Float, const CO: usize, const FMA: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::conv::{conv2d_backward_weight_im2col, conv2d_naive};
-    use crate::cpu::conv_test_util::{Case, assert_close_f32, f32s, geometry, val};
+    use crate::cpu::conv::test_util::{Case, assert_close_f32, f32s, geometry, val};
+    use crate::cpu::conv::{im2col, naive};
 
     /// (c_in, c_out, h, w, k, stride, dilation, pad_top, pad_left, pad_bottom, pad_right)
     const CASES: [Case; 6] = [
@@ -618,11 +559,11 @@ mod tests {
     fn forward_matches_the_definition() {
         for case in CASES {
             let g = geometry(3, case);
-            assert!(direct_applies(&g));
+            assert!(applies(&g));
             let (x, wt, b) = (val(3 * g.c_in * g.h * g.w, 1), val(g.c_out * g.k(), 2), val(g.c_out, 3));
             assert_close(
-                &conv2d_forward_direct(&x, &wt, Some(&b), &g),
-                &conv2d_naive(&x, &wt, Some(&b), &g),
+                &forward(Isa::detect(), &x, &wt, Some(&b), &g),
+                &naive::forward(&x, &wt, Some(&b), &g),
             );
         }
     }
@@ -655,17 +596,17 @@ mod tests {
                 let g = geometry(3, (ci, co, h, w, k, s, d, p, p, p, p));
                 let (x, wt, b) = (val(3 * ci * h * w, 7), val(co * g.k(), 8), val(co, 9));
                 let dy = val(3 * co * g.oh * g.ow, 10);
-                let y = forward_with(isa, &f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
+                let y = forward(isa, &f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
                 assert_close_f32(
                     &y,
-                    &conv2d_naive(&x, &wt, Some(&b), &g),
+                    &naive::forward(&x, &wt, Some(&b), &g),
                     1e-5,
                     &format!("forward {isa:?} {g:?}"),
                 );
-                let dw = weight_grad_with(isa, &f32s(&x), &f32s(&dy), &g);
+                let dw = backward_weight(isa, &f32s(&x), &f32s(&dy), &g);
                 assert_close_f32(
                     &dw,
-                    &conv2d_backward_weight_im2col(&x, &dy, &g, None),
+                    &im2col::backward_weight(&x, &dy, &g, None),
                     1e-5,
                     &format!("δW {isa:?} {g:?}"),
                 );
@@ -682,8 +623,8 @@ mod tests {
             let x = val(3 * g.c_in * g.h * g.w, 4);
             let dy = val(3 * g.c_out * g.oh * g.ow, 6);
             assert_close(
-                &conv2d_weight_grad_direct(&x, &dy, &g),
-                &conv2d_backward_weight_im2col(&x, &dy, &g, None),
+                &backward_weight(Isa::detect(), &x, &dy, &g),
+                &im2col::backward_weight(&x, &dy, &g, None),
             );
         }
     }

@@ -1,71 +1,18 @@
-//! 2-D convolution on the CPU as im2col + GEMM (Chellapilla et al., 2006), several samples per
-//! GEMM for small layers, batch- or GEMM-parallel by shape, and the dispatch to the other
-//! algorithms. For f32, the first that applies, per pass (f64, which the gradient checks use,
-//! takes the small-layer direct loops of conv_direct where they apply, else im2col + GEMM):
+//! Convolution as im2col + GEMM (Chellapilla et al., 2006), all three passes, any dtype and
+//! geometry (groups, strides, dilation): the algorithm every other one falls back to.
 //!
-//! | pass    | algorithm                                  | where                                   |
-//! |---------|--------------------------------------------|-----------------------------------------|
-//! | forward | direct, channel or row kernel (conv_direct) | ≤ 32 output channels, ≤ 1024 taps      |
-//! | forward | Winograd F(4×4,3×3), F(2×2,5×5) (conv_winograd) | stride 1, ≥ 16 channels, ≥ 36 tiles |
-//! | forward | direct, 16 channels a block (conv_wide)    | > 32 output channels, 64–2560 taps      |
-//! | δW      | direct (conv_direct, then conv_wide)       | the forward pass's direct and wide rules |
-//! | δx      | scatter from δy (conv_scatter_dx)          | stride 1, 4–8 input channels, small planes |
-//! | δx      | transposed row kernel (conv_direct_dx)     | stride 1, 4–32 input channels           |
-//! | δx      | Winograd, wide                             | their forward rules on the transposed problem |
-//! | any     | im2col + GEMM (here)                       | everything else: groups, big layers     |
+//! forward  Y_g = W_g · col(x_g)            (per group g: [cout_g × k] · [k × l])
+//! δx       δx_g = col2im(W_gᵀ · δY_g)
+//! δW       δW_g = Σ_chunks δY_g · col(x_g)ᵀ
 //!
-//! The direct and wide kernels come in AVX2 copies (conv_direct_avx2) and, for 16 and 32
-//! channels, AVX-512 ones (conv_direct_avx512), chosen at run time by `conv_direct::Isa`.
-//!
-//! `conv2d_naive` is the direct seven-loop definition, kept as the oracle for tests.
+//! Several samples share one GEMM for small layers, and the chunks of samples run on separate
+//! threads or one after another with every thread in the GEMM, by shape (see `Plan`).
 
-use super::gemm::{MatRef, gemm};
 use crate::Float;
+use crate::cpu::gemm::{MatRef, gemm};
 use rayon::prelude::*;
 
-pub use crate::backend::params::ConvGeometry;
-
-impl ConvGeometry {
-    fn cin_g(&self) -> usize {
-        self.c_in / self.groups
-    }
-    fn cout_g(&self) -> usize {
-        self.c_out / self.groups
-    }
-    /// Rows of the im2col matrix per group: c_in/groups · kh · kw.
-    pub(crate) fn k(&self) -> usize {
-        self.cin_g() * self.kh * self.kw
-    }
-    /// Columns of the im2col matrix: output positions.
-    fn l(&self) -> usize {
-        self.oh * self.ow
-    }
-    /// A 1×1, stride-1, unpadded convolution reads the input directly as its im2col matrix.
-    fn is_pointwise(&self) -> bool {
-        self.kh == 1
-            && self.kw == 1
-            && self.stride == [1, 1]
-            && self.pad_top == 0
-            && self.pad_left == 0
-            && self.oh == self.h
-            && self.ow == self.w
-    }
-    /// The range of output columns `ox` whose input column `ox·s + kj·d − pad` lies in [0, w).
-    fn valid_range(out: usize, inp: usize, s: usize, offset: isize) -> (usize, usize) {
-        // smallest ox with ox·s + offset ≥ 0, and smallest ox with ox·s + offset ≥ inp.
-        let lo = if offset >= 0 {
-            0
-        } else {
-            ((-offset) as usize).div_ceil(s)
-        };
-        let hi = if (inp as isize) - offset <= 0 {
-            0
-        } else {
-            ((inp as isize - offset) as usize).div_ceil(s)
-        };
-        (lo.min(out), hi.min(out).max(lo.min(out)))
-    }
-}
+use super::ConvGeometry;
 
 /// Unfolds one group of one sample (`cin_g` planes of h×w) into columns `off..off + l` of
 /// `col`, a [k × ld] matrix; the channels are spread over the thread pool when `parallel`.
@@ -208,7 +155,7 @@ struct Plan {
 
 impl Plan {
     fn new(g: &ConvGeometry) -> Plan {
-        super::ensure_thread_pool();
+        crate::cpu::ensure_thread_pool();
         let threads = rayon::current_num_threads();
         let (k, l) = (g.k().max(1), g.l().max(1));
         // Aim for ≥ 2048 output columns per GEMM, with the unfolded matrix under 1M values.
@@ -266,47 +213,8 @@ pub type SavedColumns<T> = Vec<Vec<Vec<T>>>;
 /// Keep the unfolded inputs for backward when they hold at most this many values.
 const KEEP_COLUMNS_LIMIT: usize = 1 << 23;
 
-/// y = W ⋆ x + b for contiguous `x` and `weight`.
-pub fn conv2d_forward<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
-    conv2d_forward_saving(x, weight, bias, g, false).0
-}
-
-/// The forward pass; with `keep`, also the unfolded inputs if they are small (see [`SavedColumns`]).
-pub fn conv2d_forward_saving<T: Float>(
-    x: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    g: &ConvGeometry,
-    keep: bool,
-) -> (Vec<T>, Option<SavedColumns<T>>) {
-    if super::conv_direct::direct_applies(g) {
-        // A small layer: no unfolding at all, and nothing to keep (see conv_direct.rs).
-        return (super::conv_direct::conv2d_forward_direct(x, weight, bias, g), None);
-    }
-    if let (Some(x), Some(w)) = (super::as_f32(x), super::as_f32(weight))
-        && let Some(y) = forward_f32(x, w, bias.and_then(super::as_f32), g)
-    {
-        return (super::f32_vec_as(y).expect("T is f32"), None);
-    }
-    conv2d_forward_im2col(x, weight, bias, g, keep)
-}
-
-/// The f32 forward kernels that beat im2col + GEMM, where one applies: Winograd for 3×3 and
-/// 5×5 with stride 1 (conv_winograd.rs), else 16 channels at a time without unfolding for
-/// many output channels and taps (conv_wide.rs; keeping the columns did not speed up δW at
-/// these sizes).
-fn forward_f32(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Option<Vec<f32>> {
-    if super::conv_winograd::winograd_applies(g) {
-        Some(super::conv_winograd::conv2d_forward_winograd(x, w, bias, g))
-    } else if super::conv_wide::wide_applies(g) {
-        Some(super::conv_wide::conv2d_forward_wide(x, w, bias, g))
-    } else {
-        None
-    }
-}
-
 /// The forward pass as im2col + GEMM; with `keep`, also the unfolded inputs if they are small.
-pub fn conv2d_forward_im2col<T: Float>(
+pub(super) fn forward<T: Float>(
     x: &[T],
     weight: &[T],
     bias: Option<&[T]>,
@@ -405,38 +313,8 @@ pub fn conv2d_forward_im2col<T: Float>(
     (out, keep.then_some(kept))
 }
 
-/// δx for contiguous `dy` and `weight`: for f32, directly for small stride-1 layers
-/// (conv_direct_dx.rs), by Winograd for 3×3 and 5×5 ones (conv_winograd.rs), without unfolding
-/// for wide ones (conv_wide.rs); else im2col's transpose.
-pub fn conv2d_backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
-    if let (Some(dy), Some(w)) = (super::as_f32(dy), super::as_f32(weight))
-        && let Some(dx) = backward_input_f32(dy, w, g)
-    {
-        return super::f32_vec_as(dx).expect("T is f32");
-    }
-    conv2d_backward_input_im2col(dy, weight, g)
-}
-
-/// The f32 δx kernels that beat im2col + GEMM + col2im, where one applies.
-fn backward_input_f32(dy: &[f32], w: &[f32], g: &ConvGeometry) -> Option<Vec<f32>> {
-    #[cfg(target_arch = "x86_64")]
-    if super::conv_scatter_dx::scatter_dx_pays(g) && super::conv_direct::has_fma() {
-        // SAFETY: AVX2 and FMA were checked, and the geometry is inside the kernel's rule.
-        return Some(unsafe { super::conv_scatter_dx::conv2d_backward_input_scatter(dy, w, g) });
-    }
-    if super::conv_direct_dx::direct_dx_applies(g) {
-        Some(super::conv_direct_dx::conv2d_backward_input_direct(dy, w, g))
-    } else if super::conv_winograd::winograd_dx_applies(g) {
-        Some(super::conv_winograd::conv2d_backward_input_winograd(dy, w, g))
-    } else if super::conv_wide::wide_dx_applies(g) {
-        Some(super::conv_wide::conv2d_backward_input_wide(dy, w, g))
-    } else {
-        None
-    }
-}
-
 /// δx = col2im(Wᵀ·δy), per chunk of samples and group.
-pub fn conv2d_backward_input_im2col<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
+pub(super) fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry) -> Vec<T> {
     let (k, l, cin_g, cout_g) = (g.k(), g.l(), g.cin_g(), g.cout_g());
     let sample_in = g.c_in * g.h * g.w;
     let mut dx = vec![T::zero(); g.n * sample_in];
@@ -506,30 +384,9 @@ pub fn conv2d_backward_input_im2col<T: Float>(dy: &[T], weight: &[T], g: &ConvGe
     dx
 }
 
-/// δW for contiguous `x` and `dy`: directly for small layers (whose forward pass kept nothing),
-/// else from the unfolded inputs (`saved` when the forward pass kept them).
-pub fn conv2d_backward_weight<T: Float>(
-    x: &[T],
-    dy: &[T],
-    g: &ConvGeometry,
-    saved: Option<&SavedColumns<T>>,
-) -> Vec<T> {
-    if saved.is_none() && super::conv_direct::direct_applies(g) {
-        return super::conv_direct::conv2d_weight_grad_direct(x, dy, g);
-    }
-    if let (Some(x), Some(dy)) = (super::as_f32(x), super::as_f32(dy))
-        && saved.is_none()
-        && super::conv_wide::wide_applies(g)
-    {
-        let dw = super::conv_wide::conv2d_weight_grad_wide(x, dy, g);
-        return super::f32_vec_as(dw).expect("T is f32");
-    }
-    conv2d_backward_weight_im2col(x, dy, g, saved)
-}
-
 /// δW = Σ δy_chunk · col_chunkᵀ, accumulated per thread over its chunks, then summed.
 /// `saved` holds the forward pass's unfolded inputs, if it kept them.
-pub fn conv2d_backward_weight_im2col<T: Float>(
+pub(super) fn backward_weight<T: Float>(
     x: &[T],
     dy: &[T],
     g: &ConvGeometry,
@@ -611,89 +468,5 @@ pub fn conv2d_backward_weight_im2col<T: Float>(
         dw
     } else {
         accumulate((0, &ranges))
-    }
-}
-
-/// The definition, seven loops deep: the oracle for the fast path.
-pub fn conv2d_naive<T: Float>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &ConvGeometry) -> Vec<T> {
-    let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
-    let mut out = vec![T::zero(); g.n * g.c_out * g.oh * g.ow];
-    for n in 0..g.n {
-        for co in 0..g.c_out {
-            let gi = co / cout_g;
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let mut acc = bias.map_or(T::zero(), |b| b[co]);
-                    for ci in 0..cin_g {
-                        for ki in 0..g.kh {
-                            for kj in 0..g.kw {
-                                let iy = (oy * g.stride[0] + ki * g.dilation[0]) as isize - g.pad_top as isize;
-                                let ix = (ox * g.stride[1] + kj * g.dilation[1]) as isize - g.pad_left as isize;
-                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                                    continue;
-                                }
-                                let xv = x[((n * g.c_in + gi * cin_g + ci) * g.h + iy as usize) * g.w + ix as usize];
-                                let wv = weight[((co * cin_g + ci) * g.kh + ki) * g.kw + kj];
-                                acc += xv * wv;
-                            }
-                        }
-                    }
-                    out[((n * g.c_out + co) * g.oh + oy) * g.ow + ox] = acc;
-                }
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn values(n: usize, seed: usize) -> Vec<f64> {
-        (0..n)
-            .map(|i| (((i + seed) * 2654435761) % 1000) as f64 / 500.0 - 1.0)
-            .collect()
-    }
-
-    #[test]
-    fn fast_conv_matches_the_definition() {
-        // (c_in, c_out, h, w, k, stride, dilation, pads (t, l, b, r), groups)
-        let cases = [
-            (3, 4, 7, 6, 3, [1, 1], [1, 1], [1, 1, 1, 1], 1),
-            (4, 6, 9, 8, 3, [2, 1], [1, 2], [2, 0, 1, 3], 2),
-            (2, 2, 5, 5, 1, [1, 1], [1, 1], [0, 0, 0, 0], 1),
-            (6, 6, 6, 7, 2, [2, 3], [2, 1], [0, 1, 1, 0], 6),
-        ];
-        for (ci, co, h, w, k, stride, dil, [pt, pl, pb, pr], groups) in cases {
-            for n in [1, 5] {
-                let oh = (h + pt + pb - dil[0] * (k - 1) - 1) / stride[0] + 1;
-                let ow = (w + pl + pr - dil[1] * (k - 1) - 1) / stride[1] + 1;
-                let g = ConvGeometry {
-                    n,
-                    c_in: ci,
-                    h,
-                    w,
-                    c_out: co,
-                    kh: k,
-                    kw: k,
-                    stride,
-                    dilation: dil,
-                    pad_top: pt,
-                    pad_left: pl,
-                    oh,
-                    ow,
-                    groups,
-                };
-                let x = values(n * ci * h * w, 1);
-                let wt = values(co * ci / groups * k * k, 2);
-                let b = values(co, 3);
-                let fast = conv2d_forward(&x, &wt, Some(&b), &g);
-                let slow = conv2d_naive(&x, &wt, Some(&b), &g);
-                for (a, b) in fast.iter().zip(&slow) {
-                    assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
-                }
-            }
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! Helpers shared by the convolution kernels' tests.
 
-use super::conv::ConvGeometry;
+use super::ConvGeometry;
 
 /// n values in [−1, 1) from a multiplicative hash, different for each `seed`.
 pub fn val(n: usize, seed: usize) -> Vec<f64> {

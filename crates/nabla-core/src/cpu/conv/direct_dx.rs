@@ -11,53 +11,43 @@
 //! On LeNet-5's second layer (batch 128) this took 0.69 ms against 0.80 for im2col + GEMM +
 //! col2im, whose GEMM has only 16 terms per output and whose col2im scatters 150 values per
 //! pixel; on 16→16 3×3 at 32×32 (batch 64), 1.7 against 3.0 ms. Layers with few input channels
-//! and small planes, LeNet-5's second among them, now go to conv_scatter_dx.rs (0.55 ms), which
+//! and small planes, LeNet-5's second among them, now go to scatter_dx.rs (0.55 ms), which
 //! multiplies no padding.
 
-use super::conv::ConvGeometry;
+use super::ConvGeometry;
 
-/// Whether δx of this geometry runs here (f32 callers only; the kernel needs AVX2 and FMA).
-/// Fewer than 4 δx channels would leave most of the kernel's 6-channel blocks empty (with 1
-/// channel, as for LeNet-5's first layer: 0.96 vs 0.55 ms for im2col).
-pub fn direct_dx_applies(g: &ConvGeometry) -> bool {
+/// Whether the kernel computes δx of this geometry (f32, AVX2 and FMA): stride 1, no groups,
+/// rows of at least 8 pixels, padding no wider than the kernel's reach.
+pub(super) fn applies(g: &ConvGeometry) -> bool {
     let fits = g.groups == 1
         && g.stride == [1, 1]
         && g.w >= 8
-        && (4..=32).contains(&g.c_in)
         && g.c_out * g.kh * g.kw <= 1024
-        && g.pad_top <= (g.kh - 1) * g.dilation[0]
-        && g.pad_left <= (g.kw - 1) * g.dilation[1]
+        && g.backward_input_is_a_forward_pass()
         && g.n * g.oh * g.ow * g.c_in > 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        fits && super::conv_direct::has_fma()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = fits;
-        false
-    }
+    cfg!(target_arch = "x86_64") && fits && super::has_fma()
 }
 
-/// δx [n, c_in, h, w] for contiguous `dy` [n, c_out, oh, ow] and `weight` [c_out, c_in, kh, kw].
-///
-/// # Panics
-/// Unless [`direct_dx_applies`] holds for `g` (callers dispatch on it).
-pub fn conv2d_backward_input_direct(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    assert!(
-        direct_dx_applies(g),
-        "conv2d_backward_input_direct: geometry outside direct_dx_applies: {g:?}"
-    );
+/// Where it is faster than im2col: 4 to 32 δx channels. Fewer would leave most of the kernel's
+/// 6-channel blocks empty (with 1 channel, as for LeNet-5's first layer: 0.96 vs 0.55 ms for
+/// im2col).
+pub(super) fn pays(g: &ConvGeometry) -> bool {
+    applies(g) && (4..=32).contains(&g.c_in)
+}
+
+/// δx [n, c_in, h, w] for contiguous `dy` [n, c_out, oh, ow] and `weight` [c_out, c_in, kh, kw],
+/// where [`applies`] holds.
+pub(super) fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     {
-        backward_input(dy, weight, g)
+        backward_input_avx2(dy, weight, g)
     }
     #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("direct_dx_applies is false off x86-64")
+    unreachable!("direct_dx::applies is false off x86-64: {g:?}")
 }
 
 #[cfg(target_arch = "x86_64")]
-fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+fn backward_input_avx2(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     const CB: usize = 6;
     let ([dh, dw], (kh, kw)) = (g.dilation, (g.kh, g.kw));
     // δy sits at (top, left) in planes of hp × wp: every read of every δx pixel is inside.
@@ -83,7 +73,7 @@ fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
         })
         .collect();
     // Output channel c (of δx), tap t = (ki, o, kj): W[o, c, ki, kj].
-    let packed = super::conv_direct::pack_channel_blocks(g.c_in, taps, CB, |c, t| {
+    let packed = super::direct::pack_channel_blocks(g.c_in, taps, CB, |c, t| {
         let (ki, o, kj) = (t / (g.c_out * kw), (t / kw) % g.c_out, t % kw);
         weight[((o * g.c_in + c) * kh + ki) * kw + kj]
     });
@@ -106,7 +96,7 @@ fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     };
     let zero = vec![0.0f32; g.c_in];
     let (sample_dy, sample_dx) = (g.c_out * g.oh * g.ow, g.c_in * g.h * g.w);
-    super::par_filled_chunks(g.n, sample_dx, Vec::new, |buf: &mut Vec<f32>, n, dxs: &mut [f32]| {
+    crate::cpu::par_filled_chunks(g.n, sample_dx, Vec::new, |buf: &mut Vec<f32>, n, dxs: &mut [f32]| {
         // Zeroed once per thread: each sample rewrites the same interior, the border stays.
         buf.resize(g.c_out * hp * wp, 0.0);
         let dys = &dy[n * sample_dy..(n + 1) * sample_dy];
@@ -115,7 +105,7 @@ fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
                 buf[(o * hp + top + oy) * wp + left..][..g.ow].copy_from_slice(row);
             }
         }
-        use super::conv_direct_avx2::forward_sample_rows as k;
+        use super::direct_avx2::forward_sample_rows as k;
         // SAFETY: direct_dx_applies checked AVX2 and FMA.
         unsafe {
             if g.w >= 16 {
@@ -130,7 +120,7 @@ fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::conv::conv2d_backward_input_im2col;
+    use crate::cpu::conv::im2col;
 
     fn val(n: usize, s: usize) -> Vec<f32> {
         (0..n)
@@ -173,14 +163,14 @@ mod tests {
             #[cfg(not(target_arch = "x86_64"))]
             return;
             #[cfg(target_arch = "x86_64")]
-            if !crate::cpu::conv_direct::has_fma() {
+            if !crate::cpu::conv::has_fma() {
                 eprintln!("skipped: no AVX2/FMA");
                 return;
             }
-            assert!(direct_dx_applies(&g), "{g:?}");
+            assert!(applies(&g), "{g:?}");
             let (dy, wt) = (val(3 * co * g.oh * g.ow, 1), val(co * ci * k * k, 2));
-            let fast = conv2d_backward_input_direct(&dy, &wt, &g);
-            let slow = conv2d_backward_input_im2col(&dy, &wt, &g);
+            let fast = backward_input(&dy, &wt, &g);
+            let slow = im2col::backward_input(&dy, &wt, &g);
             assert_eq!(fast.len(), slow.len());
             let scale = slow.iter().fold(1.0f32, |m, v| m.max(v.abs()));
             for (i, (a, e)) in fast.iter().zip(&slow).enumerate() {

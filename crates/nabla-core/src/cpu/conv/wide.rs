@@ -1,6 +1,6 @@
 //! Convolutions with many channels and taps (AlexNet's and VGG's layers), all three passes
 //! without unfolding the input, 16 output channels at a time through the AVX2 channel kernels
-//! of conv_direct_avx2.rs (f32 only):
+//! of direct_avx2.rs (f32 only):
 //!
 //! forward  y[n, o, p]  = b[o] + Σ_t x[n, tap_t(p)] · W[o, t]
 //! δW       δW[o, t]    = Σ_n Σ_p δy[n, o, p] · x[n, tap_t(p)]
@@ -14,86 +14,61 @@
 //! unfolding; on AlexNet's second layer (batch 32, 64 → 192, 5×5, 27×27, this 2-core machine)
 //! forward 69 vs 82 ms, δW 65 vs 78 ms, δx 69 vs 75 ms.
 
-use super::conv::ConvGeometry;
-use super::conv_direct::{Isa, Source, has_fma, pack_channel_blocks};
+use super::ConvGeometry;
+use super::direct::{Source, pack_channel_blocks};
+use super::{Isa, has_fma};
 use rayon::prelude::*;
 
 /// Output channels per register block: two AVX2 vectors.
 const CB: usize = 16;
 
-/// Whether the forward pass and δW of this geometry run here (f32 callers only): many output
-/// channels, 64 to 2560 taps, and at least one pixel block. With more taps im2col + GEMM wins
-/// (batch 16, 512 → 512 3×3 at 7×7, 4608 taps: 41 against 22 ms on this machine); below, these
-/// kernels won or tied everywhere measured (64 → 64 3×3 at 8×8, batch 128: 3.5 against 7.1 ms;
-/// 256 → 256 3×3, 2304 taps, at 8×8, batch 64: 32 against 36 ms, at 14×14, batch 32: 42 against 41).
-pub fn wide_applies(g: &ConvGeometry) -> bool {
-    g.groups == 1 && g.c_out > 32 && (64..=2560).contains(&g.k()) && g.oh * g.ow >= 6 && g.n > 0 && has_fma()
+/// Whether the kernels compute the forward pass and δW of this geometry (f32, AVX2 and FMA):
+/// no groups, and at least one block of 6 pixels.
+pub(super) fn applies(g: &ConvGeometry) -> bool {
+    g.groups == 1 && g.oh * g.ow >= 6 && g.n > 0 && has_fma()
 }
 
-/// Whether δx of this geometry runs here: the transposed problem is wide itself.
-pub fn wide_dx_applies(g: &ConvGeometry) -> bool {
-    dx_supported(g) && wide_applies(&transposed(g))
+/// Whether they compute δx: the transposed problem ([`ConvGeometry::transposed`]) is one they
+/// compute.
+pub(super) fn applies_to_backward_input(g: &ConvGeometry) -> bool {
+    g.backward_input_is_a_forward_pass() && applies(&g.transposed())
 }
 
-/// What the kernels need to be correct (the `*_applies` add where they are fast).
-fn supported(g: &ConvGeometry) -> bool {
-    g.groups == 1 && has_fma()
+/// Where they are faster than im2col + GEMM: many output channels and 64 to 2560 taps. With
+/// more taps im2col + GEMM wins (batch 16, 512 → 512 3×3 at 7×7, 4608 taps: 41 against 22 ms
+/// on this machine); below, these kernels won or tied everywhere measured (64 → 64 3×3 at 8×8,
+/// batch 128: 3.5 against 7.1 ms; 256 → 256 3×3, 2304 taps, at 8×8, batch 64: 32 against 36 ms,
+/// at 14×14, batch 32: 42 against 41).
+pub(super) fn pays(g: &ConvGeometry) -> bool {
+    applies(g) && g.c_out > 32 && (64..=2560).contains(&g.k())
 }
 
-/// δx as a forward pass also needs stride 1 and padding at most (k − 1)·d on the top and left,
-/// so that δy's padding is not negative.
-pub(super) fn dx_supported(g: &ConvGeometry) -> bool {
-    supported(g)
-        && g.stride == [1, 1]
-        && g.kh >= 1
-        && g.kw >= 1
-        && g.pad_top <= (g.kh - 1) * g.dilation[0]
-        && g.pad_left <= (g.kw - 1) * g.dilation[1]
-}
-
-/// The forward problem whose output is δx: δy's C_out planes in, C_in planes out.
-pub(super) fn transposed(g: &ConvGeometry) -> ConvGeometry {
-    ConvGeometry {
-        n: g.n,
-        c_in: g.c_out,
-        h: g.oh,
-        w: g.ow,
-        c_out: g.c_in,
-        kh: g.kh,
-        kw: g.kw,
-        stride: [1, 1],
-        dilation: g.dilation,
-        // (k − 1)·d − pad, which dx_supported checks is not negative.
-        pad_top: (g.kh.saturating_sub(1) * g.dilation[0]).saturating_sub(g.pad_top),
-        pad_left: (g.kw.saturating_sub(1) * g.dilation[1]).saturating_sub(g.pad_left),
-        oh: g.h,
-        ow: g.w,
-        groups: 1,
-    }
+/// Where δx is faster: the transposed problem pays.
+pub(super) fn pays_for_backward_input(g: &ConvGeometry) -> bool {
+    applies_to_backward_input(g) && pays(&g.transposed())
 }
 
 /// y for contiguous `x` [n, c_in, h, w] and `weight` [c_out, c_in, kh, kw].
 ///
 /// # Panics
-/// With groups or without AVX2 and FMA (callers dispatch on [`wide_applies`]).
-pub fn conv2d_forward_wide(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
+/// Unless [`applies`] holds for `g`.
+pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
     assert!(
-        supported(g),
-        "conv2d_forward_wide: needs groups = 1 and AVX2 + FMA: {g:?}"
+        applies(g),
+        "wide::forward: needs groups = 1, 6 pixels and AVX2 + FMA: {g:?}"
     );
     let taps = g.k();
-    forward(x, |o, t| weight[o * taps + t], bias, g)
+    forward_with_weight(x, |o, t| weight[o * taps + t], bias, g)
 }
 
 /// δx [n, c_in, h, w] for contiguous `dy` [n, c_out, oh, ow] and `weight` [c_out, c_in, kh, kw].
 ///
 /// # Panics
-/// With groups, stride, padding over (k − 1)·d or without AVX2 and FMA (callers dispatch on
-/// [`wide_dx_applies`]).
-pub fn conv2d_backward_input_wide(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+/// Unless [`applies_to_backward_input`] holds for `g`.
+pub(super) fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(
-        dx_supported(g),
-        "conv2d_backward_input_wide: needs groups = 1, stride 1, padding ≤ (k − 1)·d and AVX2 + FMA: {g:?}"
+        applies_to_backward_input(g),
+        "wide::backward_input: needs groups = 1, stride 1, padding ≤ (k − 1)·d and AVX2 + FMA: {g:?}"
     );
     let (kh, kw, ci) = (g.kh, g.kw, g.c_in);
     // Output channel c of the transposed problem, tap (o, ki, kj): W[o, c, kh−1−ki, kw−1−kj].
@@ -101,11 +76,11 @@ pub fn conv2d_backward_input_wide(dy: &[f32], weight: &[f32], g: &ConvGeometry) 
         let (o, ki, kj) = (t / (kh * kw), (t / kw) % kh, t % kw);
         weight[((o * ci + c) * kh + kh - 1 - ki) * kw + kw - 1 - kj]
     };
-    forward(dy, flipped, None, &transposed(g))
+    forward_with_weight(dy, flipped, None, &g.transposed())
 }
 
 /// The forward pass with the weight given as w(output channel, tap).
-fn forward(x: &[f32], w: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
+fn forward_with_weight(x: &[f32], w: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     {
         let (taps, l, sample_in) = (g.k(), g.oh * g.ow, g.c_in * g.h * g.w);
@@ -120,8 +95,8 @@ fn forward(x: &[f32], w: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>, g: 
         let src = Source::of(g);
         let offsets = src.tap_offsets(g);
         // AlexNet-like (27 × 27): 67 ms against 69–71 for AVX2.
-        let avx512 = Isa::detect() == Isa::Avx512 && super::conv_direct_avx512::blocks_fit(l, 10);
-        super::par_filled_chunks(g.n, g.c_out * l, Default::default, |(buf, stage), n, y: &mut [f32]| {
+        let avx512 = Isa::detect() == Isa::Avx512 && super::direct_avx512::blocks_fit(l, 10);
+        crate::cpu::par_filled_chunks(g.n, g.c_out * l, Default::default, |(buf, stage), n, y: &mut [f32]| {
             let xs = src.planes(&x[n * sample_in..(n + 1) * sample_in], g, buf);
             for cb in 0..blocks {
                 let chans = CB.min(g.c_out - cb * CB);
@@ -131,9 +106,9 @@ fn forward(x: &[f32], w: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>, g: 
                 // SAFETY: the callers asserted AVX2 and FMA; `avx512` that AVX-512F is there too.
                 unsafe {
                     if avx512 {
-                        super::conv_direct_avx512::forward_sample::<1, 10>(xs, src.ws, wb, &offsets, bb, &gb, stage, yb)
+                        super::direct_avx512::forward_sample::<1, 10>(xs, src.ws, wb, &offsets, bb, &gb, stage, yb)
                     } else {
-                        super::conv_direct_avx2::forward_sample::<2, 6>(xs, src.ws, wb, &offsets, bb, &gb, stage, yb)
+                        super::direct_avx2::forward_sample::<2, 6>(xs, src.ws, wb, &offsets, bb, &gb, stage, yb)
                     }
                 };
             }
@@ -153,15 +128,15 @@ fn forward(x: &[f32], w: impl Fn(usize, usize) -> f32, bias: Option<&[f32]>, g: 
 /// change from run to run.
 ///
 /// # Panics
-/// With groups or without AVX2 and FMA (callers dispatch on [`wide_applies`]).
-pub fn conv2d_weight_grad_wide(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+/// Unless [`applies`] holds for `g`.
+pub(super) fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(
-        supported(g),
-        "conv2d_weight_grad_wide: needs groups = 1 and AVX2 + FMA: {g:?}"
+        applies(g),
+        "wide::backward_weight: needs groups = 1, 6 pixels and AVX2 + FMA: {g:?}"
     );
     #[cfg(target_arch = "x86_64")]
     {
-        super::ensure_thread_pool();
+        crate::cpu::ensure_thread_pool();
         let (taps, l, sample_in) = (g.k(), g.oh * g.ow, g.c_in * g.h * g.w);
         let blocks = g.c_out.div_ceil(CB);
         let src = Source::of(g);
@@ -181,7 +156,7 @@ pub fn conv2d_weight_grad_wide(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f
                     for (block, planes) in dys.chunks(CB * l).enumerate() {
                         let dst = &mut dyt[block * l * CB..(block + 1) * l * CB];
                         // SAFETY: asserted above: AVX2.
-                        unsafe { super::conv_direct_avx2::pixels_from_planes(planes, CB, planes.len() / l, l, dst) };
+                        unsafe { super::direct_avx2::pixels_from_planes(planes, CB, planes.len() / l, l, dst) };
                     }
                     for block in 0..blocks {
                         let (d, a) = (
@@ -191,9 +166,9 @@ pub fn conv2d_weight_grad_wide(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f
                         // SAFETY: asserted above: AVX2 and FMA; `avx512` that AVX-512F is there too.
                         unsafe {
                             if avx512 {
-                                super::conv_direct_avx512::weight_grad_sample::<1, 12>(xs, src.ws, d, &offsets, g, a)
+                                super::direct_avx512::weight_grad_sample::<1, 12>(xs, src.ws, d, &offsets, g, a)
                             } else {
-                                super::conv_direct_avx2::weight_grad_sample::<2, 6>(xs, src.ws, d, &offsets, g, a)
+                                super::direct_avx2::weight_grad_sample::<2, 6>(xs, src.ws, d, &offsets, g, a)
                             }
                         };
                     }
@@ -222,8 +197,8 @@ pub fn conv2d_weight_grad_wide(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::conv::{conv2d_backward_input_im2col, conv2d_backward_weight_im2col, conv2d_naive};
-    use crate::cpu::conv_test_util::{Case, assert_close_f32, f32s, geometry, val};
+    use crate::cpu::conv::test_util::{Case, assert_close_f32, f32s, geometry, val};
+    use crate::cpu::conv::{im2col, naive};
 
     /// Wide layers with a last channel block that is not full, pixel blocks across rows with an
     /// overlapping last one, stride, dilation and padding on some sides; the forward pass against
@@ -248,22 +223,22 @@ mod tests {
             let g = geometry(2, case);
             let (x, wt, b) = (val(2 * g.c_in * g.h * g.w, 3), val(g.c_out * g.k(), 4), val(g.c_out, 5));
             let dy = val(2 * g.c_out * g.oh * g.ow, 6);
-            if supported(&g) {
-                let y = conv2d_forward_wide(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
+            if applies(&g) {
+                let y = forward(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g);
                 assert_close_f32(
                     &y,
-                    &conv2d_naive(&x, &wt, Some(&b), &g),
+                    &naive::forward(&x, &wt, Some(&b), &g),
                     1e-5,
                     &format!("forward {g:?}"),
                 );
-                let dw = conv2d_weight_grad_wide(&f32s(&x), &f32s(&dy), &g);
-                let expected = conv2d_backward_weight_im2col(&x, &dy, &g, None);
+                let dw = backward_weight(&f32s(&x), &f32s(&dy), &g);
+                let expected = im2col::backward_weight(&x, &dy, &g, None);
                 assert_close_f32(&dw, &expected, 1e-5, &format!("δW {g:?}"));
                 (forwards, dws) = (forwards + 1, dws + 1);
             }
-            if dx_supported(&g) {
-                let dx = conv2d_backward_input_wide(&f32s(&dy), &f32s(&wt), &g);
-                let expected = conv2d_backward_input_im2col(&dy, &wt, &g);
+            if applies_to_backward_input(&g) {
+                let dx = backward_input(&f32s(&dy), &f32s(&wt), &g);
+                let expected = im2col::backward_input(&dy, &wt, &g);
                 assert_close_f32(&dx, &expected, 1e-5, &format!("δx {g:?}"));
                 dxs += 1;
             }

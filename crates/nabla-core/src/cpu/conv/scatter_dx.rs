@@ -6,24 +6,25 @@
 //! The input channels of δx are the 8 lanes of one AVX2 register. Sums go into a pixel-major
 //! buffer that covers the padding as well, and δx is cut out of it at the end.
 //!
-//! NOTE: the gathering form (conv_direct_dx.rs) reads δy padded by (k − 1)·d. On LeNet-5's second
+//! NOTE: the gathering form (direct_dx.rs) reads δy padded by (k − 1)·d. On LeNet-5's second
 //! layer (10 × 10 δy, 5 × 5 kernel, 14 × 14 δx) about half of its products fall on that padding.
 //! Here none do: every product adds a real term, at the cost of 2 idle lanes of 8 with 6
 //! channels.
 
 #![cfg(target_arch = "x86_64")]
 
-use super::conv::ConvGeometry;
+use super::ConvGeometry;
 use std::arch::x86_64::*;
 
 /// Lanes: the input channels of δx, zeros past c_in.
 const L: usize = 8;
 
-/// Whether δx of this geometry runs here (f32 callers, AVX2 and FMA checked by the caller's
-/// rule): stride 1, no groups, at most 8 input channels and padding no wider than the kernel's
-/// reach (so that the scatter buffer holds δx).
-pub fn scatter_dx_applies(g: &ConvGeometry) -> bool {
-    g.groups == 1
+/// Whether the kernel computes δx of this geometry (f32, AVX2 and FMA): stride 1, no groups, at
+/// most 8 input channels and padding no wider than the kernel's reach (so that the scatter
+/// buffer holds δx).
+pub(super) fn applies(g: &ConvGeometry) -> bool {
+    super::has_fma()
+        && g.groups == 1
         && g.stride == [1, 1]
         && (1..=L).contains(&g.c_in)
         && g.pad_top <= (g.kh - 1) * g.dilation[0]
@@ -34,7 +35,7 @@ pub fn scatter_dx_applies(g: &ConvGeometry) -> bool {
 }
 
 /// Whether this kernel should take δx rather than the gathering row kernel of
-/// conv_direct_dx.rs, by the share of each one's products that are real terms:
+/// direct_dx.rs, by the share of each one's products that are real terms:
 ///
 /// - here, c_in / 8 (the idle lanes);
 /// - there, the share of (δx column, kernel column) pairs that read δy rather than its padding,
@@ -47,8 +48,8 @@ pub fn scatter_dx_applies(g: &ConvGeometry) -> bool {
 /// 14 × 14, 0.55 vs 0.69; 4 → 32 5×5 on 12 × 12, 0.63 vs 1.09; 8 → 16 3×3 on 16 × 16, 0.53 vs
 /// 0.61; 6 → 16 5×5 padding 2 on 14 × 14, 0.99 vs 0.93 (left to the row kernel); and at batch
 /// 64, 8 → 16 3×3 on 32 × 32, 1.58 vs 1.15 (101 KiB per sample: left to it too).
-pub fn scatter_dx_pays(g: &ConvGeometry) -> bool {
-    if !scatter_dx_applies(g) || g.c_in < 4 {
+pub(super) fn pays(g: &ConvGeometry) -> bool {
+    if !applies(g) || g.c_in < 4 {
         return false;
     }
     let (hb, wb) = (g.oh + (g.kh - 1) * g.dilation[0], g.ow + (g.kw - 1) * g.dilation[1]);
@@ -73,12 +74,12 @@ pub fn scatter_dx_pays(g: &ConvGeometry) -> bool {
 
 /// δx [n, c_in, h, w] for contiguous `dy` [n, c_out, oh, ow] and `weight` [c_out, c_in, kh, kw].
 ///
-/// # Safety
-/// The CPU must support AVX2 and FMA, and [`scatter_dx_applies`] must hold for `g`.
-pub unsafe fn conv2d_backward_input_scatter(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+/// # Panics
+/// Unless [`applies`] holds for `g` (which checks AVX2 and FMA).
+pub(super) fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(
-        scatter_dx_applies(g),
-        "conv2d_backward_input_scatter: geometry outside the rule: {g:?}"
+        applies(g),
+        "scatter_dx::backward_input: geometry outside the rule: {g:?}"
     );
     let taps = g.kh * g.kw;
     // wv[t][o] holds W[o, c, t] in lane c.
@@ -93,10 +94,10 @@ pub unsafe fn conv2d_backward_input_scatter(dy: &[f32], weight: &[f32], g: &Conv
     let (sample_dy, sample_dx) = (g.c_out * g.oh * g.ow, g.c_in * g.h * g.w);
     // The buffer spans every position a term can reach: (oh + (kh − 1)·d_h) × (ow + (kw − 1)·d_w).
     let (hb, wb) = (g.oh + (g.kh - 1) * g.dilation[0], g.ow + (g.kw - 1) * g.dilation[1]);
-    super::par_filled_chunks(g.n, sample_dx, Vec::new, |buf: &mut Vec<f32>, n, dxs: &mut [f32]| {
+    crate::cpu::par_filled_chunks(g.n, sample_dx, Vec::new, |buf: &mut Vec<f32>, n, dxs: &mut [f32]| {
         buf.clear();
         buf.resize(hb * wb * L, 0.0);
-        // SAFETY: the caller checked AVX2 and FMA; buf holds hb·wb·8 floats.
+        // SAFETY: `applies` checked AVX2 and FMA; buf holds hb·wb·8 floats.
         unsafe { scatter_sample::<8>(&dy[n * sample_dy..(n + 1) * sample_dy], &wv, g, wb, buf) };
         for c in 0..g.c_in {
             for y in 0..g.h {
@@ -169,8 +170,8 @@ unsafe fn scatter_sample<const PX: usize>(dys: &[f32], wv: &[f32], g: &ConvGeome
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::conv::conv2d_backward_input_im2col;
-    use crate::cpu::conv_test_util::{Case, assert_close_f32, f32s, geometry, val};
+    use crate::cpu::conv::im2col;
+    use crate::cpu::conv::test_util::{Case, assert_close_f32, f32s, geometry, val};
 
     /// Against im2col + GEMM + col2im in f64 (itself checked by finite differences and PyTorch
     /// fixtures): LeNet-5's second layer, padding on some sides, dilation, 1 and 8 channels, and
@@ -186,17 +187,16 @@ mod tests {
             (5, 3, 6, 7, 3, 1, 1, 1, 1, 1, 1),
             (2, 9, 5, 4, 1, 1, 1, 0, 0, 0, 0),
         ];
-        if !crate::cpu::conv_direct::has_fma() {
+        if !crate::cpu::conv::has_fma() {
             eprintln!("skipped: no AVX2/FMA");
             return;
         }
         for case in cases {
             let g = geometry(3, case);
-            assert!(scatter_dx_applies(&g), "{g:?}");
+            assert!(applies(&g), "{g:?}");
             let (dy, wt) = (val(3 * g.c_out * g.oh * g.ow, 1), val(g.c_out * g.k(), 2));
-            // SAFETY: AVX2 and FMA were checked above.
-            let fast = unsafe { conv2d_backward_input_scatter(&f32s(&dy), &f32s(&wt), &g) };
-            let slow = conv2d_backward_input_im2col(&dy, &wt, &g);
+            let fast = backward_input(&f32s(&dy), &f32s(&wt), &g);
+            let slow = im2col::backward_input(&dy, &wt, &g);
             assert_close_f32(&fast, &slow, 1e-5, &format!("δx {g:?}"));
         }
     }

@@ -1,4 +1,4 @@
-//! The channel kernels of conv_direct_avx2.rs with AVX-512: `V` registers of 16 lanes hold the
+//! The channel kernels of direct_avx2.rs with AVX-512: `V` registers of 16 lanes hold the
 //! output channels of one pixel, so 16 channels take one register instead of two.
 //!
 //! NOTE: on Zen 4 a 512-bit FMA costs two 256-bit ones, so the arithmetic is no faster; what
@@ -9,8 +9,8 @@
 
 #![cfg(target_arch = "x86_64")]
 
-use super::block_starts;
-use super::conv::ConvGeometry;
+use super::ConvGeometry;
+use crate::cpu::block_starts;
 use std::arch::x86_64::*;
 
 /// Lanes of one register.
@@ -23,7 +23,7 @@ pub(super) fn blocks_fit(l: usize, px: usize) -> bool {
     l >= px && (l.div_ceil(px) * px - l) * 16 <= l
 }
 
-/// Forward pass of one sample, as `conv_direct_avx2::forward_sample`: windows all inside `xs`
+/// Forward pass of one sample, as `direct_avx2::forward_sample`: windows all inside `xs`
 /// (planes of width `ws`), `wt` [taps][16·V] (zero lanes beyond c_out), `b` 16·V lanes,
 /// `y` [c_out, l], `stage` the caller's scratch buffer. Needs l ≥ PX.
 ///
@@ -76,10 +76,10 @@ pub unsafe fn forward_sample<const V: usize, const PX: usize>(
             }
         }
     }
-    super::conv_direct_avx2::planes_from_pixels(stage, lanes, g.c_out, l, y);
+    super::direct_avx2::planes_from_pixels(stage, lanes, g.c_out, l, y);
 }
 
-/// Adds one sample's δW to `acc` [taps][16·V], as `conv_direct_avx2::weight_grad_sample`:
+/// Adds one sample's δW to `acc` [taps][16·V], as `direct_avx2::weight_grad_sample`:
 /// Σ over pixels of x[tap(p)] · δy[p], with `dyt` [l][16·V] the sample's δy pixel-major, taps
 /// in blocks of `TB` so that each δy load meets `TB` inputs.
 ///

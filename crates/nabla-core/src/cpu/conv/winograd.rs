@@ -21,10 +21,10 @@
 //! oneDNN.
 //!
 //! δx of a stride-1 layer is the forward pass of δy with the weight transposed and flipped
-//! (conv_wide.rs), so it runs here too.
+//! (wide.rs), so it runs here too.
 
-use super::conv::ConvGeometry;
-use super::gemm::{MatRef, gemm};
+use super::ConvGeometry;
+use crate::cpu::gemm::{MatRef, gemm};
 use rayon::prelude::*;
 
 /// Tile side: α = m + r − 1.
@@ -110,30 +110,36 @@ fn invert(a: &[f64], n: usize) -> Vec<f64> {
     inv
 }
 
-/// Whether the forward pass of this geometry runs here (f32 callers only): square 3×3 or 5×5
+/// Where the forward pass is faster than the alternatives (f32): square 3×3 or 5×5
 /// kernels, stride and dilation 1, enough channels for the 36 GEMMs to be worth their
 /// transforms, at least 36 tiles, and transformed weights of at most 32768 values per point.
 ///
 /// NOTE: each sample reads all of U (36 · c_out · c_in values) again; at 512 → 512 channels
 /// that is 37 MB from memory per sample, and 7×7 planes hold only 4 tiles of 4×4 (with 8
 /// computed): 87 ms against 22 for im2col + GEMM (batch 16, this machine).
-pub fn winograd_applies(g: &ConvGeometry) -> bool {
+pub(super) fn pays(g: &ConvGeometry) -> bool {
     let m = ALPHA + 1 - g.kh.clamp(1, ALPHA);
-    supported(g)
+    applies(g)
         && g.c_in >= 16
         && g.c_out >= 16
         && g.c_in * g.c_out <= 32768
         && g.oh.div_ceil(m) * g.ow.div_ceil(m) >= 36
-        && super::conv_direct::has_fma()
+        && super::has_fma()
 }
 
-/// Whether δx of this geometry runs here: the transposed problem of conv_wide.rs qualifies.
-pub fn winograd_dx_applies(g: &ConvGeometry) -> bool {
-    super::conv_wide::dx_supported(g) && winograd_applies(&super::conv_wide::transposed(g))
+/// Where δx is faster: the transposed problem ([`ConvGeometry::transposed`]) pays.
+pub(super) fn pays_for_backward_input(g: &ConvGeometry) -> bool {
+    applies_to_backward_input(g) && pays(&g.transposed())
 }
 
-/// What the algorithm needs to be correct.
-fn supported(g: &ConvGeometry) -> bool {
+/// Whether δx can be computed here: as the forward pass of the transposed problem.
+pub(super) fn applies_to_backward_input(g: &ConvGeometry) -> bool {
+    g.backward_input_is_a_forward_pass() && applies(&g.transposed())
+}
+
+/// What the algorithm needs to be correct (f32, any CPU: the AVX2 transforms have portable
+/// twins).
+pub(super) fn applies(g: &ConvGeometry) -> bool {
     g.groups == 1
         && g.stride == [1, 1]
         && g.dilation == [1, 1]
@@ -146,44 +152,43 @@ fn supported(g: &ConvGeometry) -> bool {
 /// y for contiguous `x` [n, c_in, h, w] and `weight` [c_out, c_in, kh, kw].
 ///
 /// # Panics
-/// Outside 3×3 or 5×5 kernels with stride, dilation and groups 1 (callers dispatch on
-/// [`winograd_applies`]).
-pub fn conv2d_forward_winograd(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
+/// Unless [`applies`] holds for `g`.
+pub(super) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry) -> Vec<f32> {
     assert!(
-        supported(g),
-        "conv2d_forward_winograd: needs a square 3×3 or 5×5 kernel, stride, dilation and groups 1: {g:?}"
+        applies(g),
+        "winograd::forward: needs a square 3×3 or 5×5 kernel, stride, dilation and groups 1: {g:?}"
     );
-    forward_weight(x, weight, bias, g, V_BYTES)
+    forward_in_bands(x, weight, bias, g, V_BYTES)
 }
 
 /// The forward pass, `v_bytes` of transformed input per band.
-fn forward_weight(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, v_bytes: usize) -> Vec<f32> {
+fn forward_in_bands(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeometry, v_bytes: usize) -> Vec<f32> {
     let (ci, k2) = (g.c_in, g.kh * g.kw);
-    forward(x, |o, c, t| weight[(o * ci + c) * k2 + t], bias, g, v_bytes)
+    forward_with_weight(x, |o, c, t| weight[(o * ci + c) * k2 + t], bias, g, v_bytes)
 }
 
 /// δx [n, c_in, h, w] for contiguous `dy` [n, c_out, oh, ow] and `weight` [c_out, c_in, kh, kw].
 ///
 /// # Panics
-/// Unless [`winograd_dx_applies`] holds for `g` (callers dispatch on it).
-pub fn conv2d_backward_input_winograd(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+/// Unless [`applies_to_backward_input`] holds for `g`.
+pub(super) fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(
-        super::conv_wide::dx_supported(g) && supported(&super::conv_wide::transposed(g)),
-        "conv2d_backward_input_winograd: needs a square 3×3 or 5×5 kernel, stride, dilation and groups 1: {g:?}"
+        applies_to_backward_input(g),
+        "winograd::backward_input: needs a square 3×3 or 5×5 kernel, stride, dilation and groups 1: {g:?}"
     );
-    backward_input(dy, weight, g, V_BYTES)
+    backward_input_in_bands(dy, weight, g, V_BYTES)
 }
 
 /// δx, `v_bytes` of transformed δy per band.
-fn backward_input(dy: &[f32], weight: &[f32], g: &ConvGeometry, v_bytes: usize) -> Vec<f32> {
+fn backward_input_in_bands(dy: &[f32], weight: &[f32], g: &ConvGeometry, v_bytes: usize) -> Vec<f32> {
     let (ci, k2) = (g.c_in, g.kh * g.kw);
     // Output channel c of the transposed problem, input channel o, tap t: W[o, c] flipped.
     let flipped = |c: usize, o: usize, t: usize| weight[(o * ci + c) * k2 + k2 - 1 - t];
-    forward(dy, flipped, None, &super::conv_wide::transposed(g), v_bytes)
+    forward_with_weight(dy, flipped, None, &g.transposed(), v_bytes)
 }
 
 /// The forward pass with the weight given as w(output channel, input channel, tap).
-fn forward(
+fn forward_with_weight(
     x: &[f32],
     w: impl Fn(usize, usize, usize) -> f32,
     bias: Option<&[f32]>,
@@ -227,7 +232,7 @@ fn forward(
     // are still in cache when the transform reads them.
     let ob = OUT_BLOCK.min(co);
     let mut out = vec![0f32; g.n * co * l];
-    super::ensure_thread_pool();
+    crate::cpu::ensure_thread_pool();
     // One part of the batch per thread, each with its buffers (for_each_init would make new
     // ones, zeroed, for every piece rayon splits off: 6% of the time in memset).
     let per = g.n.div_ceil(rayon::current_num_threads().max(1));
@@ -239,7 +244,7 @@ fn forward(
         );
         for (j, y) in ys.chunks_mut(co * l).enumerate() {
             let n = part * per + j;
-            super::conv_direct::pad_planes(
+            super::direct::pad_planes(
                 &x[n * sample_in..(n + 1) * sample_in],
                 ci,
                 g.h,
@@ -316,7 +321,7 @@ fn run_input_transform(
     v: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::conv_direct::has_fma() {
+    if super::has_fma() {
         // SAFETY: the CPU supports AVX2 and FMA.
         unsafe { input_transform_avx2(padded, c, hs, ws, row0, m, tw, tiles, bt, v) };
         return;
@@ -362,7 +367,7 @@ unsafe fn input_transform_avx2(
                 // SAFETY: corner + i·ws + j ≤ last < plane.len() for j < 6, the lanes loaded.
                 let rows: [__m256; LANES] =
                     std::array::from_fn(|l| unsafe { _mm256_maskload_ps(plane.as_ptr().add(corner[l] + i * ws), six) });
-                let cols = super::conv_direct_avx2::transpose8(rows);
+                let cols = super::direct_avx2::transpose8(rows);
                 d[i * ALPHA..(i + 1) * ALPHA].copy_from_slice(&cols[..ALPHA]);
             }
             // e[a][j] = Σ_i Bᵀ[a][i] d[i][j]
@@ -478,7 +483,7 @@ fn run_output_transform(
     y: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::conv_direct::has_fma() {
+    if super::has_fma() {
         // SAFETY: the CPU supports AVX2 and FMA.
         unsafe { output_transform_avx2(mm, co, m, tw, tiles, oh, oy0, rows, ow, at, bias, y) };
         return;
@@ -637,8 +642,8 @@ fn output_transform(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::conv::{conv2d_backward_input_im2col, conv2d_naive};
-    use crate::cpu::conv_test_util::{assert_close_f32, f32s, geometry, val};
+    use crate::cpu::conv::test_util::{assert_close_f32, f32s, geometry, val};
+    use crate::cpu::conv::{im2col, naive};
 
     #[test]
     fn one_dimensional_transforms_compute_a_correlation() {
@@ -676,7 +681,7 @@ mod tests {
     /// and ends on a short row of tiles.
     #[test]
     fn portable_and_avx2_transforms_agree() {
-        if !crate::cpu::conv_direct::has_fma() {
+        if !crate::cpu::conv::has_fma() {
             eprintln!("skipped: no AVX2/FMA");
             return;
         }
@@ -731,26 +736,22 @@ mod tests {
         ];
         for (ci, co, h, w, k, pt, pl, pb, pr) in cases {
             let g = geometry(2, (ci, co, h, w, k, 1, 1, pt, pl, pb, pr));
-            // Smaller than winograd_applies asks for (a speed rule), but inside what the
-            // algorithm supports.
-            let t = crate::cpu::conv_wide::transposed(&g);
-            assert!(
-                supported(&g) && crate::cpu::conv_wide::dx_supported(&g) && supported(&t),
-                "{g:?}"
-            );
+            // Smaller than `pays` asks for (a speed rule), but inside what the algorithm
+            // computes.
+            assert!(applies(&g) && applies_to_backward_input(&g), "{g:?}");
             let (x, wt, b) = (val(2 * ci * h * w, 3), val(co * ci * k * k, 4), val(co, 5));
-            let (y_expected, dy) = (conv2d_naive(&x, &wt, Some(&b), &g), val(2 * co * g.oh * g.ow, 6));
-            let dx_expected = conv2d_backward_input_im2col(&dy, &wt, &g);
+            let (y_expected, dy) = (naive::forward(&x, &wt, Some(&b), &g), val(2 * co * g.oh * g.ow, 6));
+            let dx_expected = im2col::backward_input(&dy, &wt, &g);
             // The default band size, and 1 MB, which cuts the large cases into several bands.
             for v_bytes in [V_BYTES, 1 << 20] {
-                let y = forward_weight(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g, v_bytes);
+                let y = forward_in_bands(&f32s(&x), &f32s(&wt), Some(&f32s(&b)), &g, v_bytes);
                 assert_close_f32(
                     &y,
                     &y_expected,
                     TOLERANCE,
                     &format!("forward {g:?}, bands of {v_bytes} bytes"),
                 );
-                let dx = backward_input(&f32s(&dy), &f32s(&wt), &g, v_bytes);
+                let dx = backward_input_in_bands(&f32s(&dy), &f32s(&wt), &g, v_bytes);
                 assert_close_f32(
                     &dx,
                     &dx_expected,

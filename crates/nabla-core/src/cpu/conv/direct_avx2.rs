@@ -1,4 +1,4 @@
-//! The f32 inner loops of the direct convolution (conv_direct.rs) written with AVX2 + FMA
+//! The f32 inner loops of the direct convolution (direct.rs) written with AVX2 + FMA
 //! intrinsics: `V` vectors of 8 lanes hold the output channels of one pixel.
 //!
 //! NOTE: the generic loops there are correct for every float type, but LLVM does not always
@@ -7,8 +7,8 @@
 
 #![cfg(target_arch = "x86_64")]
 
-use super::block_starts;
-use super::conv::ConvGeometry;
+use super::ConvGeometry;
+use crate::cpu::block_starts;
 use std::arch::x86_64::*;
 
 /// Forward pass of one sample, windows all inside `xs` (planes of width `ws`): `wt` is
@@ -246,7 +246,7 @@ fn add_to(a: &mut [f32], v: __m256) {
 /// `wp` is the weight packed [channel block][taps][CB] (zeros past c_out, whose sums are not
 /// stored). Needs ow ≥ 8·PV; the last block of a row overlaps its neighbour.
 /// `row_taps[oy]`, when given, is the range of taps that row needs (the others read zeros);
-/// δx uses it to skip the kernel rows that fall on δy's padding (conv_direct_dx.rs).
+/// δx uses it to skip the kernel rows that fall on δy's padding (direct_dx.rs).
 ///
 /// NOTE: with c_out = 6 (LeNet-5's first layer) a channel-vectorised kernel fills 6 of 8 lanes
 /// and broadcasts one input per FMA; here every lane is a pixel and one load feeds CB FMAs.
