@@ -1,6 +1,7 @@
 //! CPU kernels, reached through the backend (`backend.rs`, the `Backend` trait's CPU side).
 //! The naive reference kernels stay beside the fast ones as oracles. Public: the convolution
-//! table ([`conv`]), for callers who want to see or force the algorithm; the rest is private.
+//! and max-pooling tables ([`conv`], [`pool`]), for callers who want to see or force the
+//! algorithm, and [`Isa`]; the kernels themselves are private.
 
 mod backend;
 pub mod conv;
@@ -11,19 +12,20 @@ pub mod gemm;
 #[cfg(not(feature = "bench-internals"))]
 mod gemm;
 mod index;
+mod isa;
 mod lrn;
 mod matmul;
 mod norm;
 mod optim;
 mod pad;
-mod pool;
-mod pool_avx2;
+pub mod pool;
 mod reduce;
 mod softmax;
 pub(crate) mod strided;
 
 use crate::Float;
 pub(crate) use crate::runtime::ensure_thread_pool;
+pub use isa::Isa;
 
 /// `s` as f32 values when `T` is f32 (for the f32-only AVX2 kernels), else `None`.
 pub(crate) fn as_f32<T: Float>(s: &[T]) -> Option<&[f32]> {

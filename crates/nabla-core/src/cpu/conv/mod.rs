@@ -33,7 +33,6 @@ mod direct_avx512;
 mod direct_dx;
 mod geometry;
 mod im2col;
-mod isa;
 #[cfg(test)]
 mod naive;
 #[cfg(target_arch = "x86_64")]
@@ -46,9 +45,9 @@ mod wide;
 mod winograd;
 
 pub use crate::backend::params::ConvGeometry;
+pub use crate::cpu::isa::Isa;
+use crate::cpu::isa::has_fma;
 pub use im2col::SavedColumns;
-pub use isa::Isa;
-use isa::has_fma;
 
 use crate::cpu::{as_f32, f32_vec_as};
 use crate::{DType, Float};

@@ -5,7 +5,7 @@
 /// NOTE: the crate is compiled for the baseline x86-64 (SSE2), so without runtime dispatch the
 /// loops run at a quarter of the machine's width (the `gemm` crate dispatches the same way).
 /// The feature boundary must sit inside each rayon closure: closures do not inherit it.
-pub(super) fn has_fma() -> bool {
+pub(crate) fn has_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")

@@ -1,12 +1,12 @@
 //! 2×2, stride-2 max pooling of f32 planes with AVX2 (LeNet-5, VGG): eight windows at a time,
 //! forward and backward, with the scalar loop's tie and NaN rules.
 //!
-//! NOTE: LLVM left the scalar loop of pool.rs unvectorised (the windows' two columns are
+//! NOTE: LLVM left the scalar loop of max.rs unvectorised (the windows' two columns are
 //! interleaved in memory); here `_mm256_shuffle_ps` splits them into even and odd columns.
 
 #![cfg(target_arch = "x86_64")]
 
-use super::block_starts;
+use crate::cpu::block_starts;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
@@ -182,50 +182,4 @@ pub unsafe fn max_pool_2x2_backward(
         }
     }
     dx[2 * oh * w..h * w].fill(MaybeUninit::new(0.0));
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::cpu::pool::{PoolGeometry, max_pool2d_backward, max_pool2d_forward};
-
-    /// The f32 entry points (which run these kernels for rows of ≥ 8 windows, and for planes of
-    /// ≥ 8 windows with shorter rows) against the f64 ones (the scalar loops, checked by
-    /// gradcheck and PyTorch fixtures), on values with many ties, a NaN, odd sizes, rows that
-    /// are not a multiple of 8 windows, and short rows (LeNet-5's 10 × 10; 7 × 9 with a column
-    /// and a row no window covers; 4 × 6 with 6 windows, left to the scalar loop).
-    #[test]
-    fn match_the_scalar_loops() {
-        for (h, w) in [(28, 28), (9, 17), (4, 16), (6, 23), (10, 10), (7, 9), (4, 6)] {
-            let (oh, ow) = (h / 2, w / 2);
-            let g = PoolGeometry {
-                planes: 3,
-                h,
-                w,
-                kernel: [2, 2],
-                stride: [2, 2],
-                padding: [0, 0],
-                dilation: [1, 1],
-                oh,
-                ow,
-            };
-            // Few distinct values, so many windows hold ties; one NaN in the second plane.
-            let mut x64: Vec<f64> = (0..3 * h * w).map(|i| ((i * 7 + i / 5) % 4) as f64 - 1.5).collect();
-            x64[h * w + w + 3] = f64::NAN;
-            let x32: Vec<f32> = x64.iter().map(|&v| v as f32).collect();
-            let (y64, i64s) = max_pool2d_forward(&x64, &g);
-            let (y32, i32s) = max_pool2d_forward(&x32, &g);
-            assert_eq!(i32s, i64s, "argmax indices, {h}×{w}");
-            for (a, e) in y32.iter().zip(&y64) {
-                assert!(*a as f64 == *e || (a.is_nan() && e.is_nan()), "{h}×{w}: {a} vs {e}");
-            }
-            let dy64: Vec<f64> = (0..3 * oh * ow).map(|i| i as f64 + 1.0).collect();
-            let dy32: Vec<f32> = dy64.iter().map(|&v| v as f32).collect();
-            let dx64 = max_pool2d_backward(&dy64, &i64s, &g);
-            let dx32 = max_pool2d_backward(&dy32, &i32s, &g);
-            assert_eq!(dx32.len(), dx64.len());
-            for (a, e) in dx32.iter().zip(&dx64) {
-                assert_eq!(*a as f64, *e, "δx, {h}×{w}");
-            }
-        }
-    }
 }
