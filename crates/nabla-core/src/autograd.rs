@@ -1,6 +1,6 @@
 //! Reverse-mode differentiation (backpropagation), define-by-run.
 //!
-//! Each op whose inputs track gradients records a [`Node`]: its inputs and a closure that maps
+//! Each op whose inputs track gradients records a `Node`: its inputs and a closure that maps
 //! the gradient of its output, δ = ∂L/∂out, to the gradients of its inputs (the δ rule).
 //! [`Tensor::backward`] walks the recorded graph once in reverse topological order. Each node's
 //! closure is consumed as the walk passes it, so the activations it saved are freed at once,

@@ -1,5 +1,25 @@
 //! Activation layers (the functions and their derivatives live in nabla-core's
 //! `ops/elementwise.rs` and `ops/softmax.rs`), plus Flatten and Identity.
+//!
+//! Each by hand, on x = [−1, 0, 2]:
+//!
+//! ```
+//! use nabla_core::Tensor;
+//! use nabla_nn::*;
+//! let x = Tensor::from_vec(vec![-1.0f64, 0.0, 2.0], (1, 3)).unwrap();
+//! let run = |m: &dyn Module| m.forward(&x).unwrap().to_vec::<f64>().unwrap();
+//! assert_eq!(run(&ReLU), vec![0.0, 0.0, 2.0]);
+//! assert_eq!(run(&LeakyReLU(0.1)), vec![-0.1, 0.0, 2.0]);
+//! assert_eq!(run(&Identity), vec![-1.0, 0.0, 2.0]);
+//! assert_eq!(run(&Sigmoid)[1], 0.5);
+//! assert!((run(&Tanh)[2] - 0.964027580075817).abs() < 1e-12); // tanh 2
+//! let e = [(-1.0f64).exp(), 1.0, 2.0f64.exp()];
+//! let softmax: Vec<f64> = e.iter().map(|v| v / e.iter().sum::<f64>()).collect();
+//! for (a, b) in run(&Softmax(1)).iter().zip(&softmax) { assert!((a - b).abs() < 1e-12) }
+//! for (a, b) in run(&LogSoftmax(1)).iter().zip(&softmax) { assert!((a - b.ln()).abs() < 1e-12) }
+//! let images = Tensor::zeros((2, 3, 4, 5), nabla_core::DType::F32);
+//! assert_eq!(Flatten.forward(&images).unwrap().dims(), &[2, 60]);
+//! ```
 
 use crate::module::Module;
 use crate::onnx::{Attr, OnnxGraph, OnnxValue};

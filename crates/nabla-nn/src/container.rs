@@ -3,6 +3,18 @@
 use crate::module::{Module, join};
 use nabla_core::{Result, Tensor};
 
+/// Layers applied in order. By hand: Linear(1 → 1) with w = −2, b = 0, then ReLU, on x = 3, −3.
+///
+/// ```
+/// use nabla_core::Tensor;
+/// use nabla_nn::*;
+/// let mut fc = Linear::new(1, 1).unwrap();
+/// fc.weight = Tensor::from_vec(vec![-2.0f32], (1, 1)).unwrap();
+/// fc.bias = Some(Tensor::from_vec(vec![0.0f32], (1,)).unwrap());
+/// let net = Sequential::new().add(fc).add(ReLU);
+/// let y = net.forward(&Tensor::from_vec(vec![3.0f32, -3.0], (2, 1)).unwrap()).unwrap();
+/// assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0, 6.0]);
+/// ```
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn Module>>,

@@ -110,6 +110,17 @@ impl Conv2dConfig {
     }
 }
 
+/// A 2-D convolution (cross-correlation, as in PyTorch). By hand: a 2×2 kernel of ones over a
+/// 3×3 input 1…9 sums each 2×2 window: 1+2+4+5 = 12, 2+3+5+6 = 16, 24, 28.
+///
+/// ```
+/// use nabla_core::Tensor;
+/// use nabla_nn::*;
+/// let mut conv = Conv2dConfig::new(1, 1, 2).bias(false).init().unwrap();
+/// conv.weight = Tensor::ones((1, 1, 2, 2), nabla_core::DType::F32);
+/// let x = Tensor::from_vec((1..=9).map(|v| v as f32).collect::<Vec<_>>(), (1, 1, 3, 3)).unwrap();
+/// assert_eq!(conv.forward(&x).unwrap().to_vec::<f32>().unwrap(), vec![12.0, 16.0, 24.0, 28.0]);
+/// ```
 #[derive(Debug)]
 pub struct Conv2d {
     pub weight: Tensor,

@@ -20,6 +20,19 @@ fn check(p: f64) -> Result<f64> {
 }
 
 /// Element-wise dropout, drawing from the default generator (`nabla_core::manual_seed`).
+///
+/// In training each value is 0 or scaled by 1/(1 − p) (here 2); in evaluation the identity.
+///
+/// ```
+/// use nabla_core::Tensor;
+/// use nabla_nn::*;
+/// let drop = Dropout::new(0.5).unwrap();
+/// let x = Tensor::ones((1000,), nabla_core::DType::F32);
+/// let y = drop.forward(&x).unwrap().to_vec::<f32>().unwrap();
+/// assert!(y.iter().all(|&v| v == 0.0 || v == 2.0) && y.contains(&0.0) && y.contains(&2.0));
+/// drop.eval();
+/// assert_eq!(drop.forward(&x).unwrap().to_vec::<f32>().unwrap(), vec![1.0; 1000]);
+/// ```
 #[derive(Debug)]
 pub struct Dropout {
     pub p: f64,
@@ -55,6 +68,18 @@ impl Module for Dropout {
 }
 
 /// Drops whole channels of `[N, C, H, W]` inputs.
+///
+/// A whole channel is dropped or kept (and scaled by 1/(1 − p)).
+///
+/// ```
+/// use nabla_core::Tensor;
+/// use nabla_nn::*;
+/// let drop = Dropout2d::new(0.5).unwrap();
+/// let y = drop.forward(&Tensor::ones((1, 64, 2, 2), nabla_core::DType::F32)).unwrap();
+/// for channel in y.to_vec::<f32>().unwrap().chunks(4) {
+///     assert!(channel == [0.0; 4] || channel == [2.0; 4]);
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Dropout2d {
     pub p: f64,

@@ -59,6 +59,17 @@ impl LinearConfig {
     }
 }
 
+/// A fully connected layer. By hand: W = [2, −1], b = 0.5, x = [3, 4] gives y = 2·3 − 4 + 0.5.
+///
+/// ```
+/// use nabla_core::Tensor;
+/// use nabla_nn::*;
+/// let mut fc = Linear::new(2, 1).unwrap();
+/// fc.weight = Tensor::from_vec(vec![2.0f32, -1.0], (1, 2)).unwrap();
+/// fc.bias = Some(Tensor::from_vec(vec![0.5f32], (1,)).unwrap());
+/// let y = fc.forward(&Tensor::from_vec(vec![3.0f32, 4.0], (1, 2)).unwrap()).unwrap();
+/// assert_eq!(y.to_vec::<f32>().unwrap(), vec![2.5]);
+/// ```
 #[derive(Debug)]
 pub struct Linear {
     pub weight: Tensor,

@@ -3,7 +3,7 @@
 //! - binary cross-entropy (the lecture's log loss): −[y ln p + (1 − y) ln(1 − p)], from
 //!   probabilities, and stable from logits z: softplus(z) − z·y (its gradient is σ(z) − y).
 //! - mean squared error: (p − y)², the loss of the linear (Gaussian) output.
-//! - softmax cross-entropy: −log softmax(z)[y], with optional class weights and label
+//! - softmax cross-entropy: −log softmax(z)\[y\], with optional class weights and label
 //!   smoothing; its gradient is softmax(z) − onehot(y) (per sample, before reduction).
 //! - negative log-likelihood of log-probabilities.
 

@@ -3,7 +3,15 @@
 use crate::module::Module;
 use nabla_core::{AvgPool2dOptions, MaxPool2dOptions, Result, Tensor};
 
-/// Max pooling; `MaxPool2d::new(3).stride(2)` is AlexNet's overlapping pooling.
+/// Max pooling; `MaxPool2d::new(3).stride(2)` is AlexNet's overlapping pooling. By hand: 2×2 windows, stride 2, over a 2×4 input.
+///
+/// ```
+/// use nabla_core::Tensor;
+/// use nabla_nn::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 7.0, 6.0], (1, 1, 2, 4)).unwrap();
+/// let y = MaxPool2d::new(2).stride(2).forward(&x).unwrap();
+/// assert_eq!(y.to_vec::<f32>().unwrap(), vec![5.0, 7.0]);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct MaxPool2d(pub MaxPool2dOptions);
 
@@ -50,6 +58,15 @@ impl Module for MaxPool2d {
     }
 }
 
+/// Average pooling. By hand: 2×2 windows, stride 2, over a 2×4 input: (1+5+3+4)/4, (2+0+7+6)/4.
+///
+/// ```
+/// use nabla_core::Tensor;
+/// use nabla_nn::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 7.0, 6.0], (1, 1, 2, 4)).unwrap();
+/// let y = AvgPool2d::new(2).forward(&x).unwrap();
+/// assert_eq!(y.to_vec::<f32>().unwrap(), vec![3.25, 3.75]);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AvgPool2d(pub AvgPool2dOptions);
 
@@ -97,7 +114,14 @@ impl Module for AvgPool2d {
     }
 }
 
-/// Average pooling to a fixed output size, whatever the input size.
+/// Average pooling to a fixed output size, whatever the input size. By hand: a 1×1 output is the plane's mean.
+///
+/// ```
+/// use nabla_core::Tensor;
+/// use nabla_nn::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 7.0, 6.0], (1, 1, 2, 4)).unwrap();
+/// assert_eq!(AdaptiveAvgPool2d::new(1, 1).forward(&x).unwrap().to_vec::<f32>().unwrap(), vec![3.5]);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AdaptiveAvgPool2d(pub [usize; 2]);
 

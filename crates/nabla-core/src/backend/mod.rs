@@ -67,7 +67,7 @@ pub trait BackendStorage: Sized + Send + Sync {
     fn reduce(&self, l: &Layout, op: ReduceOp, dims: &[usize]) -> Result<Self>;
     /// Softmax (or log-softmax) of each row of the last dim.
     fn softmax(&self, l: &Layout, log: bool) -> Result<Self>;
-    /// Per-row −log softmax(x)[t] of contiguous `[rows, cols]` logits and i64 targets, and
+    /// Per-row −log softmax(x)\[t\] of contiguous `[rows, cols]` logits and i64 targets, and
     /// `scale·(softmax(x) − onehot(t))`, the gradient (targets already checked).
     fn softmax_cross_entropy(&self, l: &Layout, targets: &Self, tl: &Layout, scale: f64) -> Result<(Self, Self)>;
     /// Batched matrix product `[.., m, k]·[.., k, n]`, batch dims broadcast in the layouts.
@@ -146,7 +146,7 @@ pub trait BackendStorage: Sized + Send + Sync {
     fn index_select(&self, l: &Layout, dim: usize, idx: &Self) -> Result<Self>;
     /// In place: `self[.., idx[i], ..] += src[.., i, ..]` along `dim`; `self` contiguous of `dims`.
     fn index_add(&mut self, dims: &[usize], dim: usize, idx: &Self, src: &Self, sl: &Layout) -> Result<()>;
-    /// y[i] = x[.., index[i], ..] along `dim` (index i64 contiguous of `index_dims`, checked).
+    /// `y[i] = x[.., index[i], ..]` along `dim` (index i64 contiguous of `index_dims`, checked).
     fn gather(&self, l: &Layout, dim: usize, index: &Self, index_dims: &[usize]) -> Result<Self>;
     /// In place: the adjoint of [`gather`](Self::gather) into contiguous `self` of `dims`;
     /// `src`, seen through `sl`, has the index's shape.

@@ -1,7 +1,7 @@
 //! 2-D convolution (cross-correlation, as in every framework): stride, dilation, groups,
 //! optional bias, and padding per side in the modes zeros, reflect, replicate and circular.
 //!
-//! y[n, o, i, j] = b[o] + Σ_{c, p, q} W[o, c, p, q] · x[n, g·C/G + c, i·s₀ + p·d₀ − pad_top, j·s₁ + q·d₁ − pad_left]
+//! `y[n, o, i, j] = b[o] + Σ_{c, p, q} W[o, c, p, q] · x[n, g·C/G + c, i·s₀ + p·d₀ − pad_top, j·s₁ + q·d₁ − pad_left]`
 //!
 //! Backward (δ = ∂L/∂y): δx = the transposed convolution of δ with W (col2im(Wᵀ·δ)),
 //! δW = Σₙ δₙ · im2col(xₙ)ᵀ, δb = Σ_{n,i,j} δ.

@@ -250,7 +250,7 @@ impl Tensor {
 
     // ---------------------------------------------------------------- activations
 
-    /// y = max(x, 0).  δx = δ·1[x > 0] (the subgradient at 0 is 0, as in PyTorch).
+    /// y = max(x, 0).  δx = δ·1\[x > 0\] (the subgradient at 0 is 0, as in PyTorch).
     pub fn relu(&self) -> Result<Tensor> {
         let out = self.map(UnaryOp::Relu)?;
         let y = out.detach();

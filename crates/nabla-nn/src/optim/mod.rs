@@ -3,7 +3,7 @@
 //! An optimiser owns handles to the parameters (the same leaf tensors the model holds) and
 //! their per-parameter state (momentum buffers, moment estimates). Each [`Optimizer::step`]
 //! reads ∂L/∂p for every parameter from a [`GradStore`] and overwrites the parameter in place
-//! (`p.copy_(&new)` under [`no_grad`]), so the model sees the new values and the tensors keep
+//! (`p.copy_(&new)` under [`no_grad`](nabla_core::no_grad)), so the model sees the new values and the tensors keep
 //! their identity and dtype. A parameter without a gradient in the store is skipped, and its
 //! state (and Adam's step counter) does not move, as in PyTorch.
 //!

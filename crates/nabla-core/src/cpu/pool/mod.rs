@@ -12,7 +12,7 @@
 //! | forward  | `Unpadded`                   | every window inside the plane                    |
 //! | forward  | `General`                    | everything: padding, dilation, ceil_mode         |
 //! | backward | `Avx2Window2x2`              | f32, 2×2 stride 2, rows of ≥ 8 windows: δx written once |
-//! | backward | `General`                    | δx[argmax] += δy                                 |
+//! | backward | `General`                    | δx\[argmax\] += δy                               |
 //!
 //! Every kernel that applies is compared with `General` on one table of geometries (the tests
 //! below), values and argmax indices bit for bit.
@@ -163,7 +163,7 @@ pub fn max_pool2d_forward<T: Float>(x: &[T], g: &PoolGeometry) -> (Vec<T>, Vec<u
     choose_max(PoolPass::Forward, g, T::DTYPE, isa).forward(isa, x, g)
 }
 
-/// δx[argmax] += δy, by the table.
+/// δx\[argmax\] += δy, by the table.
 pub fn max_pool2d_backward<T: Float>(dy: &[T], idx: &[u32], g: &PoolGeometry) -> Vec<T> {
     let isa = Isa::detect();
     choose_max(PoolPass::Backward, g, T::DTYPE, isa).backward(isa, dy, idx, g)
