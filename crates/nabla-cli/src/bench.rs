@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use clap::Args;
-use nabla_core::{Error, Result, Tensor, manual_seed, no_grad};
+use nabla_core::{Error, Result, Tensor, manual_seed};
 use nabla_data::mnist::{Split, fashion_mnist};
 use nabla_models::{LeNet5, LeNetStyle, Mlp};
 use nabla_nn::Module;
@@ -122,7 +122,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         ytr.to_device(args.device)?,
     );
     let mut opt = Sgd::new(model.named_parameters(), SgdConfig::new(args.lr).momentum(0.9))?;
-    let ce = CrossEntropyOptions::default();
+    let objective = nabla_train::step::Objective::Classification(CrossEntropyOptions::default());
     let mut state = 42u64;
     let (mut epoch_secs, mut acc1, mut acc) = (Vec::new(), 0.0, 0.0);
     for epoch in 1..=args.epochs {
@@ -134,9 +134,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         for start in (0..n).step_by(args.batch_size) {
             let idx = perm.narrow(0, start, args.batch_size.min(n - start))?;
             let (xb, yb) = (xtr.index_select(0, &idx)?, ytr.index_select(0, &idx)?);
-            let loss = cross_entropy(&model.forward(&xb)?, &yb, &ce)?;
-            opt.step(&loss.backward()?)?;
-            last = no_grad(|| loss.item())?;
+            // The trainer's own step: forward, loss, backward (one process, no accumulation).
+            let len = yb.dims()[0];
+            let step = nabla_train::step::gradients(model.as_ref(), &xb, &yb, len, &objective, 1, false)?;
+            opt.step(&step.grads)?;
+            last = step.loss;
             if !last.is_finite() || last > nabla_train::trainer::DIVERGENCE_FACTOR * 10.0 {
                 return Err(Error::Argument {
                     op: "bench",

@@ -421,11 +421,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         history: Vec::new(),
         verbose: !quiet,
         stop_after_steps: args.stop_after_steps,
-        tensorboard: if args.tensorboard && root {
-            Some(nabla_train::tensorboard::EventWriter::create(&out.join("tensorboard"))?)
-        } else {
-            None
-        },
+        observers: observers(&args, &config, &out, quiet, root)?,
         card,
         save_every: args.save_every.map(|n| n as usize),
         device: args.device,
@@ -625,4 +621,31 @@ fn loaders(
     let test_loader = DataLoader::new(Arc::new(test), Some(test_tf), test_cfg);
     let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
     Ok((train_loader, val_loader, test_loader, classes, input, card))
+}
+
+/// What watches the run: progress unless `--quiet`, TensorBoard with `--tensorboard` (rank 0
+/// only), the GPU's memory after each epoch on a GPU.
+fn observers(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    out: &std::path::Path,
+    quiet: bool,
+    root: bool,
+) -> Result<Vec<Box<dyn nabla_train::observe::Observer>>> {
+    use nabla_train::observe;
+    let mut list: Vec<Box<dyn observe::Observer>> = Vec::new();
+    if !quiet {
+        list.push(Box::new(observe::Progress::new(config.epochs, config.target_scale)));
+    }
+    if args.tensorboard && root {
+        list.push(Box::new(observe::TensorBoard {
+            events: nabla_train::tensorboard::EventWriter::create(&out.join("tensorboard"))?,
+            out_dir: out.to_path_buf(),
+        }));
+    }
+    #[cfg(feature = "cuda")]
+    if let (false, nabla_core::Device::Cuda(n)) = (quiet, args.device) {
+        list.push(Box::new(observe::DeviceMemory(n)));
+    }
+    Ok(list)
 }

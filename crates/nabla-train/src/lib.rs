@@ -1,6 +1,7 @@
 //! # nabla-train
 //!
-//! The training loop: optimiser and schedule from a config, per-epoch metrics (loss, top-1,
+//! The training loop (`Trainer::run`, one `Trainer::step` per batch, the step's arithmetic in
+//! `step::gradients`, observers for what watches it): optimiser and schedule from a config, per-epoch metrics (loss, top-1,
 //! top-5, confusion matrix), crash-safe checkpoints that resume exactly, and run directories
 //! with `metrics.csv`, `summary.json` and plots (loss, accuracy, confusion matrix, first-layer
 //! filters).
@@ -8,8 +9,10 @@
 pub mod checkpoint;
 pub mod config;
 pub mod metrics;
+pub mod observe;
 pub mod plots;
 pub mod rundir;
+pub mod step;
 pub mod tensorboard;
 pub mod trainer;
 

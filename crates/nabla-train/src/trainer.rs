@@ -1,7 +1,6 @@
 //! The training loop: for each epoch, mini-batch SGD (or Adam, …) over the shuffled training
 //! set, then an evaluation on the test set, a metrics row and a checkpoint.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +9,9 @@ use std::time::Instant;
 use crate::checkpoint::{Checkpoint, CheckpointMeta, PartialEpoch};
 use crate::config::TrainConfig;
 use crate::metrics::{EpochMetrics, Evaluation};
-use nabla_core::{Error, Result, Tensor, no_grad};
+use crate::observe::StepEvent;
+use crate::step::Objective;
+use nabla_core::{Error, Result, Tensor};
 use nabla_data::DataLoader;
 use nabla_nn::Module;
 use nabla_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
@@ -57,16 +58,13 @@ pub struct RunSummary {
     pub interrupted: bool,
 }
 
-/// What one batch contributes on this rank before the ranks sum it.
-struct StepGradients {
-    grads: nabla_core::GradStore,
-    /// Σ over micro-batches of (share of the global batch) × mean loss, or without
-    /// micro-batches the part's mean loss.
-    loss: f64,
-    correct: usize,
-    /// The factor `grads` and `loss` still need: the part's share of the global batch without
-    /// micro-batches (1 for one process), 1 when the micro-batches were weighted already.
-    weight: f64,
+/// What one step left, for the epoch's sums and the observers.
+#[derive(Debug, Clone, Copy)]
+pub struct StepOutcome {
+    /// The step's mean loss over the global batch (summed over the ranks).
+    pub loss: f64,
+    /// Correct predictions over the global batch (classification).
+    pub correct: usize,
 }
 
 pub struct Trainer {
@@ -94,9 +92,8 @@ pub struct Trainer {
     pub device: nabla_core::Device,
     /// What the checkpoints carry besides weights (architecture, normalisation, features).
     pub card: crate::checkpoint::ModelCard,
-    /// TensorBoard events: loss and learning rate per step, the metrics per epoch, the first
-    /// layer's filters.
-    pub tensorboard: Option<crate::tensorboard::EventWriter>,
+    /// What watches the run: progress, TensorBoard, device memory (see observe.rs).
+    pub observers: Vec<Box<dyn crate::observe::Observer>>,
     /// The ranks of data-parallel training (`SingleProcess` for one): gradients are summed
     /// over them each step, only rank 0 writes files.
     pub collective: Arc<dyn nabla_dist::Collective>,
@@ -202,78 +199,6 @@ impl Trainer {
         Ok(eval)
     }
 
-    /// Whether every gradient is finite, from one sum over all of them (NaN and ±∞ survive a
-    /// sum): one value read back per step, on the GPU too, instead of every gradient.
-    /// The gradients of this rank's part of one batch, each micro-batch's (`accumulate`)
-    /// weighted by its share of the global batch, so that summed over the ranks they are the
-    /// gradient of the mean loss over the global batch; with the weighted loss and the correct
-    /// predictions. One process without accumulation takes the plain gradient of its batch.
-    fn gradients(
-        &self,
-        batch: &nabla_data::Batch,
-        ce: &CrossEntropyOptions,
-        regression: bool,
-    ) -> Result<StepGradients> {
-        let local = batch.y.dims()[0];
-        let parts = self.accumulate.max(1).min(local.max(1));
-        let mut out = StepGradients {
-            grads: nabla_core::GradStore::default(),
-            loss: 0.0,
-            correct: 0,
-            weight: 1.0,
-        };
-        for k in 0..parts {
-            let r = nabla_dist::shard(local, k, parts);
-            if r.is_empty() {
-                continue;
-            }
-            let (x, y) = if parts == 1 {
-                (batch.x.clone(), batch.y.clone())
-            } else {
-                (
-                    batch.x.narrow(0, r.start, r.len())?,
-                    batch.y.narrow(0, r.start, r.len())?,
-                )
-            };
-            let (logits, aux) = self.model.forward_with_aux(&x)?;
-            let loss = if regression {
-                mse_loss(&logits, &y, Reduction::Mean)?
-            } else {
-                // Auxiliary classifiers (GoogLeNet) add their weighted losses in training.
-                aux.iter().try_fold(cross_entropy(&logits, &y, ce)?, |l, (w, a)| {
-                    l.add(&cross_entropy(a, &y, ce)?.mul_scalar(*w)?)
-                })?
-            };
-            let loss_v = loss.item()?;
-            let g = loss.backward()?;
-            if !regression {
-                let pred = no_grad(|| logits.argmax(1, false))?.to_vec::<i64>()?;
-                out.correct += pred.iter().zip(y.to_vec::<i64>()?).filter(|(a, b)| **a == *b).count();
-            }
-            if parts == 1 {
-                // The whole part at once: its weight is applied where the ranks sum (no copy).
-                out.grads = g;
-                out.loss = loss_v;
-                out.weight = local as f64 / batch.global_len as f64;
-                break;
-            }
-            // This part's share of the global batch (0.5 for two equal halves: exact in floats).
-            let w = r.len() as f64 / batch.global_len as f64;
-            out.loss += w * loss_v;
-            for p in self.model.parameters() {
-                if let Some(gp) = g.get(&p) {
-                    let scaled = gp.mul_scalar(w)?;
-                    let sum = match out.grads.remove(&p) {
-                        Some(acc) => acc.add(&scaled)?,
-                        None => scaled,
-                    };
-                    out.grads.insert(&p, sum);
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Compares a hash of every parameter's bits (FNV-1a over the f32 values in state-dict
     /// order) with rank 0's.
     fn check_replicas_agree(&self, epoch: usize, index: usize) -> Result<()> {
@@ -301,6 +226,8 @@ impl Trainer {
         Ok(())
     }
 
+    /// Whether every gradient is finite, from one sum over all of them (NaN and ±∞ survive a
+    /// sum): one value read back per step, on the GPU too, instead of every gradient.
     fn gradients_finite(&self, grads: &nabla_core::GradStore) -> Result<bool> {
         let mut total: Option<Tensor> = None;
         for p in self.model.parameters() {
@@ -388,6 +315,80 @@ impl Trainer {
         }
     }
 
+    /// One optimisation step on `batch` (this rank's part of it): the gradients
+    /// ([`crate::step::gradients`]), their sum over the ranks, the divergence guard (against
+    /// `reference_loss`, this process's first loss), the optimiser step, and the ranks' buffers
+    /// made equal. An error ends the run, naming what diverged and the last good checkpoint.
+    pub fn step(
+        &mut self,
+        batch: &nabla_data::Batch,
+        objective: &Objective,
+        reference_loss: &mut Option<f64>,
+        epoch: usize,
+    ) -> Result<StepOutcome> {
+        let count_correct = matches!(objective, Objective::Classification(_));
+        let step = crate::step::gradients(
+            self.model.as_ref(),
+            &batch.x,
+            &batch.y,
+            batch.global_len,
+            objective,
+            self.accumulate,
+            count_correct,
+        )?;
+        let (mut grads, mut loss_v, mut correct) = (step.grads, step.loss, step.correct);
+        let weight = step.weight;
+        if self.collective.world_size() > 1 {
+            // One collective per bucket: the gradients, and riding in the first bucket
+            // the loss, the correct predictions and whether any rank was asked to stop,
+            // so that every rank sees the same numbers and stops at the same step.
+            let stop = self.stop.load(Ordering::SeqCst) as u8 as f32;
+            let mut extra = [(loss_v * weight) as f32, correct as f32, stop];
+            let params = self.model.parameters();
+            nabla_dist::all_reduce_gradients(
+                self.collective.as_ref(),
+                &params,
+                &mut grads,
+                weight as f32,
+                &mut extra,
+                nabla_dist::BUCKET_ELEMENTS,
+            )?;
+            (loss_v, correct) = (extra[0] as f64, extra[1].round() as usize);
+            if extra[2] > 0.0 {
+                self.stop.store(true, Ordering::SeqCst);
+            }
+        }
+        let first = *reference_loss.get_or_insert(loss_v);
+        let diverged = loss_v.is_finite() && first.is_finite() && loss_v > DIVERGENCE_FACTOR * first.max(1.0);
+        if diverged || !loss_v.is_finite() || !self.gradients_finite(&grads)? {
+            let what = self.diagnose(&batch.x, loss_v, first, &grads)?;
+            return Err(Error::Argument {
+                op: "train",
+                msg: format!(
+                    "epoch {} step {}: {what}. {}",
+                    epoch + 1,
+                    batch.index + 1,
+                    self.last_checkpoint()
+                ),
+            });
+        }
+        self.optimizer.step(&grads)?;
+        if self.check_replicas {
+            self.check_replicas_agree(epoch, batch.index)?;
+        }
+        if self.collective.world_size() > 1 {
+            // Batch-norm running statistics: rank 0's, as DDP's broadcast_buffers.
+            let buffers: Vec<(String, Tensor)> = self
+                .model
+                .named_buffers()
+                .into_iter()
+                .filter(|(_, t)| t.dtype().is_float())
+                .collect();
+            nabla_dist::broadcast_tensors(self.collective.as_ref(), &buffers, 0)?;
+        }
+        Ok(StepOutcome { loss: loss_v, correct })
+    }
+
     /// Trains from `start` (epoch, batch, partial sums) to the end or until stopped.
     pub fn run(&mut self, start: (usize, usize, PartialEpoch)) -> Result<RunSummary> {
         let root = self.is_root();
@@ -408,8 +409,8 @@ impl Trainer {
             label_smoothing: self.config.label_smoothing,
             ..Default::default()
         };
+        let classification = Objective::Classification(ce);
         let batches = self.train.num_batches();
-        let tty = std::io::stderr().is_terminal() && self.verbose;
         let mut interrupted = false;
         let mut stopped_early = false;
         let mut steps = 0usize;
@@ -420,92 +421,39 @@ impl Trainer {
             let lr = self.scheduler.lr();
             self.optimizer.set_lr(lr);
             let t0 = Instant::now();
-            let bar = tty.then(|| {
-                let b = indicatif::ProgressBar::new(batches as u64);
-                b.set_style(
-                    indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                );
-                b.set_prefix(format!("{}/{}", epoch + 1, self.config.epochs));
-                b.set_position(first_batch as u64);
-                b
-            });
+            for o in &mut self.observers {
+                o.epoch_start(epoch, first_batch, batches)?;
+            }
             let mut p = std::mem::take(&mut partial);
             let seconds_before = p.seconds;
             for batch in self.train.epoch(epoch, first_batch) {
                 let mut batch = batch?;
                 (batch.x, batch.y) = (batch.x.to_device(self.device)?, batch.y.to_device(self.device)?);
                 let regression = batch.y.dtype() == nabla_core::DType::F32;
-                let step = self.gradients(&batch, &ce, regression)?;
-                let (mut grads, mut loss_v, mut correct, n) = (step.grads, step.loss, step.correct, batch.global_len);
-                let weight = step.weight;
-                if self.collective.world_size() > 1 {
-                    // One collective per bucket: the gradients, and riding in the first bucket
-                    // the loss, the correct predictions and whether any rank was asked to stop,
-                    // so that every rank sees the same numbers and stops at the same step.
-                    let stop = self.stop.load(Ordering::SeqCst) as u8 as f32;
-                    let mut extra = [(loss_v * weight) as f32, correct as f32, stop];
-                    let params = self.model.parameters();
-                    nabla_dist::all_reduce_gradients(
-                        self.collective.as_ref(),
-                        &params,
-                        &mut grads,
-                        weight as f32,
-                        &mut extra,
-                        nabla_dist::BUCKET_ELEMENTS,
-                    )?;
-                    (loss_v, correct) = (extra[0] as f64, extra[1].round() as usize);
-                    if extra[2] > 0.0 {
-                        self.stop.store(true, Ordering::SeqCst);
-                    }
-                }
-                let first = *reference_loss.get_or_insert(loss_v);
-                let diverged = loss_v.is_finite() && first.is_finite() && loss_v > DIVERGENCE_FACTOR * first.max(1.0);
-                if diverged || !loss_v.is_finite() || !self.gradients_finite(&grads)? {
-                    let what = self.diagnose(&batch.x, loss_v, first, &grads)?;
-                    return Err(Error::Argument {
-                        op: "train",
-                        msg: format!(
-                            "epoch {} step {}: {what}. {}",
-                            epoch + 1,
-                            batch.index + 1,
-                            self.last_checkpoint()
-                        ),
-                    });
-                }
-                self.optimizer.step(&grads)?;
-                if self.check_replicas {
-                    self.check_replicas_agree(epoch, batch.index)?;
-                }
-                if self.collective.world_size() > 1 {
-                    // Batch-norm running statistics: rank 0's, as DDP's broadcast_buffers.
-                    let buffers: Vec<(String, Tensor)> = self
-                        .model
-                        .named_buffers()
-                        .into_iter()
-                        .filter(|(_, t)| t.dtype().is_float())
-                        .collect();
-                    nabla_dist::broadcast_tensors(self.collective.as_ref(), &buffers, 0)?;
-                }
-                if let Some(tb) = &mut self.tensorboard {
-                    let step = (epoch * batches + batch.index + 1) as u64;
-                    tb.scalars(step, &[("train/loss", loss_v), ("train/lr", lr)])?;
-                }
+                let objective = if regression {
+                    &Objective::Regression
+                } else {
+                    &classification
+                };
+                let StepOutcome { loss: loss_v, correct } = self.step(&batch, objective, &mut reference_loss, epoch)?;
+                let n = batch.global_len;
                 if !regression {
                     p.correct += correct;
                 }
                 p.loss_sum += loss_v * n as f64;
                 p.count += n;
-                if let Some(b) = &bar {
-                    let secs = seconds_before + t0.elapsed().as_secs_f64();
-                    b.set_position(batch.index as u64 + 1);
-                    b.set_message(format!(
-                        "loss {:.4} acc {:.2}% {:.0} samples/s",
-                        p.loss_sum / p.count as f64,
-                        100.0 * p.correct as f64 / p.count as f64,
-                        p.count as f64 / secs
-                    ));
+                let event = StepEvent {
+                    epoch,
+                    batch: batch.index,
+                    batches,
+                    loss: loss_v,
+                    lr,
+                    epoch_loss: p.loss_sum / p.count as f64,
+                    epoch_accuracy: p.correct as f64 / p.count as f64,
+                    samples_per_s: p.count as f64 / (seconds_before + t0.elapsed().as_secs_f64()),
+                };
+                for o in &mut self.observers {
+                    o.step(&event)?;
                 }
                 steps += 1;
                 if self.stop_after_steps == Some(steps) {
@@ -519,15 +467,12 @@ impl Trainer {
                         .save_if(root, &self.checkpoint_path())?;
                 }
                 if self.stop.load(Ordering::SeqCst) {
-                    if let Some(tb) = &mut self.tensorboard {
-                        tb.flush()?;
+                    for o in &mut self.observers {
+                        o.interrupted()?;
                     }
                     p.seconds = seconds_before + t0.elapsed().as_secs_f64();
                     self.checkpoint(epoch, batch.index + 1, p.clone())
                         .save_if(root, &self.checkpoint_path())?;
-                    if let Some(b) = &bar {
-                        b.abandon();
-                    }
                     interrupted = true;
                     break;
                 }
@@ -543,9 +488,6 @@ impl Trainer {
             }
             first_batch = 0;
             let seconds = seconds_before + t0.elapsed().as_secs_f64();
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
             // With a validation split, it is the per-epoch monitor and the test set waits for
             // the end; without one, the test set is the monitor (as before validation existed).
             let classes = self.classes.len();
@@ -577,28 +519,16 @@ impl Trainer {
                 val_top1: val.as_ref().map_or(f64::NAN, |e| e.top1()),
                 val_top5: val.as_ref().map_or(f64::NAN, |e| e.top5()),
             };
-            if self.verbose {
-                eprintln!("{}", self.epoch_line(&m, monitor.regression));
-            }
-            #[cfg(feature = "cuda")]
-            if let (true, nabla_core::Device::Cuda(n)) = (self.verbose, self.device) {
-                // Flat from epoch to epoch when the caching allocator reuses its blocks.
-                let s = nabla_core::cuda::memory_stats(n);
-                let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
-                eprintln!(
-                    "          gpu memory: in use {:.1} MiB, cached {:.1} MiB, peak {:.1} MiB, device allocations {}",
-                    mib(s.in_use),
-                    mib(s.cached),
-                    mib(s.peak_in_use),
-                    s.device_allocations
-                );
-            }
-            self.history.push(m);
+            let regression = monitor.regression;
+            self.history.push(m.clone());
             self.scheduler.step(Some(monitor.loss()));
             if root {
                 self.write_metrics()?;
                 self.write_evaluation(monitor)?;
-                self.tensorboard_epoch()?;
+            }
+            // After the plots: the TensorBoard observer reads the filters drawn.
+            for o in &mut self.observers {
+                o.epoch_end(&m, regression, self.model.as_ref())?;
             }
             self.checkpoint(epoch + 1, 0, PartialEpoch::default())
                 .save_if(root, &self.checkpoint_path())?;
@@ -692,72 +622,8 @@ impl Trainer {
         Ok(summary)
     }
 
-    /// The last epoch's metrics and the first layer's filters (`filters.png`, when drawn) as
-    /// TensorBoard events at step = epoch.
-    fn tensorboard_epoch(&mut self) -> Result<()> {
-        let (Some(tb), Some(m)) = (&mut self.tensorboard, self.history.last()) else {
-            return Ok(());
-        };
-        let step = m.epoch as u64;
-        tb.scalars(
-            step,
-            &[
-                ("epoch/train_loss", m.train_loss),
-                ("epoch/train_acc", m.train_acc),
-                ("epoch/val_loss", m.val_loss),
-                ("epoch/val_top1", m.val_top1),
-                ("epoch/val_top5", m.val_top5),
-                ("epoch/test_loss", m.test_loss),
-                ("epoch/test_top1", m.test_top1),
-                ("epoch/test_top5", m.test_top5),
-                ("epoch/lr", m.lr),
-                ("epoch/samples_per_s", m.train_samples_per_s),
-            ],
-        )?;
-        if let Ok(png) = std::fs::read(self.out_dir.join("filters.png")) {
-            tb.png(step, "filters/first_layer", &png)?;
-        }
-        tb.flush()
-    }
-
     pub fn best_path(&self) -> PathBuf {
         self.out_dir.join("best.safetensors")
-    }
-
-    /// One epoch's line of progress.
-    fn epoch_line(&self, m: &EpochMetrics, regression: bool) -> String {
-        let head = format!("epoch {:>2}/{}", m.epoch, self.config.epochs);
-        let tail = format!(
-            "lr {:.4}  {:.1}s  {:.0} samples/s",
-            m.lr, m.seconds, m.train_samples_per_s
-        );
-        let scale = self.config.target_scale.map_or(1.0, |(_, std)| std);
-        let part = |name: &str, loss: f64, top1: f64, top5: f64| {
-            if !loss.is_finite() && !top1.is_finite() {
-                String::new()
-            } else if regression {
-                format!(
-                    "  {name} MSE {loss:.4} (RMSE {:.3} in target units)",
-                    loss.sqrt() * scale
-                )
-            } else {
-                format!(
-                    "  {name} loss {loss:.4} top-1 {:.2}% top-5 {:.2}%",
-                    100.0 * top1,
-                    100.0 * top5
-                )
-            }
-        };
-        let train = if regression {
-            format!("  train MSE {:.4}", m.train_loss)
-        } else {
-            format!("  train loss {:.4} acc {:.2}%", m.train_loss, 100.0 * m.train_acc)
-        };
-        format!(
-            "{head}{train}{}{}  {tail}",
-            part("val", m.val_loss, m.val_top1, m.val_top5),
-            part("test", m.test_loss, m.test_top1, m.test_top5)
-        )
     }
 
     /// `confusion.csv` and the plots, from `eval` (the latest evaluation).

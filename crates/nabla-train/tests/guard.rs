@@ -74,7 +74,7 @@ fn trainer(ds: TabularDataset, out: &str) -> Trainer {
         save_every: None,
         device: nabla_core::Device::Cpu,
         card: Default::default(),
-        tensorboard: None,
+        observers: Vec::new(),
         collective: Arc::new(nabla_dist::SingleProcess),
         accumulate: 1,
         check_replicas: false,
