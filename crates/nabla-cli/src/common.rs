@@ -1,143 +1,14 @@
-//! What `train`, `eval` and `predict` share: datasets by name with the run's subsets, the
-//! normalisation of training (the training images' channel mean and standard deviation), the
-//! padding of random crops, and models rebuilt from checkpoints.
+//! What `train`, `eval` and `predict` share: models rebuilt from checkpoints or from a state
+//! dict and a name, the parsers of devices and input shapes, and the MPI job's ranks.
 
 use std::path::Path;
 
 use nabla_core::Result;
-use nabla_data::ImageDataset;
-use nabla_data::csv::{TabularDataset, Task, read_csv};
-use nabla_data::folder::{ColorMode, FolderOptions, load_image_folder_as};
-use nabla_data::mnist::{Split, fashion_mnist};
 use nabla_data::transforms::Normalize;
 use nabla_models::{ModelSpec, build_model};
 use nabla_nn::Module;
 use nabla_train::TrainConfig;
 use nabla_train::checkpoint::{Checkpoint, ModelCard};
-
-/// One split of an image dataset by name: `fashion-mnist` (bundled), `mnist`, `kmnist`,
-/// `cifar10`, `cifar100` (looked up in `dir`, $NABLA_DATA, the user cache and
-/// /usr/share/datasets; see `nabla data list`), or `folder:PATH` (PATH/train and PATH/test with
-/// one sub-folder per class, read as 32×32 RGB, or at the size and colour of `input`).
-pub fn load_dataset(name: &str, dir: Option<&Path>, split: Split, input: Option<[usize; 3]>) -> Result<ImageDataset> {
-    if let Some(root) = name.strip_prefix("folder:") {
-        let part = match split {
-            Split::Train => "train",
-            Split::Test => "test",
-        };
-        let opts = match input {
-            Some([1, h, w]) => FolderOptions {
-                mode: ColorMode::Grey,
-                size: [h, w],
-            },
-            Some([_, h, w]) => FolderOptions {
-                mode: ColorMode::Rgb,
-                size: [h, w],
-            },
-            None => FolderOptions {
-                mode: ColorMode::Rgb,
-                size: [32, 32],
-            },
-        };
-        // The test split is labelled with the training split's classes: its own sub-folders
-        // may be fewer, and must not be other ones.
-        let classes = match split {
-            Split::Train => None,
-            Split::Test => Some(nabla_data::folder::list_image_folder(&Path::new(root).join("train"))?.1),
-        };
-        return load_image_folder_as(&Path::new(root).join(part), &opts, classes.as_deref());
-    }
-    match name {
-        "fashion-mnist" | "fashion_mnist" | "fashion" if dir.is_none() => fashion_mnist(None, split),
-        other => nabla_data::catalog::load(other, dir, split),
-    }
-}
-
-/// A dataset name with the path of `csv:PATH` and `folder:PATH` made absolute (when it
-/// exists), so that a run's configuration and checkpoint name it from any folder.
-pub fn canonical_dataset(name: &str) -> String {
-    for kind in ["csv:", "folder:"] {
-        if let Some(path) = name.strip_prefix(kind)
-            && let Ok(abs) = std::fs::canonicalize(path)
-        {
-            return format!("{kind}{}", abs.display());
-        }
-    }
-    name.to_string()
-}
-
-/// A table split as `nabla train` splits it (seeded 80/20), for a run with `config`: the
-/// training and test rows.
-pub fn table_split(config: &TrainConfig) -> Result<Option<(TabularDataset, TabularDataset)>> {
-    let Some(path) = config.dataset.strip_prefix("csv:") else {
-        return Ok(None);
-    };
-    let target = config.target.as_deref().ok_or_else(|| nabla_core::Error::Argument {
-        op: "data",
-        msg: "--dataset csv:PATH needs --target COLUMN".into(),
-    })?;
-    let task = if config.regression {
-        Task::Regression
-    } else {
-        Task::Classification
-    };
-    let table = read_csv(Path::new(path), target, task)?;
-    let (mut train, mut test) = table.split(0.2, config.seed);
-    if config.train_subset > 0 {
-        train = train.take(config.train_subset);
-    }
-    if config.test_subset > 0 {
-        test = test.take(config.test_subset);
-    }
-    if train.labels.is_empty() || test.labels.is_empty() {
-        return Err(nabla_core::Error::File {
-            path: path.to_string(),
-            msg: format!(
-                "{} rows give {} for training and {} for testing (an 80/20 split): at least 5 rows are needed",
-                table.labels.len(),
-                train.labels.len(),
-                test.labels.len()
-            ),
-        });
-    }
-    Ok(Some((train, test)))
-}
-
-/// The first `n` images of `ds`, or all of them when `n` is 0.
-fn subset(ds: ImageDataset, n: usize) -> ImageDataset {
-    if n > 0 { ds.take(n) } else { ds }
-}
-
-/// The training images a run with `config` trains on (its `train_subset` applied).
-pub fn training_set(config: &TrainConfig, dir: Option<&Path>) -> Result<ImageDataset> {
-    Ok(subset(
-        load_dataset(&config.dataset, dir, Split::Train, config.input)?,
-        config.train_subset,
-    ))
-}
-
-/// The test images, the first `n` only when `n` > 0.
-pub fn test_set(config: &TrainConfig, dir: Option<&Path>, n: usize) -> Result<ImageDataset> {
-    Ok(subset(
-        load_dataset(&config.dataset, dir, Split::Test, config.input)?,
-        n,
-    ))
-}
-
-/// (x − mean) / std per channel with the statistics of the training images (std at least 1e-6).
-pub fn normalization(train: &ImageDataset) -> Normalize {
-    let stats = train.channel_stats();
-    Normalize {
-        mean: stats.iter().map(|s| s.0 as f32).collect(),
-        std: stats.iter().map(|s| s.1.max(1e-6) as f32).collect(),
-    }
-}
-
-/// The padding of random crops during training, and of the shifted crops of test-time
-/// augmentation: 2 pixels for images up to 28×28, 4 for larger ones (CIFAR's 32×32).
-pub fn crop_padding(height: usize) -> usize {
-    if height <= 28 { 2 } else { 4 }
-}
 
 /// A checkpoint and the model it holds, rebuilt from its configuration, weights loaded, in
 /// evaluation mode, on `device`.
@@ -181,8 +52,8 @@ pub fn checkpoint_normalization(ck: &Checkpoint, dir: Option<&Path>) -> Result<N
             std: n.std.iter().map(|&v| v as f32).collect(),
         }),
         None => {
-            let train = training_set(&ck.meta.config, dir)?;
-            Ok(normalization_for(&train, ck.meta.input, normalization(&train)))
+            let train = nabla_train::data::training_set(&ck.meta.config, dir)?;
+            Ok(nabla_data::pipeline::normalization(&train, ck.meta.input[0]))
         }
     }
 }
@@ -201,7 +72,7 @@ pub fn model_from_weights(
 ) -> Result<(Box<dyn Module>, Checkpoint)> {
     let config = TrainConfig {
         model: model_name.to_string(),
-        dataset: canonical_dataset(dataset),
+        dataset: nabla_data::canonical_name(dataset),
         input,
         ..TrainConfig::default()
     };
@@ -211,7 +82,7 @@ pub fn model_from_weights(
             msg: "a state dict for a table needs the feature statistics of its training: use a checkpoint".into(),
         });
     }
-    let train = training_set(&config, dir)?;
+    let train = nabla_train::data::training_set(&config, dir)?;
     let input = input.unwrap_or(train.shape);
     let classes = train.classes.clone();
     let card = ModelCard {
@@ -228,7 +99,7 @@ pub fn model_from_weights(
     nabla_nn::state::load_state_dict(model.as_ref(), &tensors, &path.display().to_string())?;
     model.eval();
     model.to_device(device)?;
-    let n = normalization_for(&train, input, normalization(&train));
+    let n = nabla_data::pipeline::normalization(&train, input[0]);
     let card = ModelCard {
         normalization: Some(nabla_train::checkpoint::Normalization {
             mean: n.mean.iter().map(|&v| v as f64).collect(),
@@ -284,20 +155,6 @@ pub fn parse_input(s: &str) -> std::result::Result<[usize; 3], String> {
             Ok([c, h, w])
         }
         _ => Err(format!("'{s}' is not CxHxW with three positive sizes (e.g. 3x32x32)")),
-    }
-}
-
-/// The normalisation for a model input of `input` channels: the training images' statistics,
-/// repeated when grey images are turned into RGB, averaged when RGB becomes grey.
-pub fn normalization_for(train: &ImageDataset, input: [usize; 3], n: Normalize) -> Normalize {
-    if train.shape[0] == input[0] {
-        return n;
-    }
-    let avg = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-    let _ = train;
-    Normalize {
-        mean: vec![avg(&n.mean); input[0]],
-        std: vec![avg(&n.std); input[0]],
     }
 }
 

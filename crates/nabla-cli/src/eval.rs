@@ -1,22 +1,18 @@
 //! `nabla eval`: top-1, top-5, loss and the confusion matrix of one checkpoint or an ensemble
 //! on the test split, with optional test-time augmentation.
 //!
-//! Every model sees each test image normalised as in its training (the channel statistics
-//! of its training images); an ensemble averages the models' softmax outputs (weighted), and
-//! test-time augmentation averages each model's softmax over the crops first. The loss is the
-//! negative log of the averaged probability of the true class (the cross-entropy for one model
-//! without augmentation).
+//! The arithmetic (ensembles, test-time augmentation) is `nabla_train::ensemble`'s; this
+//! loads the models, refuses crops a model never saw, compares the augmentation with the
+//! centre crop, and prints.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use nabla_core::{Error, NoGradGuard, PaddingMode, Result};
-use nabla_data::transforms::{Normalize, Sample, pad};
-use nabla_data::tta::{self, TtaMode};
-use nabla_data::{Dataset, ImageDataset};
-use nabla_nn::Module;
+use nabla_core::{Error, Result};
+use nabla_data::ImageDataset;
+use nabla_data::tta::TtaMode;
 use nabla_train::Evaluation;
-use nabla_train::checkpoint::Checkpoint;
+use nabla_train::ensemble::{self, Member};
 
 use crate::common;
 
@@ -72,22 +68,6 @@ pub struct EvalArgs {
     device: nabla_core::Device,
 }
 
-/// One member of the ensemble.
-struct Member {
-    path: PathBuf,
-    /// Weights from elsewhere (--weights): how they were trained is unknown.
-    foreign: bool,
-    model: Box<dyn Module>,
-    ck: Checkpoint,
-    normalize: Normalize,
-    weight: f64,
-}
-
-/// `[C, H, W]` as `C×H×W`.
-fn shape(s: [usize; 3]) -> String {
-    format!("{}×{}×{}", s[0], s[1], s[2])
-}
-
 fn bad(msg: String) -> Error {
     Error::Argument { op: "eval", msg }
 }
@@ -101,7 +81,7 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
             common::model_from_weights(path, model, dataset, args.input, args.data_dir.as_deref(), args.device)?;
         let normalize = common::checkpoint_normalization(&ck, args.data_dir.as_deref())?;
         return Ok(vec![Member {
-            path: path.clone(),
+            name: path.display().to_string(),
             foreign: true,
             model,
             ck,
@@ -109,193 +89,27 @@ fn members(args: &EvalArgs) -> Result<Vec<Member>> {
             weight: 1.0,
         }]);
     }
-    let n = args.checkpoints.len();
-    let weights = match &args.ensemble_weights {
-        None => vec![1.0 / n as f64; n],
-        Some(w) if w.len() != n => return Err(bad(format!("{} weights for {n} checkpoints", w.len()))),
-        Some(w) if w.iter().any(|v| !v.is_finite() || *v < 0.0) || w.iter().sum::<f64>() <= 0.0 => {
-            return Err(bad("weights must be non-negative numbers with a positive sum".into()));
-        }
-        Some(w) => w.iter().map(|v| v / w.iter().sum::<f64>()).collect(),
-    };
+    let weights = ensemble::member_weights(args.checkpoints.len(), args.ensemble_weights.as_deref())?;
     let mut out: Vec<Member> = Vec::new();
     for (path, weight) in args.checkpoints.iter().zip(weights) {
         let (model, ck) = common::load_model(path, args.device)?;
-        if let Some(first) = out.first() {
-            let (a, b) = (&first.ck.meta, &ck.meta);
-            if a.classes != b.classes || a.input != b.input || a.config.dataset != b.config.dataset {
-                return Err(bad(format!(
-                    "{} and {} were trained on different data ({} {}, {} classes vs {} {}, {} classes)",
-                    first.path.display(),
-                    path.display(),
-                    a.config.dataset,
-                    shape(a.input),
-                    a.classes.len(),
-                    b.config.dataset,
-                    shape(b.input),
-                    b.classes.len()
-                )));
-            }
-        }
         let normalize = common::checkpoint_normalization(&ck, args.data_dir.as_deref())?;
         out.push(Member {
-            path: path.clone(),
+            name: path.display().to_string(),
             foreign: false,
             model,
             ck,
             normalize,
             weight,
         });
+        ensemble::check_same_data(&out)?;
     }
     Ok(out)
 }
 
-/// The image test-time crops are cut from, made from an image the size of the model's input.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum CropSource {
-    /// The image itself (the centre crop, and GoogLeNet's crops, which rescale themselves).
-    AsIs,
-    /// Padded by this many pixels on every side (replicating the edge), as `--augment`'s random
-    /// crops pad it: the five crops are the extreme shifts training drew from.
-    Padded(usize),
-    /// Resized so its shorter side has this many pixels, torchvision's evaluation protocol
-    /// (`Resize(256)` before `TenCrop(224)`), for weights trained elsewhere.
-    Resized(usize),
-}
-
-impl CropSource {
-    fn apply(self, s: Sample) -> Sample {
-        match self {
-            CropSource::AsIs => s,
-            CropSource::Padded(p) => pad(&s, p, PaddingMode::Replicate),
-            CropSource::Resized(side) => {
-                let [h, w] = nabla_data::transforms::shorter_side_to(s.shape[1], s.shape[2], side);
-                nabla_data::transforms::resize_bilinear(&s, h, w)
-            }
-        }
-    }
-}
-
-/// Where `mode`'s crops are cut from for models of input `input`.
-fn crop_source(mode: TtaMode, members: &[Member], input: [usize; 3]) -> CropSource {
-    match mode {
-        TtaMode::Center | TtaMode::MultiScale => CropSource::AsIs,
-        TtaMode::FiveCrop | TtaMode::TenCrop if members.iter().all(|m| m.foreign) => {
-            CropSource::Resized(tta::resize_before_crop(input[1].min(input[2])))
-        }
-        TtaMode::FiveCrop | TtaMode::TenCrop => CropSource::Padded(common::crop_padding(input[1])),
-    }
-}
-
-/// Why test-time augmentation `mode` shows a model inputs unlike those of its training, if it
-/// does: shifted crops need training with random crops (`--augment`), mirrored crops training
-/// with flips (`--augment` on colour images), rescaled crops training that rescales (the
-/// command line's training never does). Weights from elsewhere are taken to have been trained
-/// as torchvision trains (random resized crops and flips).
-fn tta_mismatch(mode: TtaMode, members: &[Member]) -> Option<String> {
-    if mode == TtaMode::Center {
-        return None;
-    }
-    members.iter().filter(|m| !m.foreign).find_map(|m| {
-        let (name, config) = (m.path.display(), &m.ck.meta.config);
-        let flips = config.augment && m.ck.meta.input[0] == 3;
-        if mode == TtaMode::MultiScale {
-            Some(format!(
-                "{name} was trained at one scale: the rescaled crops of {} are inputs it never saw",
-                mode.name()
-            ))
-        } else if !config.augment {
-            Some(format!(
-                "{name} was trained without --augment: the shifted crops of {} are inputs it never saw",
-                mode.name()
-            ))
-        } else if mode == TtaMode::TenCrop && !flips {
-            Some(format!(
-                "{name} was trained without horizontal flips (--augment flips colour images only): the mirrored crops of {} are inputs it never saw",
-                mode.name()
-            ))
-        } else {
-            None
-        }
-    })
-}
-
-/// The images on which test-time augmentation is compared with the centre crop: the
-/// validation images every model held out of its training (`--val-split`, same seed), else the
-/// test images themselves.
-fn comparison_set(members: &[Member], args: &EvalArgs) -> Result<Option<(ImageDataset, String)>> {
-    let config = &members[0].ck.meta.config;
-    let same_holdout = members.iter().all(|m| {
-        let c = &m.ck.meta.config;
-        !m.foreign
-            && c.val_split > 0.0
-            && (c.dataset.as_str(), c.val_split, c.seed, c.train_subset, c.input)
-                == (
-                    config.dataset.as_str(),
-                    config.val_split,
-                    config.seed,
-                    config.train_subset,
-                    config.input,
-                )
-    });
-    if !same_holdout || args.dataset.is_some() {
-        return Ok(None);
-    }
-    let all = common::training_set(config, args.data_dir.as_deref())?;
-    let (_, held) = nabla_data::holdout_split(all.labels.len(), config.val_split, config.seed);
-    let n = held.len();
-    Ok(Some((
-        all.select(&held),
-        format!("the {n} validation images held out in training"),
-    )))
-}
-
-/// Evaluates the ensemble on `test` with test-time augmentation `mode`.
+/// The ensemble on `test` with test-time augmentation `mode`.
 fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs, mode: TtaMode) -> Result<Evaluation> {
-    let meta = &members[0].ck.meta;
-    let (classes, input) = (meta.classes.len(), meta.input);
-    let source = crop_source(mode, members, input);
-    let mut eval = Evaluation::new(classes);
-    let per_batch = (args.batch_size / mode.crops_per_image()).max(1);
-    let _guard = NoGradGuard::new();
-    let indices: Vec<usize> = (0..test.len()).collect();
-    // Images of another size or colour mode than the model's input are converted as in training.
-    let fit = nabla_data::transforms::fit_input(test.shape, input);
-    let mut rng = nabla_core::Generator::seed_from_u64(0);
-    for chunk in indices.chunks(per_batch) {
-        let mut labels = Vec::with_capacity(chunk.len());
-        let images: Vec<Sample> = chunk
-            .iter()
-            .map(|&i| {
-                let (data, y) = test.get(i);
-                labels.push(y);
-                let s = Sample {
-                    data,
-                    shape: test.shape,
-                };
-                source.apply(fit.iter().fold(s, |s, t| t.apply(s, &mut rng)))
-            })
-            .collect();
-        let mut probs = vec![0.0; chunk.len() * classes];
-        for m in members {
-            let p = tta::predict(
-                |x| m.model.forward(&x.to_device(args.device)?),
-                &images,
-                mode,
-                [input[1], input[2]],
-                Some(&m.normalize),
-            )?;
-            probs.iter_mut().zip(p).for_each(|(a, b)| *a += m.weight * b);
-        }
-        let loss: f64 = labels
-            .iter()
-            .enumerate()
-            .map(|(r, &y)| -probs[r * classes + y as usize].max(1e-12).ln())
-            .sum();
-        let as_f32: Vec<f32> = probs.iter().map(|&v| v as f32).collect();
-        eval.add(&as_f32, &labels, loss);
-    }
-    Ok(eval)
+    ensemble::evaluate(members, test, mode, args.batch_size, args.device)
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -303,13 +117,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let meta = &members[0].ck.meta;
     let mut config = meta.config.clone();
     if let Some(d) = &args.dataset {
-        config.dataset = common::canonical_dataset(d);
+        config.dataset = nabla_data::canonical_name(d);
     }
     if config.dataset.starts_with("csv:") || meta.card.features.is_some() {
         return run_table(&args, &members, &config);
     }
-    let test = common::test_set(&config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;
-    if let Some(why) = tta_mismatch(args.tta, &members) {
+    let test = nabla_train::data::test_set(&config, args.data_dir.as_deref(), args.test_subset.unwrap_or(0))?;
+    if let Some(why) = ensemble::tta_mismatch(args.tta, &members) {
         if !args.tta_anyway {
             return Err(bad(format!(
                 "{why}; use --tta center (or 5crop after training with --augment), or add --tta-anyway to evaluate them all the same"
@@ -328,7 +142,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let mut comparison = None;
     if let Some(center) = &center {
-        let (with, without, on) = match comparison_set(&members, &args)? {
+        let held_out = match args.dataset {
+            Some(_) => None,
+            None => ensemble::comparison_set(&members, args.data_dir.as_deref())?,
+        };
+        let (with, without, on) = match held_out {
             Some((val, what)) => (
                 evaluate(&members, &val, &args, args.tta)?.top1(),
                 evaluate(&members, &val, &args, TtaMode::Center)?.top1(),
@@ -348,7 +166,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     if args.json {
         let json = serde_json::json!({
-            "checkpoints": members.iter().map(|m| m.path.display().to_string()).collect::<Vec<_>>(),
+            "checkpoints": members.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
             "models": members.iter().map(|m| m.ck.meta.config.model.clone()).collect::<Vec<_>>(),
             "weights": members.iter().map(|m| m.weight).collect::<Vec<_>>(),
             "dataset": meta.config.dataset,
@@ -369,17 +187,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     for m in &members {
         let c = &m.ck.meta;
         if args.weights.is_some() {
-            println!(
-                "weights {} ({} on {})",
-                m.path.display(),
-                c.config.model,
-                c.config.dataset
-            );
+            println!("weights {} ({} on {})", m.name, c.config.model, c.config.dataset);
             continue;
         }
         println!(
             "checkpoint {} ({} on {}, {} of {} epochs){}",
-            m.path.display(),
+            m.name,
             c.config.model,
             c.config.dataset,
             c.epoch,
@@ -424,18 +237,17 @@ fn run_table(args: &EvalArgs, members: &[Member], config: &nabla_train::TrainCon
     let (Some(features), Some(norm)) = (&meta.card.features, &meta.card.normalization) else {
         return Err(bad(format!(
             "{} does not record its feature columns (it was written before checkpoints carried them); train it again to evaluate it on a table",
-            m.path.display()
+            m.name
         )));
     };
     let path = config.dataset.strip_prefix("csv:").ok_or_else(|| {
         bad(format!(
             "{} was trained on a table; evaluate it on one (--dataset csv:PATH), not {}",
-            m.path.display(),
-            config.dataset
+            m.name, config.dataset
         ))
     })?;
     let table = if *config == meta.config {
-        common::table_split(config)?.expect("a csv dataset").1
+        nabla_train::data::table_split(config)?.expect("a csv dataset").1
     } else {
         let target = meta.config.target.as_deref().unwrap_or_default();
         let task = if meta.config.regression {
@@ -454,10 +266,8 @@ fn run_table(args: &EvalArgs, members: &[Member], config: &nabla_train::TrainCon
     }
     let stats: Vec<(f64, f64)> = norm.mean.iter().copied().zip(norm.std.iter().copied()).collect();
     table.standardize(&stats);
-    if let Some((mean, std)) = meta.config.target_scale {
-        for t in table.targets.iter_mut() {
-            *t = ((*t as f64 - mean) / std) as f32;
-        }
+    if let Some(scale) = meta.config.target_scale {
+        table.standardize_target(scale);
     }
     let loader = nabla_data::DataLoader::new(
         std::sync::Arc::new(table),
@@ -472,11 +282,11 @@ fn run_table(args: &EvalArgs, members: &[Member], config: &nabla_train::TrainCon
             shard: (0, 1),
         },
     );
-    let eval = nabla_train::Trainer::evaluate(m.model.as_ref(), &loader, meta.classes.len())?;
+    let eval = nabla_train::evaluate(m.model.as_ref(), &loader, meta.classes.len())?;
     let scale = meta.config.target_scale.map_or(1.0, |s| s.1);
     if args.json {
         let mut json = serde_json::json!({
-            "checkpoints": [m.path.display().to_string()],
+            "checkpoints": [m.name.clone()],
             "dataset": config.dataset,
             "samples": eval.count,
             "loss": eval.loss(),
@@ -494,11 +304,7 @@ fn run_table(args: &EvalArgs, members: &[Member], config: &nabla_train::TrainCon
     }
     println!(
         "checkpoint {} ({} on {}), {} rows of {}",
-        m.path.display(),
-        meta.config.model,
-        meta.config.dataset,
-        eval.count,
-        config.dataset
+        m.name, meta.config.model, meta.config.dataset, eval.count, config.dataset
     );
     if eval.regression {
         println!(

@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::common;
 use clap::Args;
 use nabla_core::{Error, Result, manual_seed};
-use nabla_data::transforms::{Compose, RandomCrop, Transform};
-use nabla_data::{DataLoader, Dataset, LoaderConfig};
 use nabla_models::ModelSpec;
-use nabla_train::checkpoint::{Checkpoint, ModelCard, Normalization};
+use nabla_train::checkpoint::Checkpoint;
 use nabla_train::{BestBy, OptimizerKind, ScheduleKind, TrainConfig, Trainer};
 
 #[derive(Args, Debug)]
@@ -207,7 +205,7 @@ impl TrainArgs {
         let d = TrainConfig::default();
         TrainConfig {
             model: self.model.clone().unwrap_or(d.model),
-            dataset: self.dataset.as_deref().map_or(d.dataset, common::canonical_dataset),
+            dataset: self.dataset.as_deref().map_or(d.dataset, nabla_data::canonical_name),
             epochs: self.epochs.unwrap_or(d.epochs),
             batch_size: self.batch_size.unwrap_or(d.batch_size),
             optimizer: self.optimizer.unwrap_or(d.optimizer),
@@ -340,12 +338,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     manual_seed(config.seed);
 
     let mut config = config;
-    let (mut train_loader, val_loader, test_loader, classes, input, mut card) =
-        loaders(&mut config, args.data_dir.as_deref())?;
+    let mut data = nabla_train::data::loaders(&mut config, args.data_dir.as_deref())?;
     // Each rank takes its part of every (global) batch; all ranks evaluate the whole sets.
-    train_loader.config.shard = (rank, world);
+    data.train.config.shard = (rank, world);
     // The architecture a run was started with stays its architecture, even if the file changes.
-    card.architecture = match &checkpoint {
+    data.card.architecture = match &checkpoint {
         Some(ck) if ck.meta.card.architecture.is_some() => ck.meta.card.architecture.clone(),
         _ if config.model.ends_with(".toml") => {
             Some(std::fs::read_to_string(&config.model).map_err(|e| Error::File {
@@ -355,12 +352,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         _ => None,
     };
-    let outputs = if config.regression { 1 } else { classes.len() };
+    let outputs = if config.regression { 1 } else { data.classes.len() };
     let model = common::build_from_card(
         &config.model,
-        &card,
+        &data.card,
         &ModelSpec {
-            input,
+            input: data.input,
             classes: outputs,
         },
     )?;
@@ -384,8 +381,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     model.to_device(args.device)?;
-    let optimizer = config.optimizer(model.named_parameters())?;
-    let scheduler = config.scheduler()?;
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -407,27 +402,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     let mut trainer = Trainer {
-        config: config.clone(),
-        model,
-        optimizer,
-        scheduler,
-        train: train_loader,
-        val: val_loader,
-        test: test_loader,
-        classes,
-        input,
-        out_dir: out.clone(),
         stop,
-        history: Vec::new(),
         verbose: !quiet,
         stop_after_steps: args.stop_after_steps,
         observers: observers(&args, &config, &out, quiet, root)?,
-        card,
         save_every: args.save_every.map(|n| n as usize),
         device: args.device,
         collective: collective.clone(),
         accumulate: args.accumulate as usize,
         check_replicas: args.check_replicas,
+        ..Trainer::new(config.clone(), model, data, &out)?
     };
     let start = match &checkpoint {
         Some(ck) => trainer.restore(ck)?,
@@ -490,141 +474,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The training and test loaders, the class names, the input shape `[C, H, W]` (`[F, 1, 1]`
-/// for tables) of `config`'s dataset, and its normalisation (and a table's features) for the
-/// checkpoints.
-fn loaders(
-    config: &mut TrainConfig,
-    data_dir: Option<&std::path::Path>,
-) -> Result<(
-    DataLoader,
-    Option<DataLoader>,
-    DataLoader,
-    Vec<String>,
-    [usize; 3],
-    ModelCard,
-)> {
-    let loader_cfg = LoaderConfig {
-        batch_size: config.batch_size,
-        shuffle: true,
-        drop_last: false,
-        seed: config.seed,
-        workers: 1,
-        prefetch: 4,
-        shard: (0, 1),
-    };
-    let test_cfg = LoaderConfig {
-        batch_size: 1000,
-        shuffle: false,
-        ..loader_cfg
-    };
-    if let Some((train, mut test)) = common::table_split(config)? {
-        let target = train.target_name.clone();
-        let (kept, held) = nabla_data::holdout_split(train.len(), config.val_split, config.seed);
-        let mut val = (!held.is_empty()).then(|| train.select(&held));
-        let mut train = train.select(&kept);
-        let stats = train.feature_stats();
-        let card = ModelCard {
-            architecture: None,
-            normalization: Some(Normalization {
-                mean: stats.iter().map(|s| s.0).collect(),
-                std: stats.iter().map(|s| s.1).collect(),
-            }),
-            features: Some(train.feature_names.clone()),
-        };
-        train.standardize(&stats);
-        test.standardize(&stats);
-        if let Some(v) = val.as_mut() {
-            v.standardize(&stats);
-        }
-        if config.regression {
-            // Standardise the target too, so one learning rate suits any unit; remember how.
-            let n = train.targets.len().max(1) as f64;
-            let mean = train.targets.iter().map(|&t| t as f64).sum::<f64>() / n;
-            let std = nabla_data::csv::scale_of(
-                (train.targets.iter().map(|&t| (t as f64 - mean).powi(2)).sum::<f64>() / n).sqrt(),
-            );
-            let val_targets = val.iter_mut().flat_map(|v| v.targets.iter_mut());
-            for t in train
-                .targets
-                .iter_mut()
-                .chain(test.targets.iter_mut())
-                .chain(val_targets)
-            {
-                *t = ((*t as f64 - mean) / std) as f32;
-            }
-            config.target_scale = Some((mean, std));
-        }
-        let classes = if config.regression {
-            vec![target.to_string()]
-        } else {
-            train.classes.clone()
-        };
-        let input = [train.num_features(), 1, 1];
-        return Ok((
-            DataLoader::new(Arc::new(train), None, loader_cfg),
-            val.map(|v| DataLoader::new(Arc::new(v), None, test_cfg)),
-            DataLoader::new(Arc::new(test), None, test_cfg),
-            classes,
-            input,
-            card,
-        ));
-    }
-    if config.regression {
-        return Err(Error::Argument {
-            op: "train",
-            msg: "--regression needs a table: --dataset csv:PATH --target COLUMN".into(),
-        });
-    }
-    let all = common::training_set(config, data_dir)?;
-    let (kept, held) = nabla_data::holdout_split(all.labels.len(), config.val_split, config.seed);
-    let val = (!held.is_empty()).then(|| all.select(&held));
-    let train = if held.is_empty() { all } else { all.select(&kept) };
-    let test = common::test_set(config, data_dir, config.test_subset)?;
-
-    let normalize = common::normalization(&train);
-    let input = config.input.unwrap_or(train.shape);
-    let mut train_tf: Vec<Box<dyn Transform>> = nabla_data::transforms::fit_input(train.shape, input);
-    let normalize = common::normalization_for(&train, input, normalize);
-    if config.augment {
-        let [c, h, w] = input;
-        train_tf.push(Box::new(RandomCrop {
-            size: [h, w],
-            padding: common::crop_padding(h),
-            mode: nabla_core::PaddingMode::Replicate,
-        }));
-        if c == 3 {
-            // Natural images (CIFAR, photo folders) may be mirrored; digits and clothes stay as they are.
-            train_tf.push(Box::new(nabla_data::transforms::RandomHorizontalFlip(0.5)));
-        }
-    }
-    train_tf.push(Box::new(normalize.clone()));
-    let classes = train.classes();
-    let card = ModelCard {
-        architecture: None,
-        normalization: Some(Normalization {
-            mean: normalize.mean.iter().map(|&v| v as f64).collect(),
-            std: normalize.std.iter().map(|&v| v as f64).collect(),
-        }),
-        features: None,
-    };
-    let eval_tf = |shape: [usize; 3]| {
-        let mut tf = nabla_data::transforms::fit_input(shape, input);
-        tf.push(Box::new(normalize.clone()));
-        Arc::new(Compose(tf)) as Arc<dyn Transform>
-    };
-    let val_loader = val.map(|v| {
-        let tf = eval_tf(v.shape);
-        DataLoader::new(Arc::new(v), Some(tf), test_cfg)
-    });
-    let test_tf = eval_tf(test.shape);
-    let test_loader = DataLoader::new(Arc::new(test), Some(test_tf), test_cfg);
-    let train_loader = DataLoader::new(Arc::new(train), Some(Arc::new(Compose(train_tf))), loader_cfg);
-    Ok((train_loader, val_loader, test_loader, classes, input, card))
-}
-
-/// What watches the run: progress unless `--quiet`, TensorBoard with `--tensorboard` (rank 0
-/// only), the GPU's memory after each epoch on a GPU.
+/// What watches the run: the run directory's metrics and plots (rank 0), progress unless
+/// `--quiet`, TensorBoard with `--tensorboard` (rank 0), the GPU's memory after each epoch on
+/// a GPU.
 fn observers(
     args: &TrainArgs,
     config: &TrainConfig,
@@ -634,6 +486,13 @@ fn observers(
 ) -> Result<Vec<Box<dyn nabla_train::observe::Observer>>> {
     use nabla_train::observe;
     let mut list: Vec<Box<dyn observe::Observer>> = Vec::new();
+    if root {
+        // Before TensorBoard: it reads the filters drawn.
+        list.push(Box::new(observe::RunFiles {
+            out_dir: out.to_path_buf(),
+            verbose: !quiet,
+        }));
+    }
     if !quiet {
         list.push(Box::new(observe::Progress::new(config.epochs, config.target_scale)));
     }

@@ -1,5 +1,5 @@
 //! nabla against PyTorch: every case of `tests/fixtures/ops.safetensors` (written by
-//! `tools/make_fixtures.py`, whose docstring describes the format) is run in f32 and its output
+//! `tools/fixtures/ops.py`, whose docstring describes the format) is run in f32 and its output
 //! and input gradients compared with PyTorch's within 1e-5 of the values' scale:
 //! max |nabla − torch| ≤ 1e-5 · max(1, max |torch|).
 //!
@@ -40,8 +40,9 @@ struct Fixtures {
 fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let bytes = std::fs::read(FIXTURE_FILE)
-            .unwrap_or_else(|e| panic!("{FIXTURE_FILE}: {e} (regenerate it with `python3 tools/make_fixtures.py`)"));
+        let bytes = std::fs::read(FIXTURE_FILE).unwrap_or_else(|e| {
+            panic!("{FIXTURE_FILE}: {e} (regenerate it with `python3 tools/make_fixtures.py ops`)")
+        });
         let (_, header) = SafeTensors::read_metadata(&bytes).expect("safetensors header");
         let params = header
             .metadata()

@@ -1,7 +1,8 @@
 //! # nabla-data
 //!
 //! Datasets read from standard formats (IDX, CIFAR binary, image folders, CSV tables), the
-//! catalogue of named datasets with their download and lookup, a batching loader with seeded
+//! catalogue of named datasets with their download and lookup, a table's split and
+//! standardisation, the image pipeline a run fits on its training images, a batching loader with seeded
 //! shuffling and worker threads, and the transforms of data augmentation and
 //! test-time augmentation.
 
@@ -14,6 +15,9 @@ pub mod folder;
 pub mod idx;
 pub mod loader;
 pub mod mnist;
+pub mod open;
+pub mod pipeline;
+pub mod tabular;
 pub mod transforms;
 pub mod tta;
 
@@ -22,6 +26,8 @@ pub use dataset::{Dataset, ImageDataset};
 pub use folder::{ColorMode, FolderOptions};
 pub use loader::{Batch, DataLoader, LoaderConfig};
 pub use mnist::Split;
+pub use open::{canonical_name, open};
+pub use pipeline::ImagePipeline;
 pub use transforms::Transform;
 
 /// The row indices of a seeded split of `n` samples into (kept, held out), `fraction` of them

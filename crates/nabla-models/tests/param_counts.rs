@@ -1,7 +1,7 @@
 //! The zoo's parameter counts against the papers and torchvision (`sum(p.numel() for p in
 //! model.parameters())`), and, for the models torchvision has, every parameter and buffer name
 //! and shape against torchvision's `state_dict()` (fixture `fixtures/torchvision_state_dicts.txt`,
-//! written by tools/make_model_fixtures.py).
+//! written by tools/fixtures/models.py).
 //!
 //! Each model is built once, at 224×224 (32×32 for the CIFAR models) with 1000 classes (10 for
 //! CIFAR). Building the biggest allocates and initialises their weights (VGG-19: 144 M floats,

@@ -1,6 +1,6 @@
 //! torchvision's ResNet-18 in nabla's ResNet-18: the names, shapes and the eval-mode logits agree.
 //!
-//! The weights are not stored: tools/make_model_fixtures.py (PyTorch) and this test (Rust) both
+//! The weights are not stored: tools/fixtures/models.py (PyTorch) and this test (Rust) both
 //! compute every entry of `torchvision.models.resnet18(num_classes=10).state_dict()` from one
 //! formula, to the same float32 bits. `fixtures/resnet18_io.safetensors` (written by that script)
 //! holds a fixed 1×3×64×64 `input`, torchvision's eval-mode `logits` for it, and `probe`, three

@@ -1,5 +1,5 @@
 //! nabla-nn's layers against PyTorch: each test names a case of
-//! `tests/fixtures/layers.safetensors` (written by `tools/make_nn_fixtures.py`), builds the
+//! `tests/fixtures/layers.safetensors` (written by `tools/fixtures/nn.py`), builds the
 //! equivalent nabla layer from the case's hyper-parameters, loads PyTorch's parameters into it
 //! with `load_state_dict` (so the layer's names must be PyTorch's state_dict keys), and compares
 //! the output, the input gradient and the parameter gradients for a fixed upstream gradient:

@@ -1,5 +1,5 @@
 //! nabla-nn's losses against PyTorch: each test names a case of
-//! `tests/fixtures/layers.safetensors` (written by `tools/make_nn_fixtures.py`) and compares the
+//! `tests/fixtures/layers.safetensors` (written by `tools/fixtures/nn.py`) and compares the
 //! loss and the gradient of its input with `torch.nn.functional`'s:
 //! max |nabla − torch| ≤ 1e-5 · max(1, max |torch|). Scalar losses are differentiated
 //! directly; reduction "none" backpropagates the stored `grad_out`. For float targets (mse,

@@ -1,7 +1,7 @@
 //! Optimisers and gradient clipping.
 //!
 //! * PyTorch reference runs: `tests/fixtures/optim.safetensors`, written by
-//!   `tools/make_optim_fixtures.py` (the problem, the cases and their PyTorch calls are
+//!   `tools/fixtures/optim.py` (the problem, the cases and their PyTorch calls are
 //!   described there and in each case's metadata). Each case is run here in f32 and f64 and
 //!   compared after every one of its 5 steps.
 //! * The lecture's exponential momentum (no PyTorch equivalent): hand-computed values.
@@ -32,7 +32,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let bytes = std::fs::read(FIXTURE).expect("fixture missing: run python3 tools/make_optim_fixtures.py");
+    let bytes = std::fs::read(FIXTURE).expect("fixture missing: run python3 tools/make_fixtures.py optim");
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
@@ -173,7 +173,7 @@ fn flag(v: &Value, key: &str) -> bool {
     v.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
-/// The optimiser a fixture case describes (see tools/make_optim_fixtures.py), over w and b.
+/// The optimiser a fixture case describes (see tools/fixtures/optim.py), over w and b.
 fn build(case: &Value, w: &Tensor, b: &Tensor) -> Box<dyn Optimizer> {
     let named = |n: &str| -> (String, Tensor) {
         match n {

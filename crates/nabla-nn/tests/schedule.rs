@@ -1,7 +1,7 @@
 //! Learning-rate schedules.
 //!
 //! * PyTorch reference sequences: `tests/fixtures/optim.safetensors`, written by
-//!   `tools/make_optim_fixtures.py`: for every case, the rate at epoch 0 and after each of 12
+//!   `tools/fixtures/optim.py`: for every case, the rate at epoch 0 and after each of 12
 //!   `scheduler.step()` calls; the case's metadata holds its PyTorch call and arguments.
 //! * State save/restore in the middle of every schedule; bad arguments are errors.
 
@@ -18,7 +18,7 @@ const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/optim
 
 /// (case name, metadata, the 13 PyTorch learning rates) for every schedule case.
 fn cases() -> Vec<(String, Value, Vec<f64>)> {
-    let bytes = std::fs::read(FIXTURE).expect("fixture missing: run python3 tools/make_optim_fixtures.py");
+    let bytes = std::fs::read(FIXTURE).expect("fixture missing: run python3 tools/make_fixtures.py optim");
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
     let meta: HashMap<String, String> = header.metadata().clone().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! State dicts: saving and loading nabla modules as safetensors under PyTorch's names, the
 //! error for a mismatched state dict, and a file written by PyTorch
 //! (`tests/fixtures/torch_state.safetensors`, with its input and eval output in the case
-//! "torch_state" of `tests/fixtures/layers.safetensors`; see `tools/make_nn_fixtures.py`).
+//! "torch_state" of `tests/fixtures/layers.safetensors`; see `tools/fixtures/nn.py`).
 
 mod common;
 
@@ -208,10 +208,10 @@ fn a_state_dict_written_by_pytorch_loads_and_gives_pytorchs_output() {
 }
 
 /// Writes a trained network (`model.safetensors`) and a fixed input with its eval-mode output
-/// (`io.safetensors`) to `$NABLA_STATE_OUT`, for `python3 tools/make_nn_fixtures.py
+/// (`io.safetensors`) to `$NABLA_STATE_OUT`, for `python3 tools/make_fixtures.py nn
 /// --check-nabla`, which loads them into PyTorch (the other direction of the test above).
 #[test]
-#[ignore = "run by tools/make_nn_fixtures.py --check-nabla"]
+#[ignore = "run by python3 tools/make_fixtures.py nn --check-nabla"]
 fn write_state_for_pytorch() {
     let dir = PathBuf::from(std::env::var("NABLA_STATE_OUT").expect("set NABLA_STATE_OUT to a folder"));
     let model = trained_net(11);

@@ -8,6 +8,9 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod data;
+pub mod ensemble;
+pub mod evaluate;
 pub mod metrics;
 pub mod observe;
 pub mod plots;
@@ -17,5 +20,6 @@ pub mod tensorboard;
 pub mod trainer;
 
 pub use config::{BestBy, OptimizerKind, ScheduleKind, TrainConfig};
+pub use evaluate::evaluate;
 pub use metrics::{EpochMetrics, Evaluation};
 pub use trainer::{RunSummary, Trainer};

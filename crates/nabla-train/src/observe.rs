@@ -1,13 +1,14 @@
-//! What watches a run without steering it: progress on the terminal, TensorBoard events, the
-//! GPU's memory. Each is an [`Observer`] the caller attaches to the `Trainer`; the loop calls
-//! them and never depends on which are there. (The run's own files — metrics.csv, checkpoints,
-//! plots, summary.json — are the trainer's: resuming depends on them.)
+//! What watches a run without steering it: progress on the terminal, the run directory's
+//! metrics.csv, confusion.csv and plots, TensorBoard events, the GPU's memory. Each is an
+//! [`Observer`] the caller attaches to the `Trainer`; the loop calls them in order and never
+//! depends on which are there. (The checkpoints and summary.json are the loop's own: resuming
+//! depends on them; see trainer.rs.)
 
-use crate::metrics::EpochMetrics;
+use crate::metrics::{EpochMetrics, Evaluation};
 use nabla_core::Result;
 use nabla_nn::Module;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One optimisation step, as the observers see it.
 pub struct StepEvent {
@@ -25,6 +26,19 @@ pub struct StepEvent {
     pub samples_per_s: f64,
 }
 
+/// The end of an epoch (or of the run), as the observers see it.
+pub struct EpochEnd<'a> {
+    /// This epoch's row (the last of `history`).
+    pub metrics: &'a EpochMetrics,
+    /// Every epoch so far, this one included.
+    pub history: &'a [EpochMetrics],
+    /// The evaluation the epoch was judged by: the validation split's, else the test set's;
+    /// at the run's end, the test set's with the best weights.
+    pub evaluation: &'a Evaluation,
+    pub classes: &'a [String],
+    pub model: &'a dyn Module,
+}
+
 /// Called by `Trainer::run`; every method has a default that does nothing.
 pub trait Observer {
     /// An epoch starts (at `first_batch` when resumed inside it).
@@ -35,8 +49,13 @@ pub trait Observer {
     fn step(&mut self, _event: &StepEvent) -> Result<()> {
         Ok(())
     }
-    /// An epoch ended and was evaluated; `out_dir` holds its plots (when drawn).
-    fn epoch_end(&mut self, _metrics: &EpochMetrics, _regression: bool, _model: &dyn Module) -> Result<()> {
+    /// An epoch ended and was evaluated.
+    fn epoch_end(&mut self, _end: &EpochEnd) -> Result<()> {
+        Ok(())
+    }
+    /// With a validation split, the run finished and the test set was evaluated with the best
+    /// weights (`end.evaluation`).
+    fn final_test(&mut self, _end: &EpochEnd) -> Result<()> {
         Ok(())
     }
     /// The run stops early (signal or `stop_after_steps`); the state is being saved.
@@ -131,11 +150,11 @@ impl Observer for Progress {
         Ok(())
     }
 
-    fn epoch_end(&mut self, m: &EpochMetrics, regression: bool, _model: &dyn Module) -> Result<()> {
+    fn epoch_end(&mut self, end: &EpochEnd) -> Result<()> {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
-        eprintln!("{}", self.epoch_line(m, regression));
+        eprintln!("{}", self.epoch_line(end.metrics, end.evaluation.regression));
         Ok(())
     }
 
@@ -147,8 +166,67 @@ impl Observer for Progress {
     }
 }
 
+/// The run directory's human-readable files after every epoch: `metrics.csv` (one row per
+/// epoch), `confusion.csv` (rows: true class, columns: predicted class) and the plots (loss,
+/// accuracy, confusion matrix, first-layer filters); at the end of a run with validation, the
+/// confusion and plots of the final test. Attach it on the rank that writes (rank 0).
+pub struct RunFiles {
+    pub out_dir: PathBuf,
+    /// Say when the plots cannot be drawn (they never stop training).
+    pub verbose: bool,
+}
+
+impl RunFiles {
+    fn write_evaluation(&self, end: &EpochEnd) -> Result<()> {
+        if !end.evaluation.regression {
+            write_confusion(&self.out_dir.join("confusion.csv"), end.evaluation, end.classes)?;
+        }
+        let plotted = crate::plots::write_run_plots(&self.out_dir, end.history, end.evaluation, end.classes, end.model);
+        if let (Err(e), true) = (plotted, self.verbose) {
+            eprintln!("warning: plots not written: {e}");
+        }
+        Ok(())
+    }
+}
+
+impl Observer for RunFiles {
+    fn epoch_end(&mut self, end: &EpochEnd) -> Result<()> {
+        let mut csv = String::from(EpochMetrics::CSV_HEADER);
+        csv.push('\n');
+        for m in end.history {
+            csv.push_str(&m.csv_row());
+            csv.push('\n');
+        }
+        nabla_nn::state::write_atomic(&self.out_dir.join("metrics.csv"), csv.as_bytes())?;
+        self.write_evaluation(end)
+    }
+
+    fn final_test(&mut self, end: &EpochEnd) -> Result<()> {
+        self.write_evaluation(end)
+    }
+}
+
+/// `confusion.csv`: one row per true class, one column per predicted class.
+fn write_confusion(path: &Path, eval: &Evaluation, classes: &[String]) -> Result<()> {
+    let mut s = String::from("true\\predicted");
+    for c in classes {
+        s.push(',');
+        s.push_str(c);
+    }
+    s.push('\n');
+    for (c, row) in classes.iter().zip(&eval.confusion) {
+        s.push_str(c);
+        for v in row {
+            s.push_str(&format!(",{v}"));
+        }
+        s.push('\n');
+    }
+    nabla_nn::state::write_atomic(path, s.as_bytes())
+}
+
 /// TensorBoard events: loss and learning rate per step, the metrics per epoch, and the first
-/// layer's filters (`filters.png` of the run directory, when drawn) per epoch.
+/// layer's filters (`filters.png` of the run directory, drawn by [`RunFiles`] when attached
+/// before this) per epoch.
 pub struct TensorBoard {
     pub events: crate::tensorboard::EventWriter,
     /// The run directory, where the plots are drawn.
@@ -161,7 +239,8 @@ impl Observer for TensorBoard {
         self.events.scalars(step, &[("train/loss", e.loss), ("train/lr", e.lr)])
     }
 
-    fn epoch_end(&mut self, m: &EpochMetrics, _regression: bool, _model: &dyn Module) -> Result<()> {
+    fn epoch_end(&mut self, end: &EpochEnd) -> Result<()> {
+        let m = end.metrics;
         let step = m.epoch as u64;
         self.events.scalars(
             step,
@@ -196,7 +275,7 @@ pub struct DeviceMemory(pub usize);
 
 #[cfg(feature = "cuda")]
 impl Observer for DeviceMemory {
-    fn epoch_end(&mut self, _m: &EpochMetrics, _regression: bool, _model: &dyn Module) -> Result<()> {
+    fn epoch_end(&mut self, _end: &EpochEnd) -> Result<()> {
         let s = nabla_core::cuda::memory_stats(self.0);
         let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
         eprintln!(

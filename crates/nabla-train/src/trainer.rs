@@ -1,5 +1,11 @@
 //! The training loop: for each epoch, mini-batch SGD (or Adam, …) over the shuffled training
-//! set, then an evaluation on the test set, a metrics row and a checkpoint.
+//! set ([`Trainer::epoch`], one [`Trainer::step`] per batch), then an evaluation, a metrics row
+//! for the observers and a checkpoint ([`Trainer::end_epoch`]).
+//!
+//! The checkpoints are the loop's own, not an observer's: what `--resume` continues from must
+//! be the state at exactly the step where the loop stopped (optimiser moments, schedule,
+//! generator, partial sums), and `best.safetensors` and early stopping read them back. Everything
+//! else a run writes or shows (metrics.csv, plots, progress, TensorBoard) is an observer.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,13 +14,15 @@ use std::time::Instant;
 
 use crate::checkpoint::{Checkpoint, CheckpointMeta, PartialEpoch};
 use crate::config::TrainConfig;
+use crate::evaluate::evaluate;
+pub use crate::evaluate::model_device;
 use crate::metrics::{EpochMetrics, Evaluation};
-use crate::observe::StepEvent;
+use crate::observe::{EpochEnd, StepEvent};
 use crate::step::Objective;
 use nabla_core::{Error, Result, Tensor};
 use nabla_data::DataLoader;
 use nabla_nn::Module;
-use nabla_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
+use nabla_nn::loss::CrossEntropyOptions;
 use nabla_nn::optim::Optimizer;
 use nabla_nn::schedule::LrScheduler;
 use serde::Serialize;
@@ -104,14 +112,6 @@ pub struct Trainer {
     pub check_replicas: bool,
 }
 
-/// The device of a model's parameters (the CPU for a model without any).
-pub fn model_device(model: &dyn Module) -> nabla_core::Device {
-    model
-        .parameters()
-        .first()
-        .map_or(nabla_core::Device::Cpu, |p| p.device())
-}
-
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::File {
         path: path.display().to_string(),
@@ -120,6 +120,42 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 impl Trainer {
+    /// A trainer for `model` on `data` with `config`'s optimiser and schedule, writing its
+    /// checkpoints and summary to `out_dir`: one process, on the device of the model's
+    /// parameters, no observers (attach [`crate::observe::RunFiles`] for metrics.csv and
+    /// plots, [`crate::observe::Progress`] for a progress bar), quiet.
+    pub fn new(
+        config: TrainConfig,
+        model: Box<dyn Module>,
+        data: crate::data::RunData,
+        out_dir: impl Into<PathBuf>,
+    ) -> Result<Trainer> {
+        config.validate()?;
+        Ok(Trainer {
+            optimizer: config.optimizer(model.named_parameters())?,
+            scheduler: config.scheduler()?,
+            device: model_device(model.as_ref()),
+            config,
+            model,
+            train: data.train,
+            val: data.val,
+            test: data.test,
+            classes: data.classes,
+            input: data.input,
+            card: data.card,
+            out_dir: out_dir.into(),
+            stop: Arc::new(AtomicBool::new(false)),
+            history: Vec::new(),
+            verbose: false,
+            stop_after_steps: None,
+            save_every: None,
+            observers: Vec::new(),
+            collective: Arc::new(nabla_dist::SingleProcess),
+            accumulate: 1,
+            check_replicas: false,
+        })
+    }
+
     /// Rank 0 of data-parallel training (or the one process): the rank that writes files.
     pub fn is_root(&self) -> bool {
         self.collective.rank() == 0
@@ -170,33 +206,6 @@ impl Trainer {
         nabla_core::rng::set_default_generator_state(ck.meta.rng);
         self.history = ck.meta.history.clone();
         Ok((ck.meta.epoch, ck.meta.next_batch, ck.meta.partial.clone()))
-    }
-
-    /// Top-1/top-5/loss/confusion of the model on `loader`, in evaluation mode.
-    pub fn evaluate(model: &dyn Module, loader: &DataLoader, classes: usize) -> Result<Evaluation> {
-        model.eval();
-        let mut eval = Evaluation::new(classes);
-        let _guard = nabla_core::NoGradGuard::new();
-        let device = model_device(model);
-        for batch in loader.epoch(0, 0) {
-            let mut batch = batch?;
-            (batch.x, batch.y) = (batch.x.to_device(device)?, batch.y.to_device(device)?);
-            let out = model.forward(&batch.x)?;
-            if batch.y.dtype() == nabla_core::DType::F32 {
-                // Regression: the summed squared error; accuracy does not apply.
-                let loss = mse_loss(&out, &batch.y, Reduction::Sum)?;
-                eval.add_regression(loss.item()?, batch.y.elem_count());
-                eval.add_predictions(&batch.y.to_vec::<f32>()?, &out.to_vec::<f32>()?);
-                continue;
-            }
-            let opts = CrossEntropyOptions {
-                reduction: Reduction::Sum,
-                ..Default::default()
-            };
-            let loss = cross_entropy(&out, &batch.y, &opts)?;
-            eval.add(&out.to_vec::<f32>()?, &batch.y.to_vec::<i64>()?, loss.item()?);
-        }
-        Ok(eval)
     }
 
     /// Compares a hash of every parameter's bits (FNV-1a over the f32 values in state-dict
@@ -389,7 +398,9 @@ impl Trainer {
         Ok(StepOutcome { loss: loss_v, correct })
     }
 
-    /// Trains from `start` (epoch, batch, partial sums) to the end or until stopped.
+    /// Trains from `start` (epoch, batch, partial sums) to the end, an early stop or a signal:
+    /// [`epoch`](Self::epoch) after epoch, each followed by [`end_epoch`](Self::end_epoch);
+    /// with a validation split, the test set once at the end with the best weights.
     pub fn run(&mut self, start: (usize, usize, PartialEpoch)) -> Result<RunSummary> {
         let root = self.is_root();
         if root {
@@ -405,198 +416,247 @@ impl Trainer {
         }
         let run_start = Instant::now();
         let (first_epoch, mut first_batch, mut partial) = start;
-        let ce = CrossEntropyOptions {
-            label_smoothing: self.config.label_smoothing,
-            ..Default::default()
-        };
-        let classification = Objective::Classification(ce);
-        let batches = self.train.num_batches();
-        let mut interrupted = false;
-        let mut stopped_early = false;
-        let mut steps = 0usize;
-        // The loss of this process's first step: a loss 10⁴ times larger means divergence.
-        let mut reference_loss: Option<f64> = None;
+        let mut progress = LoopProgress::default();
+        let mut ending = Ending::Finished;
         for epoch in first_epoch..self.config.epochs {
-            self.model.train();
-            let lr = self.scheduler.lr();
-            self.optimizer.set_lr(lr);
-            let t0 = Instant::now();
-            for o in &mut self.observers {
-                o.epoch_start(epoch, first_batch, batches)?;
-            }
-            let mut p = std::mem::take(&mut partial);
-            let seconds_before = p.seconds;
-            for batch in self.train.epoch(epoch, first_batch) {
-                let mut batch = batch?;
-                (batch.x, batch.y) = (batch.x.to_device(self.device)?, batch.y.to_device(self.device)?);
-                let regression = batch.y.dtype() == nabla_core::DType::F32;
-                let objective = if regression {
-                    &Objective::Regression
-                } else {
-                    &classification
-                };
-                let StepOutcome { loss: loss_v, correct } = self.step(&batch, objective, &mut reference_loss, epoch)?;
-                let n = batch.global_len;
-                if !regression {
-                    p.correct += correct;
-                }
-                p.loss_sum += loss_v * n as f64;
-                p.count += n;
-                let event = StepEvent {
-                    epoch,
-                    batch: batch.index,
-                    batches,
-                    loss: loss_v,
-                    lr,
-                    epoch_loss: p.loss_sum / p.count as f64,
-                    epoch_accuracy: p.correct as f64 / p.count as f64,
-                    samples_per_s: p.count as f64 / (seconds_before + t0.elapsed().as_secs_f64()),
-                };
-                for o in &mut self.observers {
-                    o.step(&event)?;
-                }
-                steps += 1;
-                if self.stop_after_steps == Some(steps) {
-                    self.stop.store(true, Ordering::SeqCst);
-                }
-                let periodic = self.save_every.is_some_and(|n| steps.is_multiple_of(n)) && batch.index + 1 < batches;
-                if periodic && !self.stop.load(Ordering::SeqCst) {
-                    let mut p = p.clone();
-                    p.seconds = seconds_before + t0.elapsed().as_secs_f64();
-                    self.checkpoint(epoch, batch.index + 1, p)
-                        .save_if(root, &self.checkpoint_path())?;
-                }
-                if self.stop.load(Ordering::SeqCst) {
-                    for o in &mut self.observers {
-                        o.interrupted()?;
-                    }
-                    p.seconds = seconds_before + t0.elapsed().as_secs_f64();
-                    self.checkpoint(epoch, batch.index + 1, p.clone())
-                        .save_if(root, &self.checkpoint_path())?;
-                    interrupted = true;
-                    break;
-                }
-            }
-            if interrupted {
-                if self.verbose {
-                    eprintln!(
-                        "interrupted: state saved to {} (continue with --resume)",
-                        self.checkpoint_path().display()
-                    );
-                }
+            let pass = self.epoch(epoch, first_batch, std::mem::take(&mut partial), &mut progress)?;
+            first_batch = 0;
+            if pass.interrupted {
+                ending = Ending::Interrupted;
                 break;
             }
-            first_batch = 0;
-            let seconds = seconds_before + t0.elapsed().as_secs_f64();
-            // With a validation split, it is the per-epoch monitor and the test set waits for
-            // the end; without one, the test set is the monitor (as before validation existed).
-            let classes = self.classes.len();
-            let val = match &self.val {
-                Some(v) => Some(Trainer::evaluate(self.model.as_ref(), v, classes)?),
-                None => None,
-            };
-            let test = if val.is_none() || self.config.test_every_epoch {
-                Some(Trainer::evaluate(self.model.as_ref(), &self.test, classes)?)
-            } else {
-                None
-            };
-            let monitor = val.as_ref().or(test.as_ref()).expect("one evaluation per epoch");
-            let m = EpochMetrics {
-                epoch: epoch + 1,
-                train_loss: p.loss_sum / p.count.max(1) as f64,
-                train_acc: if monitor.regression {
-                    f64::NAN
-                } else {
-                    p.correct as f64 / p.count.max(1) as f64
-                },
-                test_loss: test.as_ref().map_or(f64::NAN, |e| e.loss()),
-                test_top1: test.as_ref().map_or(f64::NAN, |e| e.top1()),
-                test_top5: test.as_ref().map_or(f64::NAN, |e| e.top5()),
-                lr,
-                seconds,
-                train_samples_per_s: p.count as f64 / seconds.max(1e-9),
-                val_loss: val.as_ref().map_or(f64::NAN, |e| e.loss()),
-                val_top1: val.as_ref().map_or(f64::NAN, |e| e.top1()),
-                val_top5: val.as_ref().map_or(f64::NAN, |e| e.top5()),
-            };
-            let regression = monitor.regression;
-            self.history.push(m.clone());
-            self.scheduler.step(Some(monitor.loss()));
-            if root {
-                self.write_metrics()?;
-                self.write_evaluation(monitor)?;
-            }
-            // After the plots: the TensorBoard observer reads the filters drawn.
-            for o in &mut self.observers {
-                o.epoch_end(&m, regression, self.model.as_ref())?;
-            }
-            self.checkpoint(epoch + 1, 0, PartialEpoch::default())
-                .save_if(root, &self.checkpoint_path())?;
-            if self.val.is_some() {
-                let best = best_epoch(&self.history, self.config.best_by).expect("a validation metric");
-                if best == epoch + 1 && root {
-                    std::fs::copy(self.checkpoint_path(), self.best_path())
-                        .map_err(|e| io_err(&self.best_path(), e))?;
-                }
-                if self.config.early_stop > 0 && epoch + 1 - best >= self.config.early_stop {
-                    if self.verbose {
-                        eprintln!(
-                            "early stop: no better validation {} for {} epochs since epoch {best}",
-                            self.config.best_by.name(),
-                            self.config.early_stop
-                        );
-                    }
-                    stopped_early = true;
-                    break;
-                }
+            if self.end_epoch(epoch, &pass)? {
+                ending = Ending::StoppedEarly;
+                break;
             }
             if self.stop.load(Ordering::SeqCst) && epoch + 1 < self.config.epochs {
                 // Stopped during the evaluation: the epoch's checkpoint is the saved state.
-                if self.verbose {
-                    eprintln!(
-                        "interrupted: state saved to {} (continue with --resume)",
-                        self.checkpoint_path().display()
-                    );
-                }
-                interrupted = true;
+                ending = Ending::Interrupted;
                 break;
             }
         }
-        // With validation, the test set is evaluated once, at the end, with the best weights.
-        let mut final_test = None;
-        let finished = !interrupted && (stopped_early || self.history.len() == self.config.epochs);
-        if self.val.is_some() && finished && root && self.best_path().exists() {
-            let best = crate::checkpoint::Checkpoint::load(&self.best_path())?;
-            nabla_nn::state::load_state_dict(self.model.as_ref(), &best.model, "best.safetensors")?;
-            let eval = Trainer::evaluate(self.model.as_ref(), &self.test, self.classes.len())?;
-            self.write_evaluation(&eval)?;
-            if self.verbose {
-                eprintln!(
-                    "test (best epoch {}): {}",
-                    best.meta.epoch,
-                    if eval.regression {
-                        format!("loss {:.4}", eval.loss())
-                    } else {
-                        format!(
-                            "loss {:.4} top-1 {:.2}% top-5 {:.2}%",
-                            eval.loss(),
-                            100.0 * eval.top1(),
-                            100.0 * eval.top5()
-                        )
-                    }
-                );
-            }
-            final_test = Some((eval, best.meta.epoch));
+        if ending == Ending::Interrupted && self.verbose {
+            eprintln!(
+                "interrupted: state saved to {} (continue with --resume)",
+                self.checkpoint_path().display()
+            );
         }
-        let last = self.history.last().cloned();
+        let finished =
+            ending == Ending::StoppedEarly || (ending == Ending::Finished && self.history.len() == self.config.epochs);
+        let final_test = if finished { self.final_test()? } else { None };
+        self.summary(final_test, ending, run_start.elapsed().as_secs_f64())
+    }
+
+    /// One pass over the training set from batch `first_batch` (after a resume inside the
+    /// epoch), continuing the sums of `partial`: a [`step`](Self::step) per batch, the
+    /// observers told of each, periodic checkpoints, and a checkpoint when a signal (or
+    /// `stop_after_steps`) stops it.
+    pub fn epoch(
+        &mut self,
+        epoch: usize,
+        first_batch: usize,
+        partial: PartialEpoch,
+        progress: &mut LoopProgress,
+    ) -> Result<EpochPass> {
+        let root = self.is_root();
+        self.model.train();
+        let lr = self.scheduler.lr();
+        self.optimizer.set_lr(lr);
+        let t0 = Instant::now();
+        let batches = self.train.num_batches();
+        for o in &mut self.observers {
+            o.epoch_start(epoch, first_batch, batches)?;
+        }
+        let classification = Objective::Classification(CrossEntropyOptions {
+            label_smoothing: self.config.label_smoothing,
+            ..Default::default()
+        });
+        let mut p = partial;
+        let seconds_before = p.seconds;
+        let elapsed = |t0: Instant| seconds_before + t0.elapsed().as_secs_f64();
+        for batch in self.train.epoch(epoch, first_batch) {
+            let mut batch = batch?;
+            (batch.x, batch.y) = (batch.x.to_device(self.device)?, batch.y.to_device(self.device)?);
+            let regression = batch.y.dtype() == nabla_core::DType::F32;
+            let objective = if regression {
+                &Objective::Regression
+            } else {
+                &classification
+            };
+            let outcome = self.step(&batch, objective, &mut progress.reference_loss, epoch)?;
+            let n = batch.global_len;
+            if !regression {
+                p.correct += outcome.correct;
+            }
+            p.loss_sum += outcome.loss * n as f64;
+            p.count += n;
+            let event = StepEvent {
+                epoch,
+                batch: batch.index,
+                batches,
+                loss: outcome.loss,
+                lr,
+                epoch_loss: p.loss_sum / p.count as f64,
+                epoch_accuracy: p.correct as f64 / p.count as f64,
+                samples_per_s: p.count as f64 / elapsed(t0),
+            };
+            for o in &mut self.observers {
+                o.step(&event)?;
+            }
+            progress.steps += 1;
+            if self.stop_after_steps == Some(progress.steps) {
+                self.stop.store(true, Ordering::SeqCst);
+            }
+            let stopping = self.stop.load(Ordering::SeqCst);
+            let periodic =
+                self.save_every.is_some_and(|n| progress.steps.is_multiple_of(n)) && batch.index + 1 < batches;
+            if periodic || stopping {
+                let saved = PartialEpoch {
+                    seconds: elapsed(t0),
+                    ..p.clone()
+                };
+                self.checkpoint(epoch, batch.index + 1, saved)
+                    .save_if(root, &self.checkpoint_path())?;
+            }
+            if stopping {
+                for o in &mut self.observers {
+                    o.interrupted()?;
+                }
+                p.seconds = elapsed(t0);
+                return Ok(EpochPass {
+                    sums: p,
+                    lr,
+                    interrupted: true,
+                });
+            }
+        }
+        p.seconds = elapsed(t0);
+        Ok(EpochPass {
+            sums: p,
+            lr,
+            interrupted: false,
+        })
+    }
+
+    /// After epoch `epoch`'s pass: the evaluation (the validation split, else the test set;
+    /// both with `test_every_epoch`), its metrics in the history, the schedule's step, the
+    /// observers, the checkpoint and `best.safetensors`. Returns whether early stopping ends
+    /// the run here.
+    pub fn end_epoch(&mut self, epoch: usize, pass: &EpochPass) -> Result<bool> {
+        let root = self.is_root();
+        let classes = self.classes.len();
+        // With a validation split, it is the per-epoch monitor and the test set waits for the
+        // end; without one, the test set is the monitor (as before validation existed).
+        let val = match &self.val {
+            Some(v) => Some(evaluate(self.model.as_ref(), v, classes)?),
+            None => None,
+        };
+        let test = if val.is_none() || self.config.test_every_epoch {
+            Some(evaluate(self.model.as_ref(), &self.test, classes)?)
+        } else {
+            None
+        };
+        let monitor = val.as_ref().or(test.as_ref()).expect("one evaluation per epoch");
+        let p = &pass.sums;
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss: p.loss_sum / p.count.max(1) as f64,
+            train_acc: if monitor.regression {
+                f64::NAN
+            } else {
+                p.correct as f64 / p.count.max(1) as f64
+            },
+            test_loss: test.as_ref().map_or(f64::NAN, |e| e.loss()),
+            test_top1: test.as_ref().map_or(f64::NAN, |e| e.top1()),
+            test_top5: test.as_ref().map_or(f64::NAN, |e| e.top5()),
+            lr: pass.lr,
+            seconds: p.seconds,
+            train_samples_per_s: p.count as f64 / p.seconds.max(1e-9),
+            val_loss: val.as_ref().map_or(f64::NAN, |e| e.loss()),
+            val_top1: val.as_ref().map_or(f64::NAN, |e| e.top1()),
+            val_top5: val.as_ref().map_or(f64::NAN, |e| e.top5()),
+        };
+        self.history.push(m);
+        self.scheduler.step(Some(monitor.loss()));
+        let end = EpochEnd {
+            metrics: self.history.last().expect("just pushed"),
+            history: &self.history,
+            evaluation: monitor,
+            classes: &self.classes,
+            model: self.model.as_ref(),
+        };
+        for o in &mut self.observers {
+            o.epoch_end(&end)?;
+        }
+        self.checkpoint(epoch + 1, 0, PartialEpoch::default())
+            .save_if(root, &self.checkpoint_path())?;
+        if self.val.is_none() {
+            return Ok(false);
+        }
+        let best = best_epoch(&self.history, self.config.best_by).expect("a validation metric");
+        if best == epoch + 1 && root {
+            std::fs::copy(self.checkpoint_path(), self.best_path()).map_err(|e| io_err(&self.best_path(), e))?;
+        }
+        let stop_early = self.config.early_stop > 0 && epoch + 1 - best >= self.config.early_stop;
+        if stop_early && self.verbose {
+            eprintln!(
+                "early stop: no better validation {} for {} epochs since epoch {best}",
+                self.config.best_by.name(),
+                self.config.early_stop
+            );
+        }
+        Ok(stop_early)
+    }
+
+    /// With a validation split, the test set evaluated once, at the end, with the best weights
+    /// (`best.safetensors`): the evaluation and the best epoch. `None` without one.
+    fn final_test(&mut self) -> Result<Option<(Evaluation, usize)>> {
+        if self.val.is_none() || !self.is_root() || !self.best_path().exists() {
+            return Ok(None);
+        }
+        let best = Checkpoint::load(&self.best_path())?;
+        nabla_nn::state::load_state_dict(self.model.as_ref(), &best.model, "best.safetensors")?;
+        let eval = evaluate(self.model.as_ref(), &self.test, self.classes.len())?;
+        if self.verbose {
+            eprintln!(
+                "test (best epoch {}): {}",
+                best.meta.epoch,
+                if eval.regression {
+                    format!("loss {:.4}", eval.loss())
+                } else {
+                    format!(
+                        "loss {:.4} top-1 {:.2}% top-5 {:.2}%",
+                        eval.loss(),
+                        100.0 * eval.top1(),
+                        100.0 * eval.top5()
+                    )
+                }
+            );
+        }
+        let end = EpochEnd {
+            metrics: self.history.last().expect("a finished run has epochs"),
+            history: &self.history,
+            evaluation: &eval,
+            classes: &self.classes,
+            model: self.model.as_ref(),
+        };
+        for o in &mut self.observers {
+            o.final_test(&end)?;
+        }
+        Ok(Some((eval, best.meta.epoch)))
+    }
+
+    /// `summary.json` (rank 0) and the summary it holds.
+    fn summary(&self, final_test: Option<(Evaluation, usize)>, ending: Ending, seconds: f64) -> Result<RunSummary> {
+        let last = self.history.last();
         let total_train_s: f64 = self.history.iter().map(|m| m.seconds).sum();
         let total_samples: f64 = self.history.iter().map(|m| m.train_samples_per_s * m.seconds).sum();
         let (test_top1, test_top5, test_loss) = match &final_test {
             Some((e, _)) => (e.top1(), e.top5(), e.loss()),
             None => (
-                last.as_ref().map_or(0.0, |m| m.test_top1),
-                last.as_ref().map_or(0.0, |m| m.test_top5),
-                last.as_ref().map_or(f64::NAN, |m| m.test_loss),
+                last.map_or(0.0, |m| m.test_top1),
+                last.map_or(0.0, |m| m.test_top5),
+                last.map_or(f64::NAN, |m| m.test_loss),
             ),
         };
         let summary = RunSummary {
@@ -608,13 +668,13 @@ impl Trainer {
             test_top5,
             test_loss,
             best_epoch: final_test.as_ref().map(|f| f.1),
-            stopped_early,
+            stopped_early: ending == Ending::StoppedEarly,
             train_samples_per_s: total_samples / total_train_s.max(1e-9),
             parameters: self.model.num_parameters(),
-            seconds: run_start.elapsed().as_secs_f64(),
-            interrupted,
+            seconds,
+            interrupted: ending == Ending::Interrupted,
         };
-        if root {
+        if self.is_root() {
             let path = self.out_dir.join("summary.json");
             let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
             nabla_nn::state::write_atomic(&path, json.as_bytes())?;
@@ -625,47 +685,32 @@ impl Trainer {
     pub fn best_path(&self) -> PathBuf {
         self.out_dir.join("best.safetensors")
     }
-
-    /// `confusion.csv` and the plots, from `eval` (the latest evaluation).
-    fn write_evaluation(&self, eval: &Evaluation) -> Result<()> {
-        if !eval.regression {
-            write_confusion(&self.out_dir.join("confusion.csv"), eval, &self.classes)?;
-        }
-        // Pictures are for people: a failure to draw them never stops training.
-        let plotted =
-            crate::plots::write_run_plots(&self.out_dir, &self.history, eval, &self.classes, self.model.as_ref());
-        if let (Err(e), true) = (plotted, self.verbose) {
-            eprintln!("warning: plots not written: {e}");
-        }
-        Ok(())
-    }
-
-    fn write_metrics(&self) -> Result<()> {
-        let path = self.out_dir.join("metrics.csv");
-        let mut s = String::from(EpochMetrics::CSV_HEADER);
-        s.push('\n');
-        for m in &self.history {
-            s.push_str(&m.csv_row());
-            s.push('\n');
-        }
-        nabla_nn::state::write_atomic(&path, s.as_bytes())
-    }
 }
 
-/// `confusion.csv`: one row per true class, one column per predicted class.
-fn write_confusion(path: &Path, eval: &Evaluation, classes: &[String]) -> Result<()> {
-    let mut s = String::from("true\\predicted");
-    for c in classes {
-        s.push(',');
-        s.push_str(c);
-    }
-    s.push('\n');
-    for (c, row) in classes.iter().zip(&eval.confusion) {
-        s.push_str(c);
-        for v in row {
-            s.push_str(&format!(",{v}"));
-        }
-        s.push('\n');
-    }
-    nabla_nn::state::write_atomic(path, s.as_bytes())
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Finished,
+    StoppedEarly,
+    Interrupted,
+}
+
+/// What the loop carries from epoch to epoch within one process.
+#[derive(Debug, Clone, Default)]
+pub struct LoopProgress {
+    /// Steps taken by this process (for `stop_after_steps` and `save_every`).
+    pub steps: usize,
+    /// The loss of this process's first step: a loss 10⁴ times larger means divergence.
+    pub reference_loss: Option<f64>,
+}
+
+/// What one pass over the training set ([`Trainer::epoch`]) left.
+#[derive(Debug, Clone)]
+pub struct EpochPass {
+    /// The epoch's sums (loss, correct, samples, seconds), from its start.
+    pub sums: PartialEpoch,
+    /// The learning rate of the epoch.
+    pub lr: f64,
+    /// A signal or `stop_after_steps` stopped it; the state is saved.
+    pub interrupted: bool,
 }

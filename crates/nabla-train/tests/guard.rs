@@ -2,11 +2,9 @@
 //! with a diagnosis of where the trouble came from.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use nabla_data::csv::{TabularDataset, Task};
 use nabla_data::{DataLoader, LoaderConfig};
-use nabla_nn::Module;
 use nabla_train::{TrainConfig, Trainer};
 
 fn table(rows: usize, poison: Option<usize>) -> TabularDataset {
@@ -56,29 +54,16 @@ fn trainer(ds: TabularDataset, out: &str) -> Trainer {
             },
         )
     };
-    Trainer {
-        optimizer: config.optimizer(model.named_parameters()).unwrap(),
-        scheduler: config.scheduler().unwrap(),
-        config,
-        model,
+    let data = nabla_train::data::RunData {
         train: loader(false),
         val: None,
         test: loader(false),
         classes: vec!["no".into(), "yes".into()],
         input: [2, 1, 1],
-        out_dir: std::env::temp_dir().join(format!("nabla-guard-{out}-{}", std::process::id())),
-        stop: Arc::new(AtomicBool::new(false)),
-        history: Vec::new(),
-        verbose: false,
-        stop_after_steps: None,
-        save_every: None,
-        device: nabla_core::Device::Cpu,
         card: Default::default(),
-        observers: Vec::new(),
-        collective: Arc::new(nabla_dist::SingleProcess),
-        accumulate: 1,
-        check_replicas: false,
-    }
+    };
+    let out = std::env::temp_dir().join(format!("nabla-guard-{out}-{}", std::process::id()));
+    Trainer::new(config, model, data, out).unwrap()
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: the PyTorch fixtures of
-//! `tests/fixtures/layers.safetensors` (written by `tools/make_nn_fixtures.py`, whose docstring
+//! `tests/fixtures/layers.safetensors` (written by `tools/fixtures/nn.py`, whose docstring
 //! describes the format) and the comparison max |nabla − torch| ≤ 1e-5 · max(1, max |torch|).
 #![allow(dead_code)]
 
@@ -25,7 +25,7 @@ pub fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
         let (tensors, meta) = load_safetensors(FIXTURE_FILE)
-            .unwrap_or_else(|e| panic!("{e} (regenerate it with `python3 tools/make_nn_fixtures.py`)"));
+            .unwrap_or_else(|e| panic!("{e} (regenerate it with `python3 tools/make_fixtures.py nn`)"));
         let params = meta
             .into_iter()
             .filter(|(k, _)| !k.starts_with("__"))

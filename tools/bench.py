@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""nabla's one benchmark entry point: nabla beside its peers, in one sitting on one machine,
+the programs alternating so that each sees the same conditions; medians over the rounds.
+
+    python3 tools/bench.py ops [--rounds 2]
+        The kernel table (`cargo bench -p nabla-core --bench ops`: GEMM GFLOP/s, convolution,
+        pooling and element-wise timings) beside PyTorch's (../shared/bench/pytorch_cpu_ops.py,
+        or $PYTORCH_OPS), both on 2 threads. Ratio > 1: nabla faster (GFLOP/s: nabla/PyTorch;
+        times: PyTorch/nabla).
+
+    python3 tools/bench.py models [--epochs 3] [--models mlp,lenet] [--rounds 1] [--peers DIR]
+        Training and inference of the benchmark models: `nabla bench` beside PyTorch, candle and
+        burn-flex (built by ../shared/bench/peers/setup.sh into DIR). A Markdown table of
+        samples/s, accuracy and peak memory (the maximum resident set size /usr/bin/time reports,
+        the same measure for every program), with the ratios nabla/peer: throughput > 1 means
+        nabla is faster, memory < 1 that it uses less.
+
+Everything else that times nabla (`nabla bench --profile`, the examples under
+crates/nabla-core/examples) is a profiler for finding where time goes, not a benchmark.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ops(a):
+    build = ["cargo", "bench", "-p", "nabla-core", "--bench", "ops", "--no-run", "--message-format=json"]
+    out = subprocess.run(build, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    bins = [m["executable"] for m in map(json.loads, out.splitlines()) if m.get("executable")]
+    nabla = [bins[-1], "--json"]
+    peer = os.environ.get("PYTORCH_OPS", os.path.join(ROOT, "..", "shared", "bench", "pytorch_cpu_ops.py"))
+    torch = [sys.executable, peer, "--threads", "2", "--json"]
+    env = dict(os.environ, NABLA_NUM_THREADS=os.environ.get("NABLA_NUM_THREADS", "2"))
+    n, t = [], []
+    for _ in range(a.rounds):
+        n.append(json.loads(subprocess.run(nabla, env=env, check=True, capture_output=True, text=True).stdout))
+        t.append(json.loads(subprocess.run(torch, check=True, capture_output=True, text=True).stdout))
+    print(f"{'figure':<28}{'nabla':>12}{'PyTorch':>12}{'ratio':>8}")
+    for k in n[0]:
+        if k == "threads" or k not in t[0]:
+            continue
+        x, y = statistics.median(r[k] for r in n), statistics.median(r[k] for r in t)
+        ratio = x / y if k.endswith("gflops") else y / x
+        print(f"{k:<28}{x:>12.3f}{y:>12.3f}{ratio:>8.2f}")
+    print(f"ratio > 1: nabla faster (GFLOP/s: nabla/PyTorch; times: PyTorch/nabla); torch {t[0].get('torch')}")
+
+
+def timed(cmd):
+    """Runs one program under /usr/bin/time; its RESULT fields and peak RSS in MB, or None."""
+    p = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB %M"] + cmd, capture_output=True, text=True)
+    out = p.stdout + p.stderr
+    fields = {}
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            for kv in line.split()[1:]:
+                k, _, v = kv.partition("=")
+                fields.setdefault(k, v)  # acc1 appears twice when epochs == 1
+            accs = re.findall(r"acc(\d+)=([0-9.]+)", line)
+            if accs:
+                fields["acc_last"] = accs[-1][1]  # the last epoch's
+        if line.startswith("MAXRSS_KB"):
+            fields["peak_mb"] = int(line.split()[1]) / 1024
+    if "train_sps_median3" not in fields:
+        sys.stderr.write(f"no RESULT from {' '.join(cmd)} (exit {p.returncode}):\n{out[-2000:]}\n")
+        return None
+    return fields
+
+
+def models(a):
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "nabla-cli"], cwd=ROOT, check=True)
+    nabla = os.path.join(ROOT, "target", "release", "nabla")
+    e = str(a.epochs)
+    programs = {
+        "nabla": lambda m: [nabla, "bench", "--model", "lenet5" if m == "lenet" else m, "--epochs", e],
+        "PyTorch": lambda m: [os.path.join(a.peers, ".venv/bin/python"), os.path.join(a.peers, "torch/bench.py"), m, "--epochs", e],
+        "candle": lambda m: [os.path.join(a.peers, "candle/target/release/peers-candle"), m, e, "0.05"],
+        "burn-flex": lambda m: [os.path.join(a.peers, "burn-flex/target/release/peers-burn-flex"), m, e, "0.05"],
+    }
+    print(f"| model | program | train samples/s | infer samples/s | acc 1 ep | acc {e} ep | peak MB | train ratio | infer ratio | memory ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for m in a.models.split(","):
+        results = {name: [] for name in programs}
+        for _ in range(a.rounds):
+            for name, cmd in programs.items():
+                r = timed(cmd(m))
+                if r:
+                    results[name].append(r)
+
+        def med(name, key):
+            vals = [float(r[key]) for r in results[name] if key in r]
+            return statistics.median(vals) if vals else float("nan")
+
+        nt, ni, nm = med("nabla", "train_sps_median3"), med("nabla", "infer_sps"), med("nabla", "peak_mb")
+        for name in programs:
+            if not results[name]:
+                continue
+            t, i, mem = med(name, "train_sps_median3"), med(name, "infer_sps"), med(name, "peak_mb")
+            ratios = "| — | — | — |" if name == "nabla" else f"| {nt / t:.2f} | {ni / i:.2f} | {nm / mem:.2f} |"
+            print(
+                f"| {m} | {name} | {t:,.0f} | {i:,.0f} | {med(name, 'acc1'):.4f} | {med(name, 'acc_last'):.4f} "
+                f"| {mem:,.0f} {ratios}",
+                flush=True,
+            )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    o = sub.add_parser("ops", help="the kernel table beside PyTorch's")
+    o.add_argument("--rounds", type=int, default=2)
+    m = sub.add_parser("models", help="training and inference beside PyTorch, candle and burn")
+    m.add_argument("--epochs", type=int, default=3)
+    m.add_argument("--models", default="mlp,lenet")
+    m.add_argument("--rounds", type=int, default=1, help="alternate the programs this many times; medians")
+    m.add_argument("--peers", default=os.path.join(tempfile.gettempdir(), "nabla-peers"))
+    a = ap.parse_args()
+    {"ops": ops, "models": models}[a.what](a)
+
+
+if __name__ == "__main__":
+    main()
