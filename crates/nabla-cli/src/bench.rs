@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// Where to run: cpu, cuda or cuda:N (the data set is moved there once, as the peers do)
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     device: nabla_core::Device,
+    /// Matrix products (Linear layers) in f32, or bf16 with f32 sums (mixed precision, as
+    /// torch.autocast) [default: f32]
+    #[arg(long, value_parser = crate::common::parse_precision, default_value = "f32")]
+    precision: nabla_core::autocast::Precision,
     /// Read Fashion-MNIST's IDX files from this folder instead of the bundled copy
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
@@ -81,6 +85,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    let _precision = nabla_core::autocast::AutocastGuard::new(args.precision);
     manual_seed(0);
     let model: Box<dyn Module> = match &args.model[..] {
         "mlp" => Box::new(Mlp::new(&[784, 512, 256, 10])?),
@@ -177,18 +182,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let threads = rayon_threads();
     if args.json {
         println!(
-            "{{\"framework\": \"nabla\", \"model\": \"{}\", \"train_samples_per_s\": {train_sps:.1}, \"infer_samples_per_s\": {infer_sps:.1}, \"test_top1_epoch1\": {acc1:.4}, \"test_top1\": {acc:.4}, \"epochs\": {}, \"peak_rss_mb\": {:.1}, \"threads\": {threads}}}",
+            "{{\"framework\": \"nabla\", \"model\": \"{}\", \"train_samples_per_s\": {train_sps:.1}, \"infer_samples_per_s\": {infer_sps:.1}, \"test_top1_epoch1\": {acc1:.4}, \"test_top1\": {acc:.4}, \"epochs\": {}, \"peak_rss_mb\": {:.1}, \"threads\": {threads}, \"precision\": \"{}\"}}",
             args.model,
             args.epochs,
-            peak_rss_mb()
+            peak_rss_mb(),
+            args.precision.name()
         );
     } else {
         println!(
-            "RESULT framework=nabla model={} lr={} train_sps_median3={train_sps:.1} acc1={acc1:.4} acc{}={acc:.4} infer_sps={infer_sps:.1} peak_rss_mb={:.1} threads={threads}",
+            "RESULT framework=nabla model={} lr={} train_sps_median3={train_sps:.1} acc1={acc1:.4} acc{}={acc:.4} infer_sps={infer_sps:.1} peak_rss_mb={:.1} threads={threads} precision={}",
             args.model,
             args.lr,
             args.epochs,
-            peak_rss_mb()
+            peak_rss_mb(),
+            args.precision.name()
         );
     }
     Ok(())

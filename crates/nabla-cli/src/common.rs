@@ -141,6 +141,11 @@ pub fn parse_device(s: &str) -> std::result::Result<nabla_core::Device, String> 
     nabla_core::Device::parse(s).map_err(|e| e.to_string())
 }
 
+/// Parses `f32` or `bf16`.
+pub fn parse_precision(s: &str) -> std::result::Result<nabla_core::autocast::Precision, String> {
+    nabla_core::autocast::Precision::parse(s).ok_or_else(|| format!("unknown precision '{s}' (f32, bf16)"))
+}
+
 /// Parses `CxHxW` (e.g. `3x224x224`).
 pub fn parse_input(s: &str) -> std::result::Result<[usize; 3], String> {
     let parts: Vec<usize> = s

@@ -66,6 +66,10 @@ pub struct EvalArgs {
     /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`)
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     device: nabla_core::Device,
+    /// Matrix products (Linear layers) in f32, or bf16 with f32 sums (mixed precision, as
+    /// torch.autocast) [default: f32]
+    #[arg(long, value_parser = crate::common::parse_precision, default_value = "f32")]
+    precision: nabla_core::autocast::Precision,
 }
 
 fn bad(msg: String) -> Error {
@@ -113,6 +117,7 @@ fn evaluate(members: &[Member], test: &ImageDataset, args: &EvalArgs, mode: TtaM
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    let _precision = nabla_core::autocast::AutocastGuard::new(args.precision);
     let members = members(&args)?;
     let meta = &members[0].ck.meta;
     let mut config = meta.config.clone();

@@ -49,6 +49,10 @@ pub struct PredictArgs {
     /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`)
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     device: nabla_core::Device,
+    /// Matrix products (Linear layers) in f32, or bf16 with f32 sums (mixed precision, as
+    /// torch.autocast) [default: f32]
+    #[arg(long, value_parser = crate::common::parse_precision, default_value = "f32")]
+    precision: nabla_core::autocast::Precision,
 }
 
 /// Predicts every row of the CSV files given, for a model trained on a table: the top classes
@@ -174,6 +178,7 @@ pub fn read_image(path: &Path, input: [usize; 3]) -> Result<Sample> {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
+    let _precision = nabla_core::autocast::AutocastGuard::new(args.precision);
     let (model, ck) = match (&args.checkpoint, &args.weights, &args.model, &args.dataset) {
         (Some(ck), _, _, _) => common::load_model(ck, args.device)?,
         (None, Some(w), Some(m), Some(d)) => {

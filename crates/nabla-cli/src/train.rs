@@ -135,6 +135,11 @@ pub struct TrainArgs {
     /// Where to train: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`)
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     device: nabla_core::Device,
+    /// Matrix products (Linear layers) in f32, or bf16 with f32 sums (mixed precision, as
+    /// torch.autocast; activations, losses, batch norm, the optimiser and the weights stay
+    /// f32) [default: f32]
+    #[arg(long, value_parser = crate::common::parse_precision)]
+    precision: Option<nabla_core::autocast::Precision>,
 }
 
 fn parse_optimizer(s: &str) -> std::result::Result<OptimizerKind, String> {
@@ -183,6 +188,7 @@ impl TrainArgs {
             ("--test-every-epoch", "test_every_epoch", self.test_every_epoch),
             ("--weights", "weights", self.weights.is_some()),
             ("--finetune", "finetune", self.finetune),
+            ("--precision", "precision", self.precision.is_some()),
         ];
         let show = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
@@ -239,6 +245,7 @@ impl TrainArgs {
             test_every_epoch: self.test_every_epoch,
             weights: self.weights.clone(),
             finetune: self.finetune,
+            precision: self.precision.unwrap_or_default(),
         }
     }
 }

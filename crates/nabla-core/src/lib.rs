@@ -14,6 +14,7 @@
 //! assert_eq!(grads.get(&w).unwrap().to_vec::<f64>().unwrap(), vec![3.0, 4.0]); // ∂L/∂w = x
 //! ```
 
+pub mod autocast;
 pub mod autograd;
 pub mod backend;
 pub mod cpu;

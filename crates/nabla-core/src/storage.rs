@@ -1,8 +1,8 @@
 //! Storage: the buffer behind one or more tensors, one variant per device.
 
 use crate::backend::params::{
-    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp,
-    SgdUpdate, UnaryOp,
+    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, Precision,
+    ReduceOp, SgdUpdate, UnaryOp,
 };
 use crate::backend::{BackendStorage, Dense, Saved};
 use crate::error::{Error, Result};
@@ -249,8 +249,10 @@ impl Storage {
             .softmax_cross_entropy(l, on_same("softmax_cross_entropy", s, t)?, tl, scale)
             .map(|(a, b)| (a.wrap(), b.wrap())))
     }
-    pub(crate) fn matmul(&self, l: &Layout, rhs: &Storage, rl: &Layout) -> Result<Storage> {
-        dispatch!(self, |s: B| s.matmul(l, on_same("matmul", s, rhs)?, rl).map(B::wrap))
+    pub(crate) fn matmul(&self, l: &Layout, rhs: &Storage, rl: &Layout, precision: Precision) -> Result<Storage> {
+        dispatch!(self, |s: B| s
+            .matmul(l, on_same("matmul", s, rhs)?, rl, precision)
+            .map(B::wrap))
     }
     pub(crate) fn conv2d(
         &self,

@@ -1,5 +1,6 @@
 //! Everything that defines a training run, serialisable to the run directory and checkpoints.
 
+use nabla_core::autocast::Precision;
 use nabla_core::{Error, Result, Tensor};
 use nabla_nn::optim::{
     Adam, AdamConfig, AdamW, AdamWConfig, Optimizer, ParamGroup, RMSprop, RMSpropConfig, Sgd, SgdConfig,
@@ -96,6 +97,25 @@ pub struct TrainConfig {
     /// Whether the last layer was re-initialised for this run's classes (`--finetune`).
     #[serde(default)]
     pub finetune: bool,
+    /// The arithmetic of the matrix products (`--precision`): f32, or bf16 with f32 sums
+    /// (autocast; everything else and the master weights stay f32).
+    #[serde(default, with = "precision_name")]
+    pub precision: Precision,
+}
+
+/// A precision in JSON as its name (`"f32"`, `"bf16"`).
+mod precision_name {
+    use nabla_core::autocast::Precision;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(p: &Precision, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(p.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
+        let name = String::deserialize(d)?;
+        Precision::parse(&name).ok_or_else(|| D::Error::custom(format!("unknown precision '{name}' (f32, bf16)")))
+    }
 }
 
 impl BestBy {
@@ -150,6 +170,7 @@ impl Default for TrainConfig {
             test_every_epoch: false,
             weights: None,
             finetune: false,
+            precision: Precision::F32,
         }
     }
 }

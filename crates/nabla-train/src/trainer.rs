@@ -336,15 +336,17 @@ impl Trainer {
         epoch: usize,
     ) -> Result<StepOutcome> {
         let count_correct = matches!(objective, Objective::Classification(_));
-        let step = crate::step::gradients(
-            self.model.as_ref(),
-            &batch.x,
-            &batch.y,
-            batch.global_len,
-            objective,
-            self.accumulate,
-            count_correct,
-        )?;
+        let step = nabla_core::autocast::autocast(self.config.precision, || {
+            crate::step::gradients(
+                self.model.as_ref(),
+                &batch.x,
+                &batch.y,
+                batch.global_len,
+                objective,
+                self.accumulate,
+                count_correct,
+            )
+        })?;
         let (mut grads, mut loss_v, mut correct) = (step.grads, step.loss, step.correct);
         let weight = step.weight;
         if self.collective.world_size() > 1 {
@@ -547,6 +549,7 @@ impl Trainer {
         let classes = self.classes.len();
         // With a validation split, it is the per-epoch monitor and the test set waits for the
         // end; without one, the test set is the monitor (as before validation existed).
+        let _precision = nabla_core::autocast::AutocastGuard::new(self.config.precision);
         let val = match &self.val {
             Some(v) => Some(evaluate(self.model.as_ref(), v, classes)?),
             None => None,
@@ -616,6 +619,7 @@ impl Trainer {
         }
         let best = Checkpoint::load(&self.best_path())?;
         nabla_nn::state::load_state_dict(self.model.as_ref(), &best.model, "best.safetensors")?;
+        let _precision = nabla_core::autocast::AutocastGuard::new(self.config.precision);
         let eval = evaluate(self.model.as_ref(), &self.test, self.classes.len())?;
         if self.verbose {
             eprintln!(

@@ -16,8 +16,8 @@ use crate::shape::Layout;
 use crate::storage::CpuStorage;
 use crate::{DType, Device};
 use params::{
-    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp,
-    SgdUpdate, UnaryOp,
+    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, Precision,
+    ReduceOp, SgdUpdate, UnaryOp,
 };
 
 /// The elements a dense tensor covers in its buffer.
@@ -70,8 +70,9 @@ pub trait BackendStorage: Sized + Send + Sync {
     /// Per-row −log softmax(x)\[t\] of contiguous `[rows, cols]` logits and i64 targets, and
     /// `scale·(softmax(x) − onehot(t))`, the gradient (targets already checked).
     fn softmax_cross_entropy(&self, l: &Layout, targets: &Self, tl: &Layout, scale: f64) -> Result<(Self, Self)>;
-    /// Batched matrix product `[.., m, k]·[.., k, n]`, batch dims broadcast in the layouts.
-    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout) -> Result<Self>;
+    /// Batched matrix product `[.., m, k]·[.., k, n]`, batch dims broadcast in the layouts;
+    /// f32 operands in `precision` (f64 ignores it).
+    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout, precision: Precision) -> Result<Self>;
 
     // ------------------------------------------------------------ layers
 

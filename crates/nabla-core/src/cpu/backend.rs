@@ -3,8 +3,8 @@
 
 use super::{conv, elementwise, index, lrn, matmul, norm, optim, pad, pool, reduce, softmax, strided};
 use crate::backend::params::{
-    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, ReduceOp,
-    SgdUpdate, UnaryOp,
+    AdamUpdate, BatchNormParams, BinaryOp, ConvGeometry, LrnParams, Pad2dParams, PoolGeometry, PoolKind, Precision,
+    ReduceOp, SgdUpdate, UnaryOp,
 };
 use crate::backend::{BackendStorage, Dense, Saved};
 use crate::error::{Error, Result};
@@ -133,12 +133,12 @@ impl BackendStorage for CpuStorage {
             Ok((T::into_storage(loss), T::into_storage(grad)))
         })
     }
-    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout) -> Result<Self> {
+    fn matmul(&self, l: &Layout, rhs: &Self, rl: &Layout, precision: Precision) -> Result<Self> {
         let r = l.dims().len();
         let (m, k, n) = (l.dims()[r - 2], l.dims()[r - 1], rl.dims()[r - 1]);
         float_slice!(self, "matmul", |a: T| {
             let b = same::<T>(rhs, "matmul")?;
-            Ok(T::into_storage(matmul::batched_gemm(a, l, b, rl, m, n, k)))
+            Ok(T::into_storage(matmul::batched_gemm(a, l, b, rl, m, n, k, precision)))
         })
     }
 

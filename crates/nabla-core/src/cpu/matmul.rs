@@ -1,10 +1,13 @@
-//! Batched matrix products on host memory: one GEMM per batch entry (cpu/gemm.rs).
+//! Batched matrix products on host memory: one GEMM per batch entry (cpu/gemm.rs, or
+//! cpu/gemm_bf16.rs for f32 operands in bf16).
 
 use super::gemm::{MatRef, gemm, gemm_new};
+use crate::backend::params::Precision;
 use crate::{Float, Layout, Shape, WithDType};
 use rayon::prelude::*;
 
 /// One GEMM per batch entry; batch entries run in parallel when there are enough of them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn batched_gemm<T: Float + WithDType>(
     a: &[T],
     al: &Layout,
@@ -13,6 +16,7 @@ pub(crate) fn batched_gemm<T: Float + WithDType>(
     m: usize,
     n: usize,
     k: usize,
+    precision: Precision,
 ) -> Vec<T> {
     let r = al.dims().len();
     let batch_dims = &al.dims()[..r - 2];
@@ -44,6 +48,27 @@ pub(crate) fn batched_gemm<T: Float + WithDType>(
             },
         )
     };
+    if let (Precision::Bf16, Some(a), Some(b)) = (precision, super::as_f32(a), super::as_f32(b)) {
+        let mut out = Vec::with_capacity(batch_count * m * n);
+        for &(ao, bo) in &offsets {
+            let lhs = MatRef {
+                data: a,
+                offset: ao,
+                rs: ars,
+                cs: acs,
+            };
+            let rhs = MatRef {
+                data: b,
+                offset: bo,
+                rs: brs,
+                cs: bcs,
+            };
+            out.extend(super::gemm_bf16::gemm_bf16_new(m, n, k, lhs, rhs, threads));
+        }
+        let mut out = std::mem::ManuallyDrop::new(out);
+        // SAFETY: T is f32 (as_f32 returned Some): the same allocation, read as the same type.
+        return unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<T>(), out.len(), out.capacity()) };
+    }
     if batch_count == 1 {
         let (lhs, rhs) = operands(offsets[0]);
         return gemm_new(m, n, k, lhs, rhs, threads);

@@ -11,6 +11,12 @@ mod elementwise;
 pub mod gemm;
 #[cfg(not(feature = "bench-internals"))]
 mod gemm;
+/// The bf16 GEMM of mixed precision (public with `bench-internals`, for the profiling examples).
+#[cfg(feature = "bench-internals")]
+pub mod gemm_bf16;
+#[cfg(not(feature = "bench-internals"))]
+mod gemm_bf16;
+mod gemm_bf16_amx;
 mod index;
 mod isa;
 mod lrn;

@@ -18,6 +18,11 @@ impl Tensor {
     ///            "matmul: lhs [32, 784] and rhs [512, 10] do not match: 784 != 512");
     /// ```
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.matmul_in(rhs, crate::autocast::current())
+    }
+
+    /// [`matmul`](Self::matmul) with f32 operands in `precision`, whatever the autocast scope.
+    pub fn matmul_in(&self, rhs: &Tensor, precision: crate::autocast::Precision) -> Result<Tensor> {
         match (self.rank(), rhs.rank()) {
             (0, _) | (_, 0) => shape_err(
                 "matmul",
@@ -27,14 +32,14 @@ impl Tensor {
                     rhs.shape()
                 ),
             ),
-            (1, 1) => self.unsqueeze(0)?.matmul(&rhs.unsqueeze(1)?)?.reshape(()),
-            (1, _) => self.unsqueeze(0)?.matmul(rhs)?.squeeze(-2),
-            (_, 1) => self.matmul(&rhs.unsqueeze(1)?)?.squeeze(-1),
-            _ => self.matmul_nd(rhs),
+            (1, 1) => self.unsqueeze(0)?.matmul_in(&rhs.unsqueeze(1)?, precision)?.reshape(()),
+            (1, _) => self.unsqueeze(0)?.matmul_in(rhs, precision)?.squeeze(-2),
+            (_, 1) => self.matmul_in(&rhs.unsqueeze(1)?, precision)?.squeeze(-1),
+            _ => self.matmul_nd(rhs, precision),
         }
     }
 
-    fn matmul_nd(&self, rhs: &Tensor) -> Result<Tensor> {
+    fn matmul_nd(&self, rhs: &Tensor, precision: crate::autocast::Precision) -> Result<Tensor> {
         let (ld, rd) = (self.dims(), rhs.dims());
         let (m, k) = (ld[ld.len() - 2], ld[ld.len() - 1]);
         let (k2, n) = (rd[rd.len() - 2], rd[rd.len() - 1]);
@@ -79,7 +84,7 @@ impl Tensor {
                 dtype: self.dtype(),
             });
         }
-        let out = self.storage().matmul(&ll, &rhs.storage(), &rl)?;
+        let out = self.storage().matmul(&ll, &rhs.storage(), &rl, precision)?;
         let out = Tensor::from_any_storage(out, out_dims);
         let (a, b) = (self.detach(), rhs.detach());
         let (ta, tb) = (self.tracks_grad(), rhs.tracks_grad());
@@ -87,28 +92,29 @@ impl Tensor {
             // NOTE: when an operand is a transposed view (a Linear layer's Wᵀ), its gradient is
             // computed transposed, (δCᵀ·A)ᵀ instead of Aᵀ·δC, so that it reaches the weight in
             // the weight's own row-major layout: no strided copy in the optimiser.
+            // The backward products run in the forward's precision, as PyTorch's autocast.
             let ga = if !ta {
                 None
             } else if is_transposed(&a) {
                 Some(
-                    b.matmul(&g.transpose(-1, -2)?)?
+                    b.matmul_in(&g.transpose(-1, -2)?, precision)?
                         .transpose(-1, -2)?
                         .sum_to_shape(a.shape())?,
                 )
             } else {
-                Some(g.matmul(&b.transpose(-1, -2)?)?.sum_to_shape(a.shape())?)
+                Some(g.matmul_in(&b.transpose(-1, -2)?, precision)?.sum_to_shape(a.shape())?)
             };
             let gb = if !tb {
                 None
             } else if is_transposed(&b) {
                 Some(
                     g.transpose(-1, -2)?
-                        .matmul(&a)?
+                        .matmul_in(&a, precision)?
                         .transpose(-1, -2)?
                         .sum_to_shape(b.shape())?,
                 )
             } else {
-                Some(a.transpose(-1, -2)?.matmul(g)?.sum_to_shape(b.shape())?)
+                Some(a.transpose(-1, -2)?.matmul_in(g, precision)?.sum_to_shape(b.shape())?)
             };
             Ok(vec![ga, gb])
         }))
