@@ -15,6 +15,12 @@ the programs alternating so that each sees the same conditions; medians over the
         the same measure for every program), with the ratios nabla/peer: throughput > 1 means
         nabla is faster, memory < 1 that it uses less.
 
+    python3 tools/bench.py precision [--epochs 5] [--models mlp,lenet5] [--rounds 1]
+        Mixed precision: `nabla bench --precision f32|bf16` beside PyTorch in f32 and under
+        torch.autocast("cpu", dtype=torch.bfloat16) (tools/torch_precision.py, the same models,
+        data and schedule): samples/s, accuracy after the first and the last epoch, peak memory,
+        and each program's bf16/f32 ratios.
+
 Everything else that times nabla (`nabla bench --profile`, the examples under
 crates/nabla-core/examples) is a profiler for finding where time goes, not a benchmark.
 """
@@ -111,6 +117,31 @@ def models(a):
             )
 
 
+def precision(a):
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "nabla-cli"], cwd=ROOT, check=True)
+    nabla = os.path.join(ROOT, "target", "release", "nabla")
+    torch = os.path.join(ROOT, "tools", "torch_precision.py")
+    e = str(a.epochs)
+    programs = {
+        "nabla": lambda m, p: [nabla, "bench", "--model", m, "--epochs", e, "--precision", p],
+        "PyTorch": lambda m, p: [sys.executable, torch, m, "--epochs", e, "--precision", p],
+    }
+    print(f"| model | program | precision | train samples/s | infer samples/s | acc 1 ep | acc {e} ep | peak MB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for m in a.models.split(","):
+        results = {}
+        for _ in range(a.rounds):
+            for p in ["f32", "bf16"]:
+                for name, cmd in programs.items():
+                    r = timed(cmd(m, p))
+                    if r:
+                        results.setdefault((name, p), []).append(r)
+        med = lambda key, rs: statistics.median(float(r[key]) for r in rs)
+        for (name, p), rs in sorted(results.items()):
+            print(f"| {m} | {name} | {p} | {med('train_sps_median3', rs):,.0f} | {med('infer_sps', rs):,.0f} "
+                  f"| {med('acc1', rs):.4f} | {med('acc_last', rs):.4f} | {med('peak_mb', rs):,.0f} |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -121,8 +152,12 @@ def main():
     m.add_argument("--models", default="mlp,lenet")
     m.add_argument("--rounds", type=int, default=1, help="alternate the programs this many times; medians")
     m.add_argument("--peers", default=os.path.join(tempfile.gettempdir(), "nabla-peers"))
+    q = sub.add_parser("precision", help="f32 and bf16 beside PyTorch's f32 and autocast")
+    q.add_argument("--epochs", type=int, default=5)
+    q.add_argument("--models", default="mlp,lenet5")
+    q.add_argument("--rounds", type=int, default=1)
     a = ap.parse_args()
-    {"ops": ops, "models": models}[a.what](a)
+    {"ops": ops, "models": models, "precision": precision}[a.what](a)
 
 
 if __name__ == "__main__":

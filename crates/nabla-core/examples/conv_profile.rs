@@ -33,6 +33,7 @@ fn main() {
         oh: o,
         ow: o,
         groups: 1,
+        precision: nabla_core::autocast::Precision::F32,
     };
     let val = |len: usize| {
         (0..len)

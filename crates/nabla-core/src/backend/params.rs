@@ -213,6 +213,9 @@ pub struct ConvGeometry {
     pub oh: usize,
     pub ow: usize,
     pub groups: usize,
+    /// The arithmetic of an f32 convolution's products (bf16 under autocast; see
+    /// `autocast.rs`); its backward passes keep it.
+    pub precision: Precision,
 }
 
 /// Max pooling's hyper-parameters; the stride defaults to the kernel size, as in PyTorch.

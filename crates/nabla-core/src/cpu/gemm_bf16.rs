@@ -21,6 +21,7 @@
 //! rounding, so the same results up to the order of the f32 sums.
 
 use super::gemm::{MatRef, gemm_new};
+use crate::backend::params::Precision;
 use rayon::prelude::*;
 
 /// Rows of A per micro-kernel tile.
@@ -39,6 +40,42 @@ pub fn to_bf16_bits(x: f32) -> u16 {
         ((b >> 16) | 0x40) as u16
     } else {
         ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) as u16
+    }
+}
+
+/// `dst[i]` = the bf16 bits of `src[i]`, 16 at a time with `vcvtneps2bf16` where the CPU has
+/// AVX512-BF16 (which reads subnormal inputs as zero, values below 1.2·10⁻³⁸ that no product
+/// here notices), else by [`to_bf16_bits`].
+pub fn convert_to_bf16(src: &[f32], dst: &mut [u16]) {
+    assert_eq!(src.len(), dst.len(), "convert_to_bf16: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512_bf16() {
+        // SAFETY: the CPU has AVX512F and AVX512-BF16 (checked just now).
+        unsafe { convert_avx512bf16(src, dst) };
+        return;
+    }
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = to_bf16_bits(x);
+    }
+}
+
+/// # Safety
+/// AVX512F and AVX512-BF16 present; equal lengths.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn convert_avx512bf16(src: &[f32], dst: &mut [u16]) {
+    use std::arch::x86_64::*;
+    let whole = src.len() / 16 * 16;
+    for i in (0..whole).step_by(16) {
+        // SAFETY: i + 16 ≤ len for both slices.
+        unsafe {
+            let v = _mm512_loadu_ps(src.as_ptr().add(i));
+            let h: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
+            _mm256_storeu_si256(dst.as_mut_ptr().add(i) as *mut __m256i, h);
+        }
+    }
+    for i in whole..src.len() {
+        dst[i] = to_bf16_bits(src[i]);
     }
 }
 
@@ -128,6 +165,48 @@ pub fn gemm_bf16_with(
     }
 }
 
+/// dst (m×n, row-major) = accumulate·dst + lhs·rhs in `precision`: bf16 operands with f32
+/// sums for f32 data under [`Precision::Bf16`], the f32/f64 GEMM otherwise.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_in<T: crate::Float>(
+    precision: Precision,
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    lhs: MatRef<T>,
+    rhs: MatRef<T>,
+    accumulate: bool,
+    threads: usize,
+) {
+    use crate::cpu::{as_f32, as_f32_mut};
+    if let (Precision::Bf16, Some(l), Some(r)) = (precision, as_f32(lhs.data), as_f32(rhs.data)) {
+        let (l, r) = (
+            MatRef {
+                data: l,
+                offset: lhs.offset,
+                rs: lhs.rs,
+                cs: lhs.cs,
+            },
+            MatRef {
+                data: r,
+                offset: rhs.offset,
+                rs: rhs.rs,
+                cs: rhs.cs,
+            },
+        );
+        let prod = gemm_bf16_new(m, n, k, l, r, threads);
+        let out = &mut as_f32_mut(dst).expect("dst is f32 like the operands")[..m * n];
+        if accumulate {
+            out.iter_mut().zip(&prod).for_each(|(d, p)| *d += p);
+        } else {
+            out.copy_from_slice(&prod);
+        }
+        return;
+    }
+    super::gemm::gemm(m, n, k, dst, lhs, rhs, accumulate, threads);
+}
+
 /// The fallback: the operands rounded to bf16, multiplied by the f32 GEMM.
 pub fn portable(m: usize, n: usize, k: usize, lhs: MatRef<f32>, rhs: MatRef<f32>, threads: usize) -> Vec<f32> {
     let a: Vec<f32> = (0..m * k)
@@ -167,32 +246,31 @@ pub(super) fn pack_b(k: usize, n: usize, b: MatRef<f32>, k2: usize) -> Vec<u32> 
     let mut out = vec![0u32; panels * k2 * NR];
     out.par_chunks_mut(k2 * NR).enumerate().for_each(|(q, panel)| {
         let cols = NR.min(n - q * NR);
-        let even = k / 2;
         if b.rs == 1 {
-            // Column j is contiguous along k (a Linear layer's Wᵀ): its pairs are adjacent.
+            // Column j is contiguous along k (a Linear layer's Wᵀ): converted whole, its
+            // adjacent values are its pairs.
+            let mut col16 = vec![0u16; 2 * k.div_ceil(2)];
             for c in 0..cols {
-                let col = &b.data[b.offset + (q * NR + c) * b.cs..][..k];
-                for p in 0..even {
-                    panel[p * NR + c] = pair(col[2 * p], col[2 * p + 1]);
-                }
-                if k % 2 == 1 {
-                    panel[even * NR + c] = pair(col[k - 1], 0.0);
+                convert_to_bf16(&b.data[b.offset + (q * NR + c) * b.cs..][..k], &mut col16[..k]);
+                for (p, two) in col16.chunks_exact(2).enumerate() {
+                    panel[p * NR + c] = two[0] as u32 | (two[1] as u32) << 16;
                 }
             }
         } else if b.cs == 1 {
             // Rows contiguous along n: row 2p paired with row 2p + 1.
+            let (mut r0, mut r1) = ([0u16; NR], [0u16; NR]);
             for p in 0..k.div_ceil(2) {
-                let r0 = &b.data[b.offset + 2 * p * b.rs + q * NR..][..cols];
-                let dst = &mut panel[p * NR..p * NR + cols];
+                convert_to_bf16(&b.data[b.offset + 2 * p * b.rs + q * NR..][..cols], &mut r0[..cols]);
                 if 2 * p + 1 < k {
-                    let r1 = &b.data[b.offset + (2 * p + 1) * b.rs + q * NR..][..cols];
-                    for ((d, &x), &y) in dst.iter_mut().zip(r0).zip(r1) {
-                        *d = pair(x, y);
-                    }
+                    convert_to_bf16(
+                        &b.data[b.offset + (2 * p + 1) * b.rs + q * NR..][..cols],
+                        &mut r1[..cols],
+                    );
                 } else {
-                    for (d, &x) in dst.iter_mut().zip(r0) {
-                        *d = pair(x, 0.0);
-                    }
+                    r1 = [0; NR];
+                }
+                for (c, d) in panel[p * NR..p * NR + cols].iter_mut().enumerate() {
+                    *d = r0[c] as u32 | (r1[c] as u32) << 16;
                 }
             }
         } else {

@@ -19,7 +19,7 @@
 //! tiles first and releases them at the end (the OS then saves nothing on a context switch).
 
 use super::gemm::MatRef;
-use super::gemm_bf16::{NR, pack_b, to_bf16_bits};
+use super::gemm_bf16::{NR, convert_to_bf16, pack_b, to_bf16_bits};
 use rayon::prelude::*;
 
 /// Rows of C per block (two tiles).
@@ -77,10 +77,7 @@ fn pack_rows(m: usize, k: usize, kp: usize, a: MatRef<f32>) -> Vec<u16> {
                 break;
             }
             if a.cs == 1 {
-                let src = &a.data[a.offset + i * a.rs..][..k];
-                for (d, &x) in row.iter_mut().zip(src) {
-                    *d = to_bf16_bits(x);
-                }
+                convert_to_bf16(&a.data[a.offset + i * a.rs..][..k], &mut row[..k]);
             } else {
                 for (p, d) in row[..k].iter_mut().enumerate() {
                     *d = to_bf16_bits(a.data[a.offset + i * a.rs + p * a.cs]);

@@ -155,6 +155,13 @@ impl BackendStorage for CudaStorage {
         g: &ConvGeometry,
         _keep: bool,
     ) -> Result<(Self, Option<Saved>)> {
+        if g.precision == Precision::Bf16 && self.dtype() == DType::F32 {
+            // NOTE: cuDNN's bf16 convolutions need bf16 tensors on the device; not written yet.
+            return Err(Error::Unimplemented {
+                op: "conv2d in bf16 (autocast)",
+                device: self.device(),
+            });
+        }
         let y = cudnn::conv2d(self, l, w, wl, &conv_options(g))?;
         let y = match bias {
             // y + b broadcast over [N, C_out, OH, OW].

@@ -197,6 +197,10 @@ impl Tensor {
             oh,
             ow,
             groups,
+            precision: match self.dtype() {
+                crate::DType::F32 => crate::autocast::current(),
+                _ => crate::autocast::Precision::F32,
+            },
         })
     }
 }

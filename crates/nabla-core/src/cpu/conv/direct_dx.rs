@@ -93,6 +93,7 @@ fn backward_input_avx2(dy: &[f32], weight: &[f32], g: &ConvGeometry) -> Vec<f32>
         oh: g.h,
         ow: g.w,
         groups: 1,
+        precision: g.precision,
     };
     let zero = vec![0.0f32; g.c_in];
     let (sample_dy, sample_dx) = (g.c_out * g.oh * g.ow, g.c_in * g.h * g.w);
@@ -159,6 +160,7 @@ mod tests {
                 oh: h + pt + pb - d * (k - 1),
                 ow: w + pl + pr - d * (k - 1),
                 groups: 1,
+                precision: crate::autocast::Precision::F32,
             };
             #[cfg(not(target_arch = "x86_64"))]
             return;

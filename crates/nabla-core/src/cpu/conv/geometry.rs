@@ -79,6 +79,7 @@ impl ConvGeometry {
             oh: self.h,
             ow: self.w,
             groups: 1,
+            precision: self.precision,
         }
     }
 }

@@ -9,7 +9,8 @@
 //! threads or one after another with every thread in the GEMM, by shape (see `Plan`).
 
 use crate::Float;
-use crate::cpu::gemm::{MatRef, gemm};
+use crate::cpu::gemm::MatRef;
+use crate::cpu::gemm_bf16::gemm_in;
 use rayon::prelude::*;
 
 use super::ConvGeometry;
@@ -206,6 +207,14 @@ fn gather_dy<T: Float>(dy: &[T], g: &ConvGeometry, range: &std::ops::Range<usize
     }
 }
 
+/// Whether an f32 layer under autocast runs its passes as bf16 GEMMs: when the products are
+/// large enough for the bf16 kernel's packing to pay — at least 64 rows of the unfolded input
+/// (C_in/groups · kh · kw) and 32 output channels per group (VGG's, ResNet's, AlexNet's layers;
+/// not LeNet-5's, whose direct f32 kernels are faster than any GEMM).
+pub(super) fn bf16_pays(g: &ConvGeometry) -> bool {
+    g.k() >= 64 && g.cout_g() >= 32
+}
+
 /// The unfolded inputs of a forward pass, one matrix per chunk of samples and group, kept for
 /// the weight gradient when they are small enough (LeNet-5-sized layers).
 pub type SavedColumns<T> = Vec<Vec<Vec<T>>>;
@@ -252,7 +261,8 @@ pub(super) fn forward<T: Float>(
                     rs: l,
                     cs: 1,
                 };
-                gemm(
+                gemm_in(
+                    g.precision,
                     cout_g,
                     l,
                     k,
@@ -276,7 +286,7 @@ pub(super) fn forward<T: Float>(
                 rs: s * l,
                 cs: 1,
             };
-            gemm(cout_g, s * l, k, prod, lhs, rhs, false, gemm_threads);
+            gemm_in(g.precision, cout_g, s * l, k, prod, lhs, rhs, false, gemm_threads);
             for j in 0..s {
                 for o in 0..cout_g {
                     y[j * sample_out + (gi * cout_g + o) * l..][..l].copy_from_slice(&prod[o * s * l + j * l..][..l]);
@@ -341,7 +351,8 @@ pub(super) fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
                     rs: l,
                     cs: 1,
                 };
-                gemm(
+                gemm_in(
+                    g.precision,
                     k,
                     l,
                     cout_g,
@@ -361,7 +372,7 @@ pub(super) fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeometry)
                 rs: s * l,
                 cs: 1,
             };
-            gemm(k, s * l, cout_g, col, lhs, rhs, false, gemm_threads);
+            gemm_in(g.precision, k, s * l, cout_g, col, lhs, rhs, false, gemm_threads);
             for j in 0..s {
                 let dxg = &mut dxs[j * sample_in + gi * cin_g * g.h * g.w..][..cin_g * g.h * g.w];
                 col2im(col, g, dxg, s * l, j * l, par_unfold);
@@ -419,7 +430,7 @@ pub(super) fn backward_weight<T: Float>(
                         rs: 1,
                         cs: l,
                     }; // xᵀ: l × k
-                    gemm(cout_g, k, l, dwg, lhs, rhs, true, gemm_threads);
+                    gemm_in(g.precision, cout_g, k, l, dwg, lhs, rhs, true, gemm_threads);
                     continue;
                 }
                 let cols: &[T] = match saved {
@@ -446,7 +457,7 @@ pub(super) fn backward_weight<T: Float>(
                     rs: 1,
                     cs: s * l,
                 }; // colᵀ: s·l × k
-                gemm(cout_g, k, s * l, dwg, lhs, rhs, true, gemm_threads);
+                gemm_in(g.precision, cout_g, k, s * l, dwg, lhs, rhs, true, gemm_threads);
             }
         }
         dw

@@ -45,6 +45,7 @@ mod wide;
 mod winograd;
 
 pub use crate::backend::params::ConvGeometry;
+use crate::backend::params::Precision;
 pub use crate::cpu::isa::Isa;
 use crate::cpu::isa::has_fma;
 pub use im2col::SavedColumns;
@@ -190,6 +191,11 @@ impl ConvAlgorithm {
 /// row whose rule holds wins (each `pays` states the measurements behind it).
 pub fn choose(pass: Pass, g: &ConvGeometry, dtype: DType, isa: Isa) -> ConvAlgorithm {
     use ConvAlgorithm::*;
+    if dtype == DType::F32 && g.precision == Precision::Bf16 && im2col::bf16_pays(g) {
+        // Mixed precision: every pass as bf16 GEMMs (cpu/gemm_bf16.rs). Smaller layers keep
+        // the f32 kernels below: autocast allows bf16, it does not ask for a slower product.
+        return Im2col;
+    }
     // The f32 kernels beyond `Direct` pay only with AVX2 and FMA.
     let simd_f32 = dtype == DType::F32 && isa != Isa::Portable && has_fma();
     match pass {

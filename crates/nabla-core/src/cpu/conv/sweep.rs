@@ -49,6 +49,7 @@ fn geometries(n: usize) -> impl Iterator<Item = ConvGeometry> {
             oh: (h + pt + pb - dilation[0] * (k - 1) - 1) / stride[0] + 1,
             ow: (w + pl + pr - dilation[1] * (k - 1) - 1) / stride[1] + 1,
             groups,
+            precision: crate::autocast::Precision::F32,
         },
     )
 }
@@ -220,6 +221,7 @@ fn the_table_picks_the_measured_winners() {
         oh: hw + 2 * pad + 1 - k,
         ow: hw + 2 * pad + 1 - k,
         groups: 1,
+        precision: crate::autocast::Precision::F32,
     };
     use ConvAlgorithm::*;
     let lenet_c3 = layer(6, 16, 14, 5, 0);

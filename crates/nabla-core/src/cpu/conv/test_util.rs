@@ -59,5 +59,6 @@ pub fn geometry(n: usize, case: Case) -> ConvGeometry {
         oh: (h + pt + pb - d * (k - 1) - 1) / s + 1,
         ow: (w + pl + pr - d * (k - 1) - 1) / s + 1,
         groups: 1,
+        precision: crate::autocast::Precision::F32,
     }
 }
