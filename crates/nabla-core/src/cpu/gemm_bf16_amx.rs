@@ -37,9 +37,14 @@ pub fn available() -> bool {
 fn detect() -> bool {
     // CPUID leaf 7 (when the CPU has it): EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
     use std::arch::x86_64::__cpuid_count;
-    let has = __cpuid_count(0, 0).eax >= 7 && {
-        let edx = __cpuid_count(7, 0).edx;
-        edx & (1 << 22) != 0 && edx & (1 << 24) != 0
+    // NOTE: `__cpuid_count` is safe from Rust 1.94 and unsafe before (the MSRV is 1.89).
+    #[allow(unused_unsafe)]
+    // SAFETY: CPUID is present on every x86-64 CPU; leaf 7 is read only when leaf 0 lists it.
+    let has = unsafe {
+        __cpuid_count(0, 0).eax >= 7 && {
+            let edx = __cpuid_count(7, 0).edx;
+            edx & (1 << 22) != 0 && edx & (1 << 24) != 0
+        }
     };
     if !has || std::env::var_os("NABLA_NO_AMX").is_some() {
         return false;
