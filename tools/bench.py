@@ -21,6 +21,13 @@ the programs alternating so that each sees the same conditions; medians over the
         data and schedule): samples/s, accuracy after the first and the last epoch, peak memory,
         and each program's bf16/f32 ratios.
 
+    python3 tools/bench.py zoo [--models resnet20,resnet18,vgg11,googlenet] [--steps 10]
+            [--rounds 1] [--precision f32]
+        The lecture's deep networks timed on random inputs: `nabla bench --model M --steps N`
+        beside tools/torch_models.py (the same architectures, batch, optimiser and protocol):
+        training and inference samples/s, peak memory, ratios nabla/PyTorch. ResNet-20 runs on
+        1×28×28 at batch 128, the ImageNet models on 3×224×224 at batch 16.
+
 Everything else that times nabla (`nabla bench --profile`, the examples under
 crates/nabla-core/examples) is a profiler for finding where time goes, not a benchmark.
 """
@@ -59,7 +66,7 @@ def ops(a):
     print(f"ratio > 1: nabla faster (GFLOP/s: nabla/PyTorch; times: PyTorch/nabla); torch {t[0].get('torch')}")
 
 
-def timed(cmd):
+def timed(cmd, key="train_sps_median3"):
     """Runs one program under /usr/bin/time; its RESULT fields and peak RSS in MB, or None."""
     p = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB %M"] + cmd, capture_output=True, text=True)
     out = p.stdout + p.stderr
@@ -74,7 +81,7 @@ def timed(cmd):
                 fields["acc_last"] = accs[-1][1]  # the last epoch's
         if line.startswith("MAXRSS_KB"):
             fields["peak_mb"] = int(line.split()[1]) / 1024
-    if "train_sps_median3" not in fields:
+    if key not in fields:
         sys.stderr.write(f"no RESULT from {' '.join(cmd)} (exit {p.returncode}):\n{out[-2000:]}\n")
         return None
     return fields
@@ -142,6 +149,34 @@ def precision(a):
                   f"| {med('acc1', rs):.4f} | {med('acc_last', rs):.4f} | {med('peak_mb', rs):,.0f} |", flush=True)
 
 
+def zoo(a):
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "nabla-cli"], cwd=ROOT, check=True)
+    nabla = os.path.join(ROOT, "target", "release", "nabla")
+    torch = os.path.join(ROOT, "tools", "torch_models.py")
+    print(f"| model | input, batch | program | train samples/s | infer samples/s | peak MB | train ratio | infer ratio | memory ratio |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for m in a.models.split(","):
+        cifar = m.startswith("resnet") and m[6:].isdigit() and int(m[6:]) < 152 and int(m[6:]) % 6 == 2
+        shape, batch = ("1x28x28", 128) if cifar else ("3x224x224", 16)
+        common = ["--steps", str(a.steps), "--batch-size", str(batch), "--input", shape, "--precision", a.precision]
+        programs = {
+            "nabla": [nabla, "bench", "--model", m] + common,
+            "PyTorch": [sys.executable, torch, m] + common,
+        }
+        results = {name: [] for name in programs}
+        for _ in range(a.rounds):
+            for name, cmd in programs.items():
+                r = timed(cmd, key="train_sps")
+                if r:
+                    results[name].append(r)
+        med = lambda name, key: statistics.median(float(r[key]) for r in results[name]) if results[name] else float("nan")
+        n = {k: med("nabla", k) for k in ("train_sps", "infer_sps", "peak_mb")}
+        for name in programs:
+            t, i, mem = med(name, "train_sps"), med(name, "infer_sps"), med(name, "peak_mb")
+            ratios = "| — | — | — |" if name == "nabla" else f"| {n['train_sps'] / t:.2f} | {n['infer_sps'] / i:.2f} | {n['peak_mb'] / mem:.2f} |"
+            print(f"| {m} | {shape}, {batch} | {name} | {t:,.1f} | {i:,.1f} | {mem:,.0f} {ratios}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -156,8 +191,13 @@ def main():
     q.add_argument("--epochs", type=int, default=5)
     q.add_argument("--models", default="mlp,lenet5")
     q.add_argument("--rounds", type=int, default=1)
+    z = sub.add_parser("zoo", help="deep networks on random inputs beside PyTorch")
+    z.add_argument("--models", default="resnet20,resnet18,vgg11,googlenet")
+    z.add_argument("--steps", type=int, default=10)
+    z.add_argument("--rounds", type=int, default=1)
+    z.add_argument("--precision", default="f32")
     a = ap.parse_args()
-    {"ops": ops, "models": models, "precision": precision}[a.what](a)
+    {"ops": ops, "models": models, "precision": precision, "zoo": zoo}[a.what](a)
 
 
 if __name__ == "__main__":

@@ -15,28 +15,41 @@ use nabla_nn::optim::{Optimizer, Sgd, SgdConfig};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// mlp (784-512-256-10) or lenet5
+    /// mlp (784-512-256-10) or lenet5 train on Fashion-MNIST for --epochs; any other model
+    /// of the zoo (resnet20, resnet18, vgg11, googlenet, …; `nabla summary --help` lists them),
+    /// or these two with --steps, is timed for --steps steps on random inputs of --input
     #[arg(long, default_value = "lenet5")]
-    model: String,
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
+    pub model: String,
+    /// Images per step [default: 128; 16 for models of 224×224 inputs]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Time this many training steps (and as many inference batches) on random inputs instead
+    /// of training on Fashion-MNIST [default: 10 for zoo models]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100000))]
+    pub steps: Option<u64>,
+    /// The input of a timed model, CxHxW [default: 1x28x28, or the smallest the model takes]
+    #[arg(long, value_parser = crate::common::parse_input)]
+    pub input: Option<[usize; 3]>,
+    /// Classes of a timed model's output
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
     #[arg(long, default_value_t = 3)]
     epochs: usize,
     #[arg(long, default_value_t = 0.05)]
-    lr: f64,
+    pub lr: f64,
     /// Print one JSON object instead of lines
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// After the run, train 20 more steps and print the time per layer, forward and backward
     #[arg(long)]
-    profile: bool,
+    pub profile: bool,
     /// Where to run: cpu, cuda or cuda:N (the data set is moved there once, as the peers do)
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
-    device: nabla_core::Device,
+    pub device: nabla_core::Device,
     /// Matrix products (Linear layers) in f32, or bf16 with f32 sums (mixed precision, as
     /// torch.autocast) [default: f32]
     #[arg(long, value_parser = crate::common::parse_precision, default_value = "f32")]
-    precision: nabla_core::autocast::Precision,
+    pub precision: nabla_core::autocast::Precision,
     /// Read Fashion-MNIST's IDX files from this folder instead of the bundled copy
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
@@ -54,7 +67,7 @@ fn permutation(n: usize, state: &mut u64) -> Vec<usize> {
 }
 
 /// Peak resident memory of this process in MB (VmHWM), where the OS reports it.
-fn peak_rss_mb() -> f64 {
+pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -79,13 +92,23 @@ fn accuracy(model: &dyn Module, x: &Tensor, y: &[i64]) -> Result<f64> {
     Ok(correct as f64 / y.len() as f64)
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let _precision = nabla_core::autocast::AutocastGuard::new(args.precision);
+    if args.steps.is_some() || !matches!(&args.model[..], "mlp" | "lenet" | "lenet5") {
+        return crate::bench_timed::run(&args);
+    }
+    let batch_size = args.batch_size.unwrap_or(128);
+    if args.input.is_some_and(|i| i != [1, 28, 28]) {
+        return Err(Error::Argument {
+            op: "bench",
+            msg: "--input applies to timed runs (--steps N); the Fashion-MNIST benchmark's input is 1x28x28".into(),
+        });
+    }
     manual_seed(0);
     let model: Box<dyn Module> = match &args.model[..] {
         "mlp" => Box::new(Mlp::new(&[784, 512, 256, 10])?),
@@ -97,7 +120,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             });
         }
     };
-    if args.epochs == 0 || args.batch_size == 0 {
+    if args.epochs == 0 || batch_size == 0 {
         return Err(Error::Argument {
             op: "bench",
             msg: "--epochs and --batch-size must be at least 1".into(),
@@ -109,12 +132,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Tensor::from_vec(px.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>(), (n, 1, 28, 28))
     };
     let (n, nt) = (train.labels.len(), test.labels.len());
-    if args.batch_size > n {
+    if batch_size > n {
         return Err(Error::Argument {
             op: "bench",
             msg: format!(
                 "--batch-size {} is larger than the training set ({n} images)",
-                args.batch_size
+                batch_size
             ),
         });
     }
@@ -136,8 +159,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         model.train();
         let t0 = Instant::now();
         let mut last = 0.0;
-        for start in (0..n).step_by(args.batch_size) {
-            let idx = perm.narrow(0, start, args.batch_size.min(n - start))?;
+        for start in (0..n).step_by(batch_size) {
+            let idx = perm.narrow(0, start, batch_size.min(n - start))?;
             let (xb, yb) = (xtr.index_select(0, &idx)?, ytr.index_select(0, &idx)?);
             // The trainer's own step: forward, loss, backward (one process, no accumulation).
             let len = yb.dims()[0];
@@ -149,7 +172,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                     op: "bench",
                     msg: format!(
                         "epoch {epoch} step {}: the loss is {last:.4e}; the run diverged (try a lower --lr)",
-                        start / args.batch_size + 1
+                        start / batch_size + 1
                     ),
                 });
             }
@@ -175,7 +198,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     if args.profile {
-        profile_steps(model.as_ref(), &mut opt, &xtr, &ytr, args.batch_size, 20)?;
+        profile_steps(model.as_ref(), &mut opt, &xtr, &ytr, batch_size, 20)?;
     }
     let train_sps = n as f64 / median(&mut epoch_secs[..args.epochs.min(3)].to_vec());
     let infer_sps = nt as f64 / median(&mut inf);
@@ -201,13 +224,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn rayon_threads() -> usize {
+pub fn rayon_threads() -> usize {
     nabla_core::runtime::ensure_thread_pool();
     rayon::current_num_threads()
 }
 
 /// Trains `steps` more steps with the profiler on and prints where the time goes.
-fn profile_steps(model: &dyn Module, opt: &mut Sgd, x: &Tensor, y: &Tensor, batch: usize, steps: usize) -> Result<()> {
+pub fn profile_steps(model: &dyn Module, opt: &mut Sgd, x: &Tensor, y: &Tensor, batch: usize, steps: usize) -> Result<()> {
     model.train();
     nabla_core::profile::enable(true);
     let _ = nabla_core::profile::take_report();

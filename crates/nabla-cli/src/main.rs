@@ -1,6 +1,7 @@
 //! `nabla`: train, evaluate and inspect neural networks from the command line.
 
 mod bench;
+mod bench_timed;
 mod common;
 mod data;
 mod eval;
