@@ -230,7 +230,14 @@ pub fn rayon_threads() -> usize {
 }
 
 /// Trains `steps` more steps with the profiler on and prints where the time goes.
-pub fn profile_steps(model: &dyn Module, opt: &mut Sgd, x: &Tensor, y: &Tensor, batch: usize, steps: usize) -> Result<()> {
+pub fn profile_steps(
+    model: &dyn Module,
+    opt: &mut Sgd,
+    x: &Tensor,
+    y: &Tensor,
+    batch: usize,
+    steps: usize,
+) -> Result<()> {
     model.train();
     nabla_core::profile::enable(true);
     let _ = nabla_core::profile::take_report();

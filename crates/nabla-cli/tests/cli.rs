@@ -284,3 +284,50 @@ fn bad_input_fails_with_one_error_line() {
     user_error(&["predict", "--checkpoint", s(&missing)], "FILE");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `nabla bench --model NAME --steps N` times any zoo model on random inputs; its JSON names
+/// what was timed, and the figures are positive.
+#[test]
+fn bench_times_a_zoo_model_for_a_few_steps() {
+    let j = json(&[
+        "bench",
+        "--model",
+        "resnet20",
+        "--steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(j["model"], "resnet20");
+    assert_eq!(j["input"], "1x28x28");
+    assert_eq!(j["batch"], 4);
+    assert!(j["train_samples_per_s"].as_f64().unwrap() > 0.0);
+    assert!(j["infer_samples_per_s"].as_f64().unwrap() > 0.0);
+    let j = json(&[
+        "bench",
+        "--model",
+        "mlp",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--precision",
+        "bf16",
+        "--json",
+    ]);
+    assert_eq!(j["precision"], "bf16");
+    // An ImageNet model defaults to 3×224×224; a smaller input is refused by name.
+    let out = nabla(&["bench", "--model", "vgg11", "--steps", "1", "--input", "3x16x16"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("vgg11 takes images of at least"),
+        "{}",
+        stderr(&out)
+    );
+    let out = nabla(&["bench", "--model", "no-such-net", "--steps", "1"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("no-such-net"),
+        "{}",
+        stderr(&out)
+    );
+}
