@@ -252,7 +252,10 @@ fn run_table(args: &EvalArgs, members: &[Member], config: &nabla_train::TrainCon
         ))
     })?;
     let table = if *config == meta.config {
-        nabla_train::data::table_split(config)?.expect("a csv dataset").1
+        match nabla_train::data::table_split(config)? {
+            Some((_, test)) => test,
+            None => return Err(bad(format!("{} is not a table (csv:PATH)", config.dataset))),
+        }
     } else {
         let target = meta.config.target.as_deref().unwrap_or_default();
         let task = if meta.config.regression {

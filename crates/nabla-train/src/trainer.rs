@@ -596,7 +596,10 @@ impl Trainer {
         if self.val.is_none() {
             return Ok(false);
         }
-        let best = best_epoch(&self.history, self.config.best_by).expect("a validation metric");
+        // No finite validation metric yet (every one NaN or infinite): nothing is best.
+        let Some(best) = best_epoch(&self.history, self.config.best_by) else {
+            return Ok(false);
+        };
         if best == epoch + 1 && root {
             std::fs::copy(self.checkpoint_path(), self.best_path()).map_err(|e| io_err(&self.best_path(), e))?;
         }
@@ -637,15 +640,17 @@ impl Trainer {
                 }
             );
         }
-        let end = EpochEnd {
-            metrics: self.history.last().expect("a finished run has epochs"),
-            history: &self.history,
-            evaluation: &eval,
-            classes: &self.classes,
-            model: self.model.as_ref(),
-        };
-        for o in &mut self.observers {
-            o.final_test(&end)?;
+        if let Some(metrics) = self.history.last() {
+            let end = EpochEnd {
+                metrics,
+                history: &self.history,
+                evaluation: &eval,
+                classes: &self.classes,
+                model: self.model.as_ref(),
+            };
+            for o in &mut self.observers {
+                o.final_test(&end)?;
+            }
         }
         Ok(Some((eval, best.meta.epoch)))
     }

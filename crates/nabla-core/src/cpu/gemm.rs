@@ -70,15 +70,7 @@ unsafe fn gemm_into<T: Float>(
         }
         return;
     }
-    // Bounds: the furthest element each operand touches must be inside its slice.
-    assert!(
-        lhs.offset + (m - 1) * lhs.rs + (k - 1) * lhs.cs < lhs.data.len(),
-        "gemm: lhs out of bounds"
-    );
-    assert!(
-        rhs.offset + (k - 1) * rhs.rs + (n - 1) * rhs.cs < rhs.data.len(),
-        "gemm: rhs out of bounds"
-    );
+    assert_in_bounds(m, n, k, lhs, rhs);
     let work = m * n * k;
     let dst = Dst(dst);
     if threads > 1 && (64 * 64 * 64..SPLIT_BY_HAND_BELOW).contains(&work) && m.max(n) >= 2 * BLOCK_ALIGN {
@@ -96,6 +88,19 @@ unsafe fn gemm_into<T: Float>(
     unsafe { gemm_raw(m, n, k, dst.at(0), n, lhs, rhs, accumulate, parallelism) }
 }
 
+/// Panics unless the furthest element each operand of an m×k by k×n product touches lies
+/// inside its slice (m, n, k ≥ 1): the check that makes the unsafe kernels' reads sound.
+pub(super) fn assert_in_bounds<T>(m: usize, n: usize, k: usize, lhs: MatRef<T>, rhs: MatRef<T>) {
+    assert!(
+        lhs.offset + (m - 1) * lhs.rs + (k - 1) * lhs.cs < lhs.data.len(),
+        "gemm: lhs out of bounds"
+    );
+    assert!(
+        rhs.offset + (k - 1) * rhs.rs + (n - 1) * rhs.cs < rhs.data.len(),
+        "gemm: rhs out of bounds"
+    );
+}
+
 /// Products with fewer multiply-adds than this are split into one block per thread here;
 /// larger ones go to the `gemm` crate's own threading.
 ///
@@ -110,14 +115,14 @@ const BLOCK_ALIGN: usize = 16;
 
 /// The destination's address, shared by blocks that each write only their own elements.
 #[derive(Clone, Copy)]
-struct Dst<T>(*mut T);
+pub(super) struct Dst<T>(pub(super) *mut T);
 // SAFETY: the blocks of a product write disjoint elements of dst.
 unsafe impl<T> Send for Dst<T> {}
 unsafe impl<T> Sync for Dst<T> {}
 impl<T> Dst<T> {
     /// The address of element `i` (a method, so that closures capture the whole `Dst`, which
     /// is Send, and not its pointer field).
-    fn at(self, i: usize) -> *mut T {
+    pub(super) fn at(self, i: usize) -> *mut T {
         self.0.wrapping_add(i)
     }
 }

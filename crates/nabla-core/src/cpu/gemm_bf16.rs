@@ -150,14 +150,7 @@ pub fn gemm_bf16_with(
     if k == 0 {
         return vec![0.0; m * n];
     }
-    assert!(
-        lhs.offset + (m - 1) * lhs.rs + (k - 1) * lhs.cs < lhs.data.len(),
-        "gemm_bf16: lhs out of bounds"
-    );
-    assert!(
-        rhs.offset + (k - 1) * rhs.rs + (n - 1) * rhs.cs < rhs.data.len(),
-        "gemm_bf16: rhs out of bounds"
-    );
+    super::gemm::assert_in_bounds(m, n, k, lhs, rhs);
     match kernel {
         Bf16Kernel::Amx => super::gemm_bf16_amx::product(m, n, k, lhs, rhs, threads),
         Bf16Kernel::Avx512Bf16 => packed_product(m, n, k, lhs, rhs, threads),
@@ -209,12 +202,12 @@ pub(crate) fn gemm_in<T: crate::Float>(
 
 /// The fallback: the operands rounded to bf16, multiplied by the f32 GEMM.
 pub fn portable(m: usize, n: usize, k: usize, lhs: MatRef<f32>, rhs: MatRef<f32>, threads: usize) -> Vec<f32> {
-    let a: Vec<f32> = (0..m * k)
-        .map(|i| round_to_bf16(lhs.data[lhs.offset + (i / k) * lhs.rs + (i % k) * lhs.cs]))
-        .collect();
-    let b: Vec<f32> = (0..k * n)
-        .map(|i| round_to_bf16(rhs.data[rhs.offset + (i / n) * rhs.rs + (i % n) * rhs.cs]))
-        .collect();
+    let rounded = |x: MatRef<f32>, rows: usize, cols: usize| -> Vec<f32> {
+        (0..rows)
+            .flat_map(|i| (0..cols).map(move |j| round_to_bf16(x.data[x.offset + i * x.rs + j * x.cs])))
+            .collect()
+    };
+    let (a, b) = (rounded(lhs, m, k), rounded(rhs, k, n));
     let (a, b) = (
         MatRef {
             data: &a,
@@ -307,24 +300,12 @@ fn pack_a(m: usize, k: usize, a: MatRef<f32>) -> Vec<u32> {
     out
 }
 
-/// The destination's address, shared by tiles that each write only their own elements.
-#[derive(Clone, Copy)]
-struct Dst(*mut f32);
-// SAFETY: the tiles of a product write disjoint elements of dst.
-unsafe impl Send for Dst {}
-unsafe impl Sync for Dst {}
-impl Dst {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 fn packed_product(m: usize, n: usize, k: usize, lhs: MatRef<f32>, rhs: MatRef<f32>, threads: usize) -> Vec<f32> {
     let (a, b) = (pack_a(m, k, lhs), pack_b(k, n, rhs, k.div_ceil(2)));
     let k2 = k.div_ceil(2);
     let (blocks, panels) = (m.div_ceil(MR), n.div_ceil(NR));
     let mut out = vec![0.0f32; m * n];
-    let dst = Dst(out.as_mut_ptr());
+    let dst = super::gemm::Dst(out.as_mut_ptr());
     let tile = |r: usize, q: usize| {
         let rows = MR.min(m - r * MR);
         let cols = NR.min(n - q * NR);
@@ -332,7 +313,7 @@ fn packed_product(m: usize, n: usize, k: usize, lhs: MatRef<f32>, rhs: MatRef<f3
         let b = &b[q * k2 * NR..(q + 1) * k2 * NR];
         // SAFETY: the CPU has AVX512-BF16 (checked by the caller); the tile's rows×cols at
         // (r·MR, q·NR) lie inside dst's m×n and belong to this tile alone.
-        unsafe { kernel_avx512bf16(k2, a, b, dst.get().add(r * MR * n + q * NR), n, rows, cols) };
+        unsafe { kernel_avx512bf16(k2, a, b, dst.at(r * MR * n + q * NR), n, rows, cols) };
     };
     if threads <= 1 {
         (0..blocks).for_each(|r| (0..panels).for_each(|q| tile(r, q)));

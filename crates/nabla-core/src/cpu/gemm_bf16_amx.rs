@@ -93,18 +93,6 @@ fn pack_rows(m: usize, k: usize, kp: usize, a: MatRef<f32>) -> Vec<u16> {
     out
 }
 
-/// The destination's address, shared by blocks that each write only their own elements.
-#[derive(Clone, Copy)]
-struct Dst(*mut f32);
-// SAFETY: the blocks of a product write disjoint elements of dst.
-unsafe impl Send for Dst {}
-unsafe impl Sync for Dst {}
-impl Dst {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// lhs (m×k) · rhs (k×n) in bf16 on AMX tiles, f32 sums, as a new row-major m×n vector. The
 /// caller checked [`available`] and the operands' bounds.
 pub fn product(m: usize, n: usize, k: usize, lhs: MatRef<f32>, rhs: MatRef<f32>, threads: usize) -> Vec<f32> {
@@ -112,11 +100,11 @@ pub fn product(m: usize, n: usize, k: usize, lhs: MatRef<f32>, rhs: MatRef<f32>,
     let (a, b) = (pack_rows(m, k, kp, lhs), pack_b(k, n, rhs, kp / 2));
     let (blocks, panels) = (m.div_ceil(MB), n.div_ceil(NR));
     let mut out = vec![0.0f32; m * n];
-    let dst = Dst(out.as_mut_ptr());
+    let dst = super::gemm::Dst(out.as_mut_ptr());
     let run = |r: usize, qs: std::ops::Range<usize>| {
         // SAFETY: AMX is available (the caller's promise); block r's rows and panels qs lie in
         // the packed operands (padded to whole tiles) and write only their own part of dst.
-        unsafe { blocks_amx(&a, &b, kp, r, qs, dst.get(), m, n) }
+        unsafe { blocks_amx(&a, &b, kp, r, qs, dst.at(0), m, n) }
     };
     if threads <= 1 {
         (0..blocks).for_each(|r| run(r, 0..panels));
