@@ -7,6 +7,7 @@
 //!
 //! | pass    | algorithm (file)                          | where it pays                              |
 //! |---------|-------------------------------------------|--------------------------------------------|
+//! | all     | `Wide` (wide.rs)                          | f32, AVX-512, 16–64 channels, planes ≤ 32² |
 //! | forward | `Direct` (direct.rs)                      | ≤ 32 output channels, ≤ 1024 taps; any float |
 //! | forward | `Winograd` F(4×4,3×3), F(2×2,5×5) (winograd.rs) | f32, stride 1, ≥ 16 channels, ≥ 36 tiles |
 //! | forward | `Wide`, 16 channels a block (wide.rs)     | f32, > 32 output channels, 64–2560 taps    |
@@ -200,7 +201,9 @@ pub fn choose(pass: Pass, g: &ConvGeometry, dtype: DType, isa: Isa) -> ConvAlgor
     let simd_f32 = dtype == DType::F32 && isa != Isa::Portable && has_fma();
     match pass {
         Pass::Forward => {
-            if direct::applies(g) {
+            if simd_f32 && wide::pays_over_direct(g, isa) {
+                Wide
+            } else if direct::applies(g) {
                 // Small layers: no unfolding at all (its rule is its speed rule).
                 Direct
             } else if simd_f32 && winograd::pays(g) {
@@ -212,7 +215,9 @@ pub fn choose(pass: Pass, g: &ConvGeometry, dtype: DType, isa: Isa) -> ConvAlgor
             }
         }
         Pass::BackwardInput => {
-            if simd_f32 && scatter_dx_pays(g) {
+            if simd_f32 && wide::pays_over_direct_dx(g, isa) {
+                Wide
+            } else if simd_f32 && scatter_dx_pays(g) {
                 ScatterDx
             } else if simd_f32 && direct_dx::pays(g) {
                 DirectDx
@@ -226,7 +231,9 @@ pub fn choose(pass: Pass, g: &ConvGeometry, dtype: DType, isa: Isa) -> ConvAlgor
         }
         Pass::BackwardWeight => {
             // Where the forward pass was im2col, this is too: it may reuse the kept columns.
-            if direct::applies(g) {
+            if simd_f32 && wide::pays_over_direct(g, isa) {
+                Wide
+            } else if direct::applies(g) {
                 Direct
             } else if simd_f32 && wide::pays(g) {
                 Wide

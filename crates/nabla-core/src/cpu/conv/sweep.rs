@@ -229,11 +229,26 @@ fn the_table_picks_the_measured_winners() {
     assert_eq!(choose(Pass::BackwardWeight, &lenet_c3, DType::F32, isa), Direct);
     assert_eq!(choose(Pass::BackwardInput, &lenet_c3, DType::F32, isa), ScatterDx);
     assert_eq!(choose(Pass::BackwardInput, &lenet_c3, DType::F64, isa), Im2col);
-    // 16 → 16 3×3 at 32×32: too large a δy for the scatter buffer, so the row kernel.
+    // 16 → 16 3×3 at 32×32: too large a δy for the scatter buffer, so the row kernel; with
+    // AVX-512 the 16-channel register blocks of the wide kernel.
+    let small_planes = if isa == Isa::Avx512 { Wide } else { DirectDx };
     assert_eq!(
         choose(Pass::BackwardInput, &layer(16, 16, 32, 3, 1), DType::F32, isa),
-        DirectDx
+        small_planes
     );
+    // ResNet-20's stages (16, 32, 64 channels at 28², 14², 7²): Wide for every pass with
+    // AVX-512; without it, forward Direct up to 32 output channels and Wide above.
+    for (c, hw) in [(16, 28), (32, 14), (64, 7)] {
+        let stage = layer(c, c, hw, 3, 1);
+        if isa == Isa::Avx512 {
+            for pass in Pass::ALL {
+                assert_eq!(choose(pass, &stage, DType::F32, isa), Wide, "{pass:?} {c} at {hw}²");
+            }
+        } else {
+            let fwd = if c > 32 { Wide } else { Direct };
+            assert_eq!(choose(Pass::Forward, &stage, DType::F32, isa), fwd, "{c} at {hw}²");
+        }
+    }
     let vgg = layer(64, 128, 56, 3, 1);
     assert_eq!(choose(Pass::Forward, &vgg, DType::F32, isa), Winograd);
     assert_eq!(choose(Pass::BackwardInput, &vgg, DType::F32, isa), Winograd);
