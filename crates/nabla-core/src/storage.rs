@@ -349,6 +349,23 @@ impl Storage {
                 .map(|(y, m, i)| (y.wrap(), m.wrap(), i.wrap()))
         })
     }
+    pub(crate) fn batch_norm_eval(
+        &self,
+        l: &Layout,
+        weight: (&Storage, &Layout),
+        bias: (&Storage, &Layout),
+        stats: [(&Storage, &Layout); 2],
+        p: &BatchNormParams,
+    ) -> Result<Storage> {
+        const OP: &str = "batch_norm";
+        dispatch!(self, |s: B| {
+            let (w, b) = (on_same::<B>(OP, s, weight.0)?, on_same::<B>(OP, s, bias.0)?);
+            let [(m, ml), (v, vl)] = stats;
+            let (m, v) = (on_same::<B>(OP, s, m)?, on_same::<B>(OP, s, v)?);
+            s.batch_norm_eval(l, (w, weight.1), (b, bias.1), [(m, ml), (v, vl)], p)
+                .map(B::wrap)
+        })
+    }
     pub(crate) fn batch_norm_backward(
         &self,
         l: &Layout,

@@ -267,6 +267,12 @@ nabla_core::device_test! {
         }
         Ok(())
     };
+    batch_norm_evaluation: |d| check(d, &[&[4, 3, 5, 5], &[3], &[3]], 1e-5, |x| {
+        let on = x[0].device();
+        let mean = Tensor::from_vec(vec![0.1f32, -0.2, 0.3], (3,))?.to_device(on)?;
+        let var = Tensor::from_vec(vec![0.5f32, 1.0, 2.0], (3,))?.to_device(on)?;
+        x[0].batch_norm_eval(&x[1], &x[2], &mean, &var, 1e-5)
+    });
     // f64 where the device has it: the same checks at a tolerance near f64 rounding.
     f64_conv_pool_lrn: |d| check_dtype(d, F64, &[&[2, 3, 7, 7], &[4, 3, 3, 3]], 1e-10, |x| {
         let y = x[0].conv2d(&x[1], None, &Conv2dOptions::default().padding(1).stride(2))?;

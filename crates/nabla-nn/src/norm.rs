@@ -105,9 +105,6 @@ impl Module for BatchNorm {
                 ),
             });
         }
-        // Parameters broadcast as [1, C, 1, ...].
-        let mut bshape = vec![1; x.rank()];
-        bshape[1] = c;
         if self.mode.is_training() {
             // One fused op on every device (cuDNN on a GPU): statistics, normalisation and the
             // running averages; its backward is written by hand.
@@ -122,14 +119,14 @@ impl Module for BatchNorm {
             let running = (&self.running_mean, &self.running_var);
             return x.batch_norm_train(&self.weight, &self.bias, Some(running), m, self.eps);
         }
-        let (mean, var) = (
-            self.running_mean.reshape(bshape.clone())?,
-            self.running_var.reshape(bshape.clone())?,
-        );
-        let x_hat = x.sub(&mean)?.div(&var.add_scalar(self.eps)?.sqrt()?)?;
-        x_hat
-            .mul(&self.weight.reshape(bshape.clone())?)?
-            .add(&self.bias.reshape(bshape)?)
+        // Evaluation: one multiply-add per value from the running statistics.
+        x.batch_norm_eval(
+            &self.weight,
+            &self.bias,
+            &self.running_mean,
+            &self.running_var,
+            self.eps,
+        )
     }
 
     /// `BatchNormalization` with the running statistics (evaluation mode).

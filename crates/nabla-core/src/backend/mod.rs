@@ -125,6 +125,16 @@ pub trait BackendStorage: Sized + Send + Sync {
         running: Option<(&mut Self, &mut Self)>,
         p: &BatchNormParams,
     ) -> Result<(Self, Self, Self)>;
+    /// Batch norm in evaluation mode of contiguous `self` (`[N, C, S]`) with contiguous γ, β
+    /// and the running mean and variance: y = γ·(x − μ)/√(σ² + ε) + β per channel.
+    fn batch_norm_eval(
+        &self,
+        l: &Layout,
+        weight: (&Self, &Layout),
+        bias: (&Self, &Layout),
+        stats: [(&Self, &Layout); 2],
+        p: &BatchNormParams,
+    ) -> Result<Self>;
     /// (δx, δγ, δβ) of [`batch_norm_train`](Self::batch_norm_train): `self` is x; μ and σ̂⁻¹ as it returned them.
     #[allow(clippy::too_many_arguments)]
     fn batch_norm_backward(

@@ -284,6 +284,26 @@ impl BackendStorage for CpuStorage {
             Ok((T::into_storage(y), T::into_storage(mean), T::into_storage(inv_std)))
         })
     }
+    fn batch_norm_eval(
+        &self,
+        l: &Layout,
+        weight: (&Self, &Layout),
+        bias: (&Self, &Layout),
+        stats: [(&Self, &Layout); 2],
+        p: &BatchNormParams,
+    ) -> Result<Self> {
+        const OP: &str = "batch_norm";
+        let len = p.n * p.c * p.s;
+        float_slice!(self, OP, |x: T| {
+            let x = &x[l.offset()..l.offset() + len];
+            let [w, b, mean, var] = [weight, bias, stats[0], stats[1]];
+            let w = &same::<T>(w.0, OP)?[w.1.offset()..w.1.offset() + p.c];
+            let b = &same::<T>(b.0, OP)?[b.1.offset()..b.1.offset() + p.c];
+            let mean = &same::<T>(mean.0, OP)?[mean.1.offset()..mean.1.offset() + p.c];
+            let var = &same::<T>(var.0, OP)?[var.1.offset()..var.1.offset() + p.c];
+            Ok(T::into_storage(norm::batch_norm_eval(x, w, b, mean, var, p)))
+        })
+    }
     fn batch_norm_backward(
         &self,
         l: &Layout,

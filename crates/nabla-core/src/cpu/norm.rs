@@ -3,6 +3,9 @@
 //!
 //! x̂ = (x − μ)·σ̂⁻¹, σ̂⁻¹ = 1/√(σ² + ε);  δγ = Σ δy·x̂,  δβ = Σ δy,
 //! δx = γ·σ̂⁻¹·(δy − δβ/m − x̂·δγ/m)   (m = N·S values per channel).
+//!
+//! In evaluation mode, one multiply-add per value: y = x·a + b with a = γ/√(σ² + ε) and
+//! b = β − μ·a from the running statistics.
 
 use crate::backend::params::BatchNormParams;
 use crate::{Float, WithDType};
@@ -36,20 +39,21 @@ pub(crate) fn batch_norm_train<T: Float>(
             (mean, sq / m)
         })
         .collect();
-    let mut y = vec![T::zero(); x.len()];
     let plane = p.s.max(1);
-    y.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
-        .enumerate()
-        .for_each(|(k, (yo, xi))| {
+    let y = super::par_filled_chunks(
+        x.len() / plane,
+        plane,
+        || (),
+        |_, k, yo: &mut [T]| {
             let ch = k % p.c;
             let (mean, var) = stats[ch];
             let inv = T::from_f64(1.0 / (var + p.eps).sqrt());
             let (mu, g, beta) = (T::from_f64(mean), w[ch], b[ch]);
-            for (o, &v) in yo.iter_mut().zip(xi) {
+            for (o, &v) in yo.iter_mut().zip(&x[k * plane..(k + 1) * plane]) {
                 *o = (v - mu) * inv * g + beta;
             }
-        });
+        },
+    );
     let mean = stats.iter().map(|s| T::from_f64(s.0)).collect();
     let inv_std = stats.iter().map(|s| T::from_f64(1.0 / (s.1 + p.eps).sqrt())).collect();
     (y, mean, inv_std, stats.iter().map(|s| s.1).collect())
@@ -79,23 +83,56 @@ pub(crate) fn batch_norm_backward<T: Float>(
             (dg, db)
         })
         .collect();
-    let mut dx = vec![T::zero(); x.len()];
     let plane = p.s.max(1);
-    dx.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane).zip(dy.par_chunks(plane)))
-        .enumerate()
-        .for_each(|(k, (d, (xi, gi)))| {
+    let dx = super::par_filled_chunks(
+        x.len() / plane,
+        plane,
+        || (),
+        |_, k, d: &mut [T]| {
             let ch = k % p.c;
             let (dg, db) = sums[ch];
             let (mu, inv, g) = (mean[ch], inv_std[ch], w[ch]);
             let (mean_db, mean_dg) = (T::from_f64(db / m), T::from_f64(dg / m));
             let scale = g * inv;
+            let (xi, gi) = (&x[k * plane..(k + 1) * plane], &dy[k * plane..(k + 1) * plane]);
             for ((o, &v), &gv) in d.iter_mut().zip(xi).zip(gi) {
                 let x_hat = (v - mu) * inv;
                 *o = scale * (gv - mean_db - x_hat * mean_dg);
             }
-        });
+        },
+    );
     let dgamma = sums.iter().map(|s| T::from_f64(s.0)).collect();
     let dbeta = sums.iter().map(|s| T::from_f64(s.1)).collect();
     (dx, dgamma, dbeta)
+}
+
+/// y = x·a_c + b_c with a_c = γ_c/√(σ²_c + ε), b_c = β_c − μ_c·a_c (a and b in f64, then `T`):
+/// evaluation mode with the running mean μ and variance σ².
+pub(crate) fn batch_norm_eval<T: Float>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    mean: &[T],
+    var: &[T],
+    p: &BatchNormParams,
+) -> Vec<T> {
+    let f = |v: T| WithDType::to_f64(v);
+    let (scale, shift): (Vec<T>, Vec<T>) = (0..p.c)
+        .map(|ch| {
+            let a = f(w[ch]) / (f(var[ch]) + p.eps).sqrt();
+            (T::from_f64(a), T::from_f64(f(b[ch]) - f(mean[ch]) * a))
+        })
+        .unzip();
+    let plane = p.s.max(1);
+    super::par_filled_chunks(
+        x.len() / plane,
+        plane,
+        || (),
+        |_, k, yo: &mut [T]| {
+            let (a, b) = (scale[k % p.c], shift[k % p.c]);
+            for (o, &v) in yo.iter_mut().zip(&x[k * plane..(k + 1) * plane]) {
+                *o = v * a + b;
+            }
+        },
+    )
 }

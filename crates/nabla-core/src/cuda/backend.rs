@@ -228,6 +228,22 @@ impl BackendStorage for CudaStorage {
         let out = cudnn::batch_norm_train(self, &xl, w, b, running, p.momentum, p.eps)?;
         Ok((out.y, out.save_mean, out.save_inv_std))
     }
+    fn batch_norm_eval(
+        &self,
+        l: &Layout,
+        weight: (&Self, &Layout),
+        bias: (&Self, &Layout),
+        stats: [(&Self, &Layout); 2],
+        p: &BatchNormParams,
+    ) -> Result<Self> {
+        let [mean, var] = stats;
+        let (w, b) = (packed(weight.0, weight.1)?, packed(bias.0, bias.1)?);
+        let (m, v) = (packed(mean.0, mean.1)?, packed(var.0, var.1)?);
+        let (w, b) = (w.as_ref().unwrap_or(weight.0), b.as_ref().unwrap_or(bias.0));
+        let (m, v) = (m.as_ref().unwrap_or(mean.0), v.as_ref().unwrap_or(var.0));
+        let xl = ncs(p, dense_offset("batch_norm", l)?);
+        cudnn::batch_norm_inference(self, &xl, w, b, m, v, p.eps)
+    }
     fn batch_norm_backward(
         &self,
         l: &Layout,
