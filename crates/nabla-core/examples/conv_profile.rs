@@ -1,5 +1,5 @@
 //! Times each pass of a convolution (LeNet-5's second by default) with every algorithm that
-//! computes it, and the algorithms the table chooses. Run: `cargo run --release -p nabla-core --example conv_profile [b ci h co k pad]`
+//! computes it, and the algorithms the table chooses. Run: `cargo run --release -p nabla-core --example conv_profile [b ci h co k pad [stride]]`
 use nabla_core::DType;
 use nabla_core::cpu::conv::{self, ConvAlgorithm, ConvGeometry, Isa, Pass, choose};
 
@@ -12,12 +12,20 @@ fn time(label: &str, f: impl FnMut()) {
 fn main() {
     nabla_core::runtime::keep_freed_memory();
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
-    let (n, c_in, h, c_out, k, p) = if args.len() == 6 {
-        (args[0], args[1], args[2], args[3], args[4], args[5])
+    let (n, c_in, h, c_out, k, p, s) = if args.len() >= 6 {
+        (
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+            args[4],
+            args[5],
+            args.get(6).copied().unwrap_or(1),
+        )
     } else {
-        (128, 6, 14, 16, 5, 0)
+        (128, 6, 14, 16, 5, 0, 1)
     };
-    let o = h + 2 * p - k + 1;
+    let o = (h + 2 * p - k) / s + 1;
     let g = ConvGeometry {
         n,
         c_in,
@@ -26,7 +34,7 @@ fn main() {
         c_out,
         kh: k,
         kw: k,
-        stride: [1, 1],
+        stride: [s, s],
         dilation: [1, 1],
         pad_top: p,
         pad_left: p,

@@ -220,6 +220,13 @@ impl Layout {
         }
     }
 
+    /// Every `step`-th of `len` elements of `dim` from `start` (the caller checked the range).
+    pub fn slice(&self, dim: usize, start: usize, len: usize, step: usize) -> Layout {
+        let mut out = self.narrow(dim, start, len);
+        out.strides[dim] *= step;
+        out
+    }
+
     /// The layout broadcast to `shape` (stride 0 along broadcast dimensions).
     pub fn broadcast_to(&self, op: &'static str, shape: &Shape) -> Result<Layout> {
         let rank = shape.rank();

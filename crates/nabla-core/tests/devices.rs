@@ -267,6 +267,8 @@ nabla_core::device_test! {
         }
         Ok(())
     };
+    // x[:, 1::2, ::3]: a stepped view; its backward copies δ into a stepped view of zeros.
+    stepped_slices: |d| check(d, &[&[3, 6, 5]], 1e-6, |x| x[0].slice(1, 1, 6, 2)?.slice(2, 0, 5, 3)?.mul_scalar(2.0));
     batch_norm_evaluation: |d| check(d, &[&[4, 3, 5, 5], &[3], &[3]], 1e-5, |x| {
         let on = x[0].device();
         let mean = Tensor::from_vec(vec![0.1f32, -0.2, 0.3], (3,))?.to_device(on)?;

@@ -1,5 +1,5 @@
-//! Views (reshape, permute, transpose, narrow, broadcast, squeeze/unsqueeze, flatten) and
-//! indexing (cat, stack, index_select, gather, split).
+//! Views (reshape, permute, transpose, narrow, slice with steps, broadcast, squeeze/unsqueeze,
+//! flatten) and indexing (cat, stack, index_select, gather, split).
 
 mod common;
 
@@ -156,6 +156,49 @@ fn narrow_and_split() {
 }
 
 #[test]
+fn slice_with_steps() {
+    let x = range(12, (3, 4));
+    // x[:, 1::2] and x[::2, :3:2] (PyTorch's slicing): views.
+    let s = x.slice(1, 1, usize::MAX, 2).unwrap();
+    assert_tensor(&s, &[3, 2], &[1.0, 3.0, 5.0, 7.0, 9.0, 11.0]);
+    assert!(s.same_storage(&x));
+    assert_tensor(
+        &x.slice(0, 0, 3, 2).unwrap().slice(1, 0, 3, 2).unwrap(),
+        &[2, 2],
+        &[0.0, 2.0, 8.0, 10.0],
+    );
+    // A slice of a transposed view: x.t()[1:, ::3].
+    assert_tensor(
+        &x.t().unwrap().slice(0, 1, 4, 1).unwrap().slice(1, 0, 3, 3).unwrap(),
+        &[3, 1],
+        &[1.0, 2.0, 3.0],
+    );
+    // Bounds clamp as in PyTorch: x[:, 5:] and x[:, 3:1] are empty, x[:, 2:100] two columns.
+    assert_eq!(x.slice(1, 5, usize::MAX, 1).unwrap().dims(), &[3, 0]);
+    assert_eq!(x.slice(1, 3, 1, 1).unwrap().dims(), &[3, 0]);
+    assert_eq!(x.slice(1, 2, 100, 1).unwrap().dims(), &[3, 2]);
+    assert_err(x.slice(1, 0, 4, 0), "slice: step must be positive");
+    assert_is_err(x.slice(2, 0, 1, 1));
+    // δx: δ at the kept elements, zeros elsewhere.
+    let l = leaf(&vals(&x), (3, 4));
+    let w = t64(&[1.0, 2.0, 3.0, 4.0], (2, 2));
+    let loss = l.slice(0, 0, 3, 2).unwrap().slice(1, 1, 4, 2).unwrap().mul(&w).unwrap();
+    let g = loss.sum_all().unwrap().backward().unwrap();
+    assert_close(
+        &grad(&g, &l),
+        &[0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 4.0],
+        0.0,
+    );
+    // Copying into a stepped view writes only its elements (the backward pass's path).
+    let z = Tensor::zeros((2, 5), DType::F64);
+    z.slice(1, 1, 5, 2)
+        .unwrap()
+        .copy_(&t64(&[1.0, 2.0, 3.0, 4.0], (2, 2)))
+        .unwrap();
+    assert_tensor(&z, &[2, 5], &[0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 3.0, 0.0, 4.0, 0.0]);
+}
+
+#[test]
 fn broadcast_unsqueeze_squeeze() {
     let r = t64(&[1.0, 2.0, 3.0], (3,));
     let b = r.broadcast_to((2, 3)).unwrap();
@@ -235,6 +278,8 @@ fn view_gradchecks() {
     check(|t| t[0].reshape((6, 2))?.t(), xs);
     check(|t| t[0].narrow(1, 1, 2), xs);
     check(|t| t[0].narrow(1, 1, 2)?.narrow(2, 1, 1), xs);
+    check(|t| t[0].slice(1, 0, 3, 2), xs);
+    check(|t| t[0].transpose(0, 2)?.slice(1, 1, 3, 2)?.slice(2, 0, 2, 1), xs);
     check(|t| t[0].narrow(0, 1, 1)?.broadcast_to((4, 3, 2)), xs);
     check(|t| t[0].unsqueeze(1)?.expand((2, 5, 3, 2)), xs);
     check(|t| t[0].unsqueeze(-1), xs);

@@ -183,31 +183,14 @@ fn conv(cin: usize, cout: usize, k: usize, stride: usize) -> Result<Conv2d> {
 /// Option A: `x` subsampled by `stride` (x[:, :, ::s, ::s]) with `extra` zero channels appended.
 /// Built from differentiable views: the gradient flows back to the kept positions.
 pub fn zero_pad_shortcut(x: &Tensor, stride: usize, extra: usize) -> Result<Tensor> {
-    let mut h = x.clone();
-    if stride > 1 {
-        for dim in [2usize, 3] {
-            // Split the axis into (n / s, s) and keep index 0 of each group of s; an axis that
-            // does not divide is first padded with zeros that are never kept.
-            let n = h.dims()[dim];
-            let out = n.div_ceil(stride);
-            if out * stride != n {
-                let mut pad = h.dims().to_vec();
-                pad[dim] = out * stride - n;
-                h = Tensor::cat(&[&h, &Tensor::full_on(0.0, pad, h.dtype(), h.device())?], dim as isize)?;
-            }
-            let mut split = h.dims().to_vec();
-            split.splice(dim..=dim, [out, stride]);
-            let mut kept = h.dims().to_vec();
-            kept[dim] = out;
-            h = h.reshape(split)?.narrow(dim as isize + 1, 0, 1)?.reshape(kept)?;
-        }
+    // x[:, :, ::s, ::s]: a view; the one copy is the concatenation with the zero channels.
+    let h = x.slice(2, 0, usize::MAX, stride)?.slice(3, 0, usize::MAX, stride)?;
+    if extra == 0 {
+        return h.contiguous();
     }
-    if extra > 0 {
-        let mut zeros = h.dims().to_vec();
-        zeros[1] = extra;
-        h = Tensor::cat(&[&h, &Tensor::full_on(0.0, zeros, h.dtype(), h.device())?], 1)?;
-    }
-    Ok(h)
+    let mut zeros = h.dims().to_vec();
+    zeros[1] = extra;
+    Tensor::cat(&[&h, &Tensor::full_on(0.0, zeros, h.dtype(), h.device())?], 1)
 }
 
 /// The shortcut branch of one block, as built.

@@ -61,6 +61,40 @@ pub(crate) fn block_starts(n: usize, width: usize) -> impl Iterator<Item = usize
     (0..count).map(move |i| (i * width).min(n - width))
 }
 
+/// A vector of `count` chunks of `len` values, chunk i the values `values(i)` yields, computed in
+/// parallel and written once: unlike [`par_filled_chunks`], nothing is zeroed first (a memset
+/// was a tenth of batch norm's time on ResNet-20's planes).
+///
+/// # Panics
+/// If `values(i)` yields fewer than `len` values (extra ones are ignored).
+pub(crate) fn par_chunks_from<T: Send, I: Iterator<Item = T>>(
+    count: usize,
+    len: usize,
+    values: impl Fn(usize) -> I + Sync + Send,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let total = count * len;
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    if len > 0 {
+        out.spare_capacity_mut()[..total]
+            .par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                let mut written = 0;
+                for (slot, v) in chunk.iter_mut().zip(values(i)) {
+                    slot.write(v);
+                    written += 1;
+                }
+                // NOTE: what makes `set_len` below sound: every slot was written (a panic here
+                // reaches the caller before it).
+                assert_eq!(written, len, "par_chunks_from: chunk {i} has {written} of {len} values");
+            });
+    }
+    // SAFETY: the chunks cover 0..total and each had all of its `len` slots written above.
+    unsafe { out.set_len(total) };
+    out
+}
+
 /// A vector of `count` chunks of `len` values, chunk i filled by `fill(state, i, chunk)` in
 /// parallel (`state` from `init`, one per rayon job, as in `for_each_init`). Each chunk is
 /// zeroed by the thread that fills it, just before: a `vec![0; n]` first would be one thread's

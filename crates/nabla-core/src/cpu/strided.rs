@@ -68,14 +68,29 @@ pub fn for_each_row(dims: &[usize], strides: &[usize], offset: usize, mut f: imp
 /// Writes the values of `src` (laid out by `src_layout`) into `dst` at the positions of `dst_layout`.
 pub fn scatter_into(dst: &mut CpuStorage, dst_layout: &Layout, src: &CpuStorage, src_layout: &Layout) -> Result<()> {
     fn go<T: Copy>(dst: &mut [T], dl: &Layout, src: &[T], sl: &Layout) {
-        let values = gather_contiguous(src, sl);
+        let values = dense_or_gathered(src, sl);
+        if values.is_empty() {
+            return;
+        }
         if let Some(r) = dl.contiguous_range() {
             dst[r].copy_from_slice(&values);
-        } else {
-            for (o, v) in dl.offsets().zip(values) {
-                dst[o] = v;
-            }
+            return;
         }
+        // Row by row (as `gather_contiguous` reads): a slice copy where the rows are dense, as
+        // into `cat`'s output along a channel dimension (ResNet's option-A shortcut).
+        let (dims, strides) = dl.collapsed();
+        let (inner, inner_stride) = (*dims.last().unwrap(), *strides.last().unwrap());
+        let mut rows = values.chunks_exact(inner);
+        for_each_row(&dims, &strides, dl.offset(), |base| {
+            let row = rows.next().expect("as many rows as the layout has");
+            if inner_stride == 1 {
+                dst[base..base + inner].copy_from_slice(row);
+            } else {
+                for (i, &v) in row.iter().enumerate() {
+                    dst[base + i * inner_stride] = v;
+                }
+            }
+        });
     }
     match (dst, src) {
         (CpuStorage::F32(d), CpuStorage::F32(s)) => go(d, dst_layout, s, src_layout),

@@ -116,6 +116,26 @@ impl Tensor {
         }))
     }
 
+    /// `x[..., start:end:step, ...]` along `dim`, as a view (PyTorch's slicing): every `step`-th
+    /// element from `start` up to `end` (exclusive), both clamped to the dimension's size.
+    /// δx = δ placed into zeros at the same elements.
+    pub fn slice(&self, dim: isize, start: usize, end: usize, step: usize) -> Result<Tensor> {
+        let d = self.shape().dim("slice", dim)?;
+        if step == 0 {
+            return arg_err("slice", "step must be positive");
+        }
+        let size = self.dims()[d];
+        let (start, end) = (start.min(size), end.min(size));
+        let len = end.saturating_sub(start).div_ceil(step);
+        let out = self.with_layout(self.layout().slice(d, start, len, step));
+        let shape = self.shape().clone();
+        Ok(out.record("slice", &[self], move |g| {
+            let full = Tensor::full_on(0.0, shape, g.dtype(), g.device())?;
+            full.slice(d as isize, start, end, step)?.copy_(g)?;
+            Ok(vec![Some(full)])
+        }))
+    }
+
     /// Repeats size-1 dimensions (and prepends new ones) to reach `shape`, without copying.
     /// δx = δ summed over the broadcast dimensions.
     pub fn broadcast_to(&self, shape: impl Into<Shape>) -> Result<Tensor> {
