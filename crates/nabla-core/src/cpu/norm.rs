@@ -27,6 +27,7 @@ fn row_sum<T: Float>(r: &[T], f: impl Fn(T) -> T) -> f64 {
     let mut acc = [T::zero(); LANES];
     let mut chunks = r.chunks_exact(LANES);
     for c in &mut chunks {
+        let c: &[T; LANES] = c.try_into().unwrap();
         for (a, &v) in acc.iter_mut().zip(c) {
             *a += f(v);
         }
@@ -41,6 +42,8 @@ fn row_sums_of_pairs<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> 
     let (mut acc0, mut acc1) = ([T::zero(); LANES], [T::zero(); LANES]);
     let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     for (x, y) in (&mut ca).zip(&mut cb) {
+        // Fixed-size rows: no bounds checks, so the loop is vectorised.
+        let (x, y): (&[T; LANES], &[T; LANES]) = (x.try_into().unwrap(), y.try_into().unwrap());
         for i in 0..LANES {
             let (u, v) = f(x[i], y[i]);
             (acc0[i], acc1[i]) = (acc0[i] + u, acc1[i] + v);
