@@ -47,7 +47,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     pub device: nabla_core::Device,
     /// Matrix products (Linear layers) in f32, or bf16 with f32 sums (mixed precision, as
-    /// torch.autocast) [default: f32]
+    /// torch.autocast)
     #[arg(long, value_parser = crate::common::parse_precision, default_value = "f32")]
     pub precision: nabla_core::autocast::Precision,
     /// Read Fashion-MNIST's IDX files from this folder instead of the bundled copy

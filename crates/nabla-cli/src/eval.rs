@@ -67,7 +67,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "cpu", value_parser = crate::common::parse_device)]
     device: nabla_core::Device,
     /// Matrix products (Linear layers) in f32, or bf16 with f32 sums (mixed precision, as
-    /// torch.autocast) [default: f32]
+    /// torch.autocast)
     #[arg(long, value_parser = crate::common::parse_precision, default_value = "f32")]
     precision: nabla_core::autocast::Precision,
 }
