@@ -178,6 +178,13 @@ fn slice_with_steps() {
     assert_eq!(x.slice(1, 3, 1, 1).unwrap().dims(), &[3, 0]);
     assert_eq!(x.slice(1, 2, 100, 1).unwrap().dims(), &[3, 2]);
     assert_err(x.slice(1, 0, 4, 0), "slice: step must be positive");
+    // A step past the end keeps the first element (no overflow of the stride).
+    assert_tensor(&x.slice(1, 1, 4, usize::MAX).unwrap(), &[3, 1], &[1.0, 5.0, 9.0]);
+    assert_tensor(
+        &x.slice(0, 2, usize::MAX, usize::MAX).unwrap().contiguous().unwrap(),
+        &[1, 4],
+        &[8.0, 9.0, 10.0, 11.0],
+    );
     assert_is_err(x.slice(2, 0, 1, 1));
     // δx: δ at the kept elements, zeros elsewhere.
     let l = leaf(&vals(&x), (3, 4));

@@ -127,7 +127,10 @@ impl Tensor {
         let size = self.dims()[d];
         let (start, end) = (start.min(size), end.min(size));
         let len = end.saturating_sub(start).div_ceil(step);
-        let out = self.with_layout(self.layout().slice(d, start, len, step));
+        // NOTE: with one element or none the step is never taken; a huge one would overflow
+        // the stride (below that, step < size and stride · step stays inside the buffer).
+        let stride_step = if len <= 1 { 1 } else { step };
+        let out = self.with_layout(self.layout().slice(d, start, len, stride_step));
         let shape = self.shape().clone();
         Ok(out.record("slice", &[self], move |g| {
             let full = Tensor::full_on(0.0, shape, g.dtype(), g.device())?;
