@@ -294,13 +294,14 @@ impl BackendStorage for CpuStorage {
     ) -> Result<Self> {
         const OP: &str = "batch_norm";
         let len = p.n * p.c * p.s;
+        /// The `c` values of a dense per-channel parameter.
+        fn per_channel<'a, T: Float>((s, l): (&'a CpuStorage, &Layout), c: usize) -> Result<&'a [T]> {
+            Ok(&same::<T>(s, OP)?[l.offset()..l.offset() + c])
+        }
         float_slice!(self, OP, |x: T| {
             let x = &x[l.offset()..l.offset() + len];
-            let [w, b, mean, var] = [weight, bias, stats[0], stats[1]];
-            let w = &same::<T>(w.0, OP)?[w.1.offset()..w.1.offset() + p.c];
-            let b = &same::<T>(b.0, OP)?[b.1.offset()..b.1.offset() + p.c];
-            let mean = &same::<T>(mean.0, OP)?[mean.1.offset()..mean.1.offset() + p.c];
-            let var = &same::<T>(var.0, OP)?[var.1.offset()..var.1.offset() + p.c];
+            let (w, b) = (per_channel::<T>(weight, p.c)?, per_channel::<T>(bias, p.c)?);
+            let (mean, var) = (per_channel::<T>(stats[0], p.c)?, per_channel::<T>(stats[1], p.c)?);
             Ok(T::into_storage(norm::batch_norm_eval(x, w, b, mean, var, p)))
         })
     }

@@ -105,15 +105,24 @@ impl Tensor {
                 ),
             );
         }
-        let out = self.with_layout(self.layout().narrow(d, start, len));
+        Ok(self.stepped_view("narrow", d, start, len, 1))
+    }
+
+    /// The view of every `step`-th of `len` elements of dim `d` from `start` (checked by the
+    /// caller), recorded as `op`: δx = δ placed into zeros at the same elements.
+    fn stepped_view(&self, op: &'static str, d: usize, start: usize, len: usize, step: usize) -> Tensor {
+        // NOTE: with one element or none the step is never taken; a huge one would overflow
+        // the stride (below that, step < size and stride · step stays inside the buffer).
+        let step = if len <= 1 { 1 } else { step };
+        let out = self.with_layout(self.layout().slice(d, start, len, step));
         let shape = self.shape().clone();
-        Ok(out.record("narrow", &[self], move |g| {
+        out.record(op, &[self], move |g| {
             // NOTE: zeros on δ's device (CPU zeros here broke every GPU backward through narrow,
             // split and ResNet's option-A shortcut).
             let full = Tensor::full_on(0.0, shape, g.dtype(), g.device())?;
-            full.narrow(d as isize, start, len)?.copy_(g)?;
+            full.stepped_view(op, d, start, len, step).copy_(g)?;
             Ok(vec![Some(full)])
-        }))
+        })
     }
 
     /// `x[..., start:end:step, ...]` along `dim`, as a view (PyTorch's slicing): every `step`-th
@@ -127,16 +136,7 @@ impl Tensor {
         let size = self.dims()[d];
         let (start, end) = (start.min(size), end.min(size));
         let len = end.saturating_sub(start).div_ceil(step);
-        // NOTE: with one element or none the step is never taken; a huge one would overflow
-        // the stride (below that, step < size and stride · step stays inside the buffer).
-        let stride_step = if len <= 1 { 1 } else { step };
-        let out = self.with_layout(self.layout().slice(d, start, len, stride_step));
-        let shape = self.shape().clone();
-        Ok(out.record("slice", &[self], move |g| {
-            let full = Tensor::full_on(0.0, shape, g.dtype(), g.device())?;
-            full.slice(d as isize, start, end, step)?.copy_(g)?;
-            Ok(vec![Some(full)])
-        }))
+        Ok(self.stepped_view("slice", d, start, len, step))
     }
 
     /// Repeats size-1 dimensions (and prepends new ones) to reach `shape`, without copying.
